@@ -1,0 +1,375 @@
+//! `linewatch.toml`: which links to watch and how patient to be with them.
+//!
+//! Config sits at the edge: it is parsed and validated once into plain data
+//! ([`Config`], [`LinkSpec`]) that the core reads. Every error names the
+//! file, the line and the key, and says what is expected.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::time::Duration;
+
+/// Default `silence_after`: a payment link with echo heartbeats every 30 s
+/// or less is silent at 45 s.
+pub const DEFAULT_SILENCE_AFTER: Duration = Duration::from_secs(45);
+/// Default `black_hole_after`: TCP's own retransmission backoff has tried
+/// about three times within 10 s.
+pub const DEFAULT_BLACK_HOLE_AFTER: Duration = Duration::from_secs(10);
+/// Default `reconnect_grace`: how long a link may have fewer connections
+/// than expected (e.g. while the application reconnects) before `link_down`.
+pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(5);
+/// Default flow table bound.
+pub const DEFAULT_MAX_FLOWS: usize = 65_536;
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a value has the wrong form.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, where, and what is expected.
+        message: String,
+    },
+}
+
+/// An address block and optional port that identifies the peer side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// Network address (host bits zeroed).
+    pub addr: IpAddr,
+    /// Prefix length: 32/128 for a single host.
+    pub prefix: u8,
+    /// The peer's port; `None` matches any port.
+    pub port: Option<u16>,
+}
+
+impl PeerSpec {
+    /// Does `sa` lie in this block (and on this port)?
+    pub fn matches(&self, sa: &SocketAddr) -> bool {
+        if let Some(p) = self.port {
+            if sa.port() != p {
+                return false;
+            }
+        }
+        match (self.addr, sa.ip()) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for PeerSpec {
+    type Err = String;
+
+    /// `203.0.113.10:5000`, `203.0.113.0/28:5000`, `[2001:db8::1]:5000`,
+    /// `[2001:db8::/64]:5000`, or an address/CIDR without port (any port).
+    fn from_str(text: &str) -> Result<PeerSpec, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a peer; write \"ADDR:PORT\", \"CIDR:PORT\" or \"[IPV6]:PORT\", e.g. \"203.0.113.10:5000\""
+            )
+        };
+        let s = text.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if tail.is_empty() => None,
+                None => return Err(bad()),
+            };
+            (h, port)
+        } else if s.matches(':').count() == 1 {
+            let (h, p) = s.split_once(':').ok_or_else(bad)?;
+            (h, Some(p))
+        } else {
+            (s, None)
+        };
+        let port = match port {
+            Some("*") | None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+        };
+        let (addr, prefix) = match host.split_once('/') {
+            Some((a, len)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                len.parse::<u8>().map_err(|_| bad())?,
+            ),
+            None => {
+                let a = host.parse::<IpAddr>().map_err(|_| bad())?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("`{text}`: prefix /{prefix} is longer than /{max}"));
+        }
+        Ok(PeerSpec { addr, prefix, port })
+    }
+}
+
+impl fmt::Display for PeerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let full = if self.addr.is_ipv4() { 32 } else { 128 };
+        let host = if self.prefix == full {
+            self.addr.to_string()
+        } else {
+            format!("{}/{}", self.addr, self.prefix)
+        };
+        match (self.addr.is_ipv6(), self.port) {
+            (true, Some(p)) => write!(f, "[{host}]:{p}"),
+            (false, Some(p)) => write!(f, "{host}:{p}"),
+            (_, None) => write!(f, "{host}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A duration in config syntax (`"45s"`, `"500ms"`, `"2m"`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Duration::parse(&s)
+            .map(ConfigDuration)
+            .map_err(de::Error::custom)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default, rename = "link")]
+    links: Vec<RawLink>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_flows: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    name: Spanned<String>,
+    peer: Spanned<Vec<PeerSpec>>,
+    expect_connections: Option<u32>,
+    silence_after: Option<ConfigDuration>,
+    black_hole_after: Option<ConfigDuration>,
+    reconnect_grace: Option<ConfigDuration>,
+}
+
+/// One watched leased line: the card network's addresses and our patience.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkSpec {
+    /// Name used in events, metrics and pages (`visa-primary`).
+    pub name: Arc<str>,
+    /// Peer addresses; a connection belongs to the link if one end matches.
+    pub peers: Vec<PeerSpec>,
+    /// How many established connections the link should have.
+    pub expect_connections: u32,
+    /// Silence threshold: no packet either way for longer than this.
+    pub silence_after: Duration,
+    /// Black-hole threshold: local data unacknowledged for longer than this.
+    pub black_hole_after: Duration,
+    /// How long the link may be short of connections before `link_down`.
+    pub reconnect_grace: Duration,
+}
+
+impl LinkSpec {
+    /// Which side of `a`/`b` is the peer, if either matches this link.
+    pub fn peer_side(&self, a: &SocketAddr, b: &SocketAddr) -> Option<bool> {
+        if self.peers.iter().any(|p| p.matches(b)) {
+            Some(true)
+        } else if self.peers.iter().any(|p| p.matches(a)) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Watched links, in file order.
+    pub links: Vec<LinkSpec>,
+    /// Flow table bound (`[limits] max_flows`).
+    pub max_flows: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            links: Vec::new(),
+            max_flows: DEFAULT_MAX_FLOWS,
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map(|s| s.matches('\n').count())
+        .unwrap_or(0)
+        + 1
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and validates config text; the error names line and key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let mut links: Vec<LinkSpec> = Vec::new();
+        for l in raw.links {
+            let name = l.name.get_ref().trim().to_string();
+            let at = |span: std::ops::Range<usize>| line_of(text, span.start);
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(format!(
+                    "line {}: key `name`: a link name must be non-empty and without spaces (it becomes a metric tag and a PagerDuty dedup key), e.g. \"visa-primary\"",
+                    at(l.name.span())
+                ));
+            }
+            if links.iter().any(|o| &*o.name == name.as_str()) {
+                return Err(format!(
+                    "line {}: key `name`: link `{name}` is defined twice; link names must be unique",
+                    at(l.name.span())
+                ));
+            }
+            if l.peer.get_ref().is_empty() {
+                return Err(format!(
+                    "line {}: key `peer` of link `{name}`: give at least one \"ADDR:PORT\" or \"CIDR:PORT\"",
+                    at(l.peer.span())
+                ));
+            }
+            links.push(LinkSpec {
+                name: Arc::from(name.as_str()),
+                peers: l.peer.into_inner(),
+                expect_connections: l.expect_connections.unwrap_or(1),
+                silence_after: l.silence_after.map_or(DEFAULT_SILENCE_AFTER, |d| d.0),
+                black_hole_after: l.black_hole_after.map_or(DEFAULT_BLACK_HOLE_AFTER, |d| d.0),
+                reconnect_grace: l.reconnect_grace.map_or(DEFAULT_RECONNECT_GRACE, |d| d.0),
+            });
+        }
+        let max_flows = match raw.limits.max_flows {
+            Some(m) if *m.get_ref() < 16 => {
+                return Err(format!(
+                    "line {}: key `max_flows`: must be at least 16 (default {DEFAULT_MAX_FLOWS})",
+                    line_of(text, m.span().start)
+                ))
+            }
+            Some(m) => m.into_inner(),
+            None => DEFAULT_MAX_FLOWS,
+        };
+        Ok(Config { links, max_flows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_in_every_documented_form() {
+        let p: PeerSpec = "203.0.113.10:5000".parse().unwrap();
+        assert!(p.matches(&"203.0.113.10:5000".parse().unwrap()));
+        assert!(!p.matches(&"203.0.113.10:5001".parse().unwrap()));
+        let p: PeerSpec = "203.0.113.0/28:5000".parse().unwrap();
+        assert!(p.matches(&"203.0.113.15:5000".parse().unwrap()));
+        assert!(!p.matches(&"203.0.113.16:5000".parse().unwrap()));
+        let p: PeerSpec = "[2001:db8::/64]:5000".parse().unwrap();
+        assert!(p.matches(&"[2001:db8::7]:5000".parse().unwrap()));
+        assert_eq!(p.to_string(), "[2001:db8::/64]:5000");
+        let p: PeerSpec = "[2001:db8::1]:443".parse().unwrap();
+        assert_eq!(p.prefix, 128);
+        let p: PeerSpec = "10.0.0.0/8".parse().unwrap();
+        assert!(p.matches(&"10.1.2.3:1".parse().unwrap()));
+        assert!("10.0.0.1:http".parse::<PeerSpec>().is_err());
+        assert!("10.0.0.0/33:1".parse::<PeerSpec>().is_err());
+    }
+
+    #[test]
+    fn a_full_link_parses_with_defaults() {
+        let c = Config::parse(
+            "[[link]]\nname = \"visa-primary\"\npeer = [\"203.0.113.10:5000\"]\nsilence_after = \"30s\"\n",
+        )
+        .unwrap();
+        let l = &c.links[0];
+        assert_eq!(&*l.name, "visa-primary");
+        assert_eq!(l.expect_connections, 1);
+        assert_eq!(l.silence_after, Duration::from_secs(30));
+        assert_eq!(l.black_hole_after, DEFAULT_BLACK_HOLE_AFTER);
+        assert_eq!(c.max_flows, DEFAULT_MAX_FLOWS);
+    }
+
+    #[test]
+    fn errors_name_line_key_and_what_is_expected() {
+        let e = Config::parse(
+            "[[link]]\nname = \"a\"\npeer = [\"1.2.3.4:5\"]\nsilence_after = \"45\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("silence_after"), "{e}");
+        assert!(e.contains("no unit"), "{e}");
+        let e = Config::parse("[[link]]\nname = \"a\"\npeer = [\"nonsense\"]\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("ADDR:PORT"), "{e}");
+        let e = Config::parse(
+            "[[link]]\nname = \"a\"\npeer = [\"1.2.3.4:5\"]\nsilense_after = \"4s\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown field `silense_after`"), "{e}");
+        let e = Config::parse(
+            "[[link]]\nname = \"a\"\npeer = [\"1.2.3.4:5\"]\n[[link]]\nname = \"a\"\npeer = [\"1.2.3.4:6\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 5") && e.contains("twice"), "{e}");
+    }
+}

@@ -1,0 +1,418 @@
+//! Decode: captured frames of any supported link type into TCP [`Segment`]s.
+//!
+//! Pipeline role: capture -> **decode** -> track -> policy -> emit.
+//!
+//! Captures are header-only (a small snaplen), so lengths come from the IP
+//! headers, never from the captured length, and slicing is lax: a frame cut
+//! after the TCP header still decodes. A frame that cannot be decoded is
+//! counted under a [`SkipReason`] and skipped; decoding never panics.
+//! Nothing of the TCP payload is read or copied: card numbers travel there.
+
+mod link;
+mod segment;
+
+pub use link::{dlt_name, LinkType, UnsupportedLinkType};
+pub use segment::{Segment, TcpFlags, TcpOptions};
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{
+    ip_number, Ethernet2HeaderSlice, LaxIpSlice, LinuxSllHeaderSlice, LinuxSllProtocolType,
+    SingleVlanHeaderSlice, TcpOptionElement, TcpSlice,
+};
+
+use crate::time::Timestamp;
+
+/// One captured frame, borrowed from the capture buffer.
+#[derive(Copy, Clone, Debug)]
+pub struct Frame<'a> {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// The captured bytes (at most snaplen).
+    pub data: &'a [u8],
+    /// The frame's length on the wire (pcap's `len`).
+    pub wire_len: u32,
+}
+
+/// Why a frame produced no segment. Counted, never fatal.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// Shorter than its link-layer header.
+    TruncatedLink,
+    /// Not IP (ARP, LLDP, an unknown ethertype or encapsulation).
+    NotIp,
+    /// IP header cut off or with an invalid version/length field.
+    BadIpHeader,
+    /// IPv6 extension headers that could not be walked.
+    BadIpExtension,
+    /// A non-first IP fragment (no TCP header in it).
+    IpFragment,
+    /// IP, but not TCP (UDP, ICMP, ...).
+    NotTcp,
+    /// TCP header (with options) cut off by the snaplen or the frame's end.
+    TruncatedTcp,
+    /// TCP data offset below 5 words.
+    BadTcpHeader,
+}
+
+impl SkipReason {
+    /// Every reason, in report order.
+    pub const ALL: [SkipReason; 8] = [
+        SkipReason::TruncatedLink,
+        SkipReason::NotIp,
+        SkipReason::BadIpHeader,
+        SkipReason::BadIpExtension,
+        SkipReason::IpFragment,
+        SkipReason::NotTcp,
+        SkipReason::TruncatedTcp,
+        SkipReason::BadTcpHeader,
+    ];
+
+    /// snake_case name used in JSON and text summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::TruncatedLink => "truncated_link",
+            SkipReason::NotIp => "not_ip",
+            SkipReason::BadIpHeader => "bad_ip_header",
+            SkipReason::BadIpExtension => "bad_ip_extension",
+            SkipReason::IpFragment => "ip_fragment",
+            SkipReason::NotTcp => "not_tcp",
+            SkipReason::TruncatedTcp => "truncated_tcp",
+            SkipReason::BadTcpHeader => "bad_tcp_header",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Per-reason skip counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SkipCounts([u64; 8]);
+
+impl SkipCounts {
+    /// Count for one reason.
+    pub fn get(&self, reason: SkipReason) -> u64 {
+        self.0.get(reason.index()).copied().unwrap_or(0)
+    }
+
+    fn bump(&mut self, reason: SkipReason) {
+        if let Some(c) = self.0.get_mut(reason.index()) {
+            *c += 1;
+        }
+    }
+
+    /// All skipped frames.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `(reason, count)` for each reason, zero counts included.
+    pub fn iter(&self) -> impl Iterator<Item = (SkipReason, u64)> + '_ {
+        SkipReason::ALL.iter().map(|r| (*r, self.get(*r)))
+    }
+}
+
+/// Turns frames of one link type into segments, counting what it skips.
+#[derive(Debug)]
+pub struct Decoder {
+    link: LinkType,
+    frames: u64,
+    segments: u64,
+    skipped: SkipCounts,
+}
+
+// Ethertypes handled below the Ethernet header.
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86DD;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88A8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+const ETH_PBB: u16 = 0x88E7;
+const ETH_FABRICPATH: u16 = 0x8903;
+const ETH_VNTAG: u16 = 0x8926;
+
+/// How deep encapsulations may nest before a frame is called not-IP.
+const MAX_ENCAPSULATIONS: usize = 8;
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at + 2)?;
+    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+}
+
+impl Decoder {
+    /// A decoder for frames of `link`.
+    pub fn new(link: LinkType) -> Decoder {
+        Decoder {
+            link,
+            frames: 0,
+            segments: 0,
+            skipped: SkipCounts::default(),
+        }
+    }
+
+    /// The link type this decoder reads.
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// Frames offered so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Frames that produced a segment.
+    pub fn segments(&self) -> u64 {
+        self.segments
+    }
+
+    /// Skip counters by reason.
+    pub fn skipped(&self) -> &SkipCounts {
+        &self.skipped
+    }
+
+    /// Decodes one frame. `None` means skipped (and counted).
+    pub fn decode(&mut self, frame: &Frame<'_>) -> Option<Segment> {
+        self.frames += 1;
+        match decode_frame(self.link, frame) {
+            Ok(seg) => {
+                self.segments += 1;
+                Some(seg)
+            }
+            Err(reason) => {
+                self.skipped.bump(reason);
+                None
+            }
+        }
+    }
+}
+
+/// Decodes one frame without counting: the pure function behind [`Decoder`].
+pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Segment, SkipReason> {
+    let data = frame.data;
+    let ip = match link {
+        LinkType::Ethernet => ethernet_payload(data)?,
+        LinkType::LinuxSll => {
+            let sll =
+                LinuxSllHeaderSlice::from_slice(data).map_err(|_| SkipReason::TruncatedLink)?;
+            let rest = data
+                .get(sll.slice().len()..)
+                .ok_or(SkipReason::TruncatedLink)?;
+            match sll.protocol_type() {
+                LinuxSllProtocolType::EtherType(t) => ether_payload(t.0, rest, 0)?,
+                _ => return Err(SkipReason::NotIp),
+            }
+        }
+        LinkType::LinuxSll2 => {
+            // SLL2: protocol (2), reserved (2), ifindex (4), arphrd (2),
+            // packet type (1), addr len (1), addr (8): 20 bytes.
+            let proto = be16(data, 0).ok_or(SkipReason::TruncatedLink)?;
+            let rest = data.get(20..).ok_or(SkipReason::TruncatedLink)?;
+            ether_payload(proto, rest, 0)?
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => data,
+        LinkType::Null | LinkType::Loop => {
+            // The address family is 4 bytes, host order for NULL, network
+            // order for LOOP; IPv6 has several values across BSDs, so the
+            // IP version nibble decides.
+            let rest = data.get(4..).ok_or(SkipReason::TruncatedLink)?;
+            match rest.first().map(|b| b >> 4) {
+                Some(4) | Some(6) => rest,
+                Some(_) => return Err(SkipReason::NotIp),
+                None => return Err(SkipReason::TruncatedLink),
+            }
+        }
+    };
+    let ip_offset = data.len() - ip.len();
+    decode_ip(ip, frame, ip_offset)
+}
+
+fn ethernet_payload(data: &[u8]) -> Result<&[u8], SkipReason> {
+    let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| SkipReason::TruncatedLink)?;
+    let rest = data
+        .get(eth.slice().len()..)
+        .ok_or(SkipReason::TruncatedLink)?;
+    ether_payload(eth.ether_type().0, rest, 0)
+}
+
+/// Walks the ethertype chain (VLAN tags, MPLS, PPPoE, PBB, FabricPath, VN-Tag)
+/// down to an IP header.
+fn ether_payload(ether_type: u16, data: &[u8], depth: usize) -> Result<&[u8], SkipReason> {
+    if depth > MAX_ENCAPSULATIONS {
+        return Err(SkipReason::NotIp);
+    }
+    let next = |skip: usize, type_at: usize| -> Result<&[u8], SkipReason> {
+        let t = be16(data, type_at).ok_or(SkipReason::TruncatedLink)?;
+        let rest = data.get(skip..).ok_or(SkipReason::TruncatedLink)?;
+        ether_payload(t, rest, depth + 1)
+    };
+    match ether_type {
+        ETH_IPV4 | ETH_IPV6 => Ok(data),
+        ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+            let tag =
+                SingleVlanHeaderSlice::from_slice(data).map_err(|_| SkipReason::TruncatedLink)?;
+            let rest = data
+                .get(tag.slice().len()..)
+                .ok_or(SkipReason::TruncatedLink)?;
+            ether_payload(tag.ether_type().0, rest, depth + 1)
+        }
+        ETH_MPLS | ETH_MPLS_MC => {
+            // Pop 4-byte labels until bottom-of-stack, then guess IPv4/IPv6
+            // from the version nibble (no ethernet pseudowire support).
+            let mut at = 0;
+            loop {
+                let entry = data.get(at..at + 4).ok_or(SkipReason::TruncatedLink)?;
+                at += 4;
+                if entry.get(2).is_some_and(|b| b & 0x01 != 0) {
+                    break;
+                }
+                if at > 4 * MAX_ENCAPSULATIONS {
+                    return Err(SkipReason::NotIp);
+                }
+            }
+            let rest = data.get(at..).ok_or(SkipReason::TruncatedLink)?;
+            match rest.first().map(|b| b >> 4) {
+                Some(4) | Some(6) => Ok(rest),
+                Some(_) => Err(SkipReason::NotIp),
+                None => Err(SkipReason::TruncatedLink),
+            }
+        }
+        ETH_PPPOE_SESSION => {
+            // PPPoE session header (6 bytes) then the PPP protocol (2 bytes).
+            let proto = be16(data, 6).ok_or(SkipReason::TruncatedLink)?;
+            let rest = data.get(8..).ok_or(SkipReason::TruncatedLink)?;
+            match proto {
+                0x0021 => ether_payload(ETH_IPV4, rest, depth + 1),
+                0x0057 => ether_payload(ETH_IPV6, rest, depth + 1),
+                _ => Err(SkipReason::NotIp),
+            }
+        }
+        // 802.1ah I-TAG (4 bytes), then a whole customer Ethernet header.
+        ETH_PBB => next(4 + 14, 4 + 12),
+        // Cisco FabricPath: FTag/TTL (2 bytes), then an inner Ethernet header.
+        ETH_FABRICPATH => next(2 + 14, 2 + 12),
+        // Cisco VN-Tag: 4 bytes, then the ethertype.
+        ETH_VNTAG => next(6, 4),
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, SkipReason> {
+    let (ip_slice, ext_err) = LaxIpSlice::from_slice(ip).map_err(|_| SkipReason::BadIpHeader)?;
+    let payload = ip_slice.payload();
+    if ext_err.is_some() {
+        return Err(SkipReason::BadIpExtension);
+    }
+    // Claimed IP payload length (what was on the wire), from the IP header.
+    let wire_ip_len = (frame.wire_len as usize).saturating_sub(ip_offset);
+    let (src, dst, ip_payload_len) = match &ip_slice {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            if h.fragments_offset().value() != 0 {
+                return Err(SkipReason::IpFragment);
+            }
+            let header_len = h.slice().len();
+            let total = usize::from(h.total_len());
+            // total_len 0 (or nonsense): TSO on the capturing host; the
+            // frame's wire length is the best evidence left.
+            let total = if total < header_len {
+                wire_ip_len
+            } else {
+                total
+            };
+            let ext_len = v4.extensions().auth.map(|a| a.slice().len()).unwrap_or(0);
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                total.saturating_sub(header_len + ext_len),
+            )
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            if v6.extensions().is_fragmenting_payload() {
+                let first = v6.extensions().clone().into_iter().all(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
+                    _ => true,
+                });
+                if !first {
+                    return Err(SkipReason::IpFragment);
+                }
+            }
+            let ext_len = v6.extensions().slice().len();
+            // payload_length 0: a jumbogram (BIG TCP) or TSO; the length is
+            // not in the fixed header, so the wire length is the evidence.
+            let claimed = if h.payload_length() == 0 {
+                wire_ip_len.saturating_sub(40)
+            } else {
+                usize::from(h.payload_length())
+            };
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                claimed.saturating_sub(ext_len),
+            )
+        }
+    };
+    if payload.ip_number != ip_number::TCP {
+        return Err(SkipReason::NotTcp);
+    }
+    let tcp = TcpSlice::from_slice(payload.payload).map_err(|e| match e {
+        etherparse::err::tcp::HeaderSliceError::Len(_) => SkipReason::TruncatedTcp,
+        etherparse::err::tcp::HeaderSliceError::Content(_) => SkipReason::BadTcpHeader,
+    })?;
+    let header_len = usize::from(tcp.data_offset()) * 4;
+    let payload_len = ip_payload_len.saturating_sub(header_len);
+    let mut flags = 0u8;
+    for (set, bit) in [
+        (tcp.fin(), TcpFlags::FIN),
+        (tcp.syn(), TcpFlags::SYN),
+        (tcp.rst(), TcpFlags::RST),
+        (tcp.psh(), TcpFlags::PSH),
+        (tcp.ack(), TcpFlags::ACK),
+        (tcp.urg(), TcpFlags::URG),
+        (tcp.ece(), TcpFlags::ECE),
+        (tcp.cwr(), TcpFlags::CWR),
+    ] {
+        if set {
+            flags |= bit;
+        }
+    }
+    Ok(Segment {
+        ts: frame.ts,
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags(flags),
+        window: tcp.window_size(),
+        payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+        options: parse_options(&tcp),
+    })
+}
+
+fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    if tcp.options().is_empty() {
+        return o;
+    }
+    for element in tcp.options_iterator() {
+        // A malformed option ends the walk; what was read so far stands.
+        let Ok(element) = element else { break };
+        match element {
+            TcpOptionElement::MaximumSegmentSize(m) => o.mss = Some(m),
+            TcpOptionElement::WindowScale(w) => o.window_scale = Some(w),
+            TcpOptionElement::SelectiveAcknowledgementPermitted => o.sack_permitted = true,
+            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                o.first_sack = Some(first);
+                o.sack_blocks = 1 + rest.iter().filter(|b| b.is_some()).count() as u8;
+            }
+            TcpOptionElement::Timestamp(val, ecr) => o.timestamps = Some((val, ecr)),
+            TcpOptionElement::Noop => {}
+        }
+    }
+    o
+}

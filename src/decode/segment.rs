@@ -1,0 +1,125 @@
+//! The decoded TCP segment: header fields only, never a payload byte.
+//!
+//! This is the only thing that crosses from `decode` to `track`. It is `Copy`
+//! and holds numbers and addresses, so no card number can ride along.
+
+use std::net::SocketAddr;
+
+use crate::time::Timestamp;
+
+/// TCP flag bits, as in the header's flags byte.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// No more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronise sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push function.
+    pub const PSH: u8 = 0x08;
+    /// Acknowledgment field is significant.
+    pub const ACK: u8 = 0x10;
+    /// Urgent pointer field is significant.
+    pub const URG: u8 = 0x20;
+    /// ECN echo.
+    pub const ECE: u8 = 0x40;
+    /// Congestion window reduced.
+    pub const CWR: u8 = 0x80;
+
+    /// FIN is set.
+    pub fn fin(self) -> bool {
+        self.0 & Self::FIN != 0
+    }
+    /// SYN is set.
+    pub fn syn(self) -> bool {
+        self.0 & Self::SYN != 0
+    }
+    /// RST is set.
+    pub fn rst(self) -> bool {
+        self.0 & Self::RST != 0
+    }
+    /// ACK is set.
+    pub fn ack(self) -> bool {
+        self.0 & Self::ACK != 0
+    }
+    /// PSH is set.
+    pub fn psh(self) -> bool {
+        self.0 & Self::PSH != 0
+    }
+
+    /// Flags as tcpdump prints them: `S`, `S.`, `F.`, `R`, `P.` ...
+    pub fn tcpdump(self) -> String {
+        let mut s = String::new();
+        for (bit, c) in [
+            (Self::SYN, 'S'),
+            (Self::FIN, 'F'),
+            (Self::PSH, 'P'),
+            (Self::RST, 'R'),
+            (Self::URG, 'U'),
+            (Self::ECE, 'E'),
+            (Self::CWR, 'W'),
+        ] {
+            if self.0 & bit != 0 {
+                s.push(c);
+            }
+        }
+        if self.ack() {
+            s.push('.');
+        }
+        if s.is_empty() {
+            s.push_str("none");
+        }
+        s
+    }
+}
+
+/// The TCP options linewatch reads; absent ones are `None`/zero.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct TcpOptions {
+    /// Maximum segment size (SYN only).
+    pub mss: Option<u16>,
+    /// Window scale shift (SYN only).
+    pub window_scale: Option<u8>,
+    /// SACK permitted (SYN only).
+    pub sack_permitted: bool,
+    /// Number of SACK blocks in this segment (0 to 4).
+    pub sack_blocks: u8,
+    /// The first SACK block, `(left, right)` edges.
+    pub first_sack: Option<(u32, u32)>,
+    /// Timestamps option `(TSval, TSecr)`.
+    pub timestamps: Option<(u32, u32)>,
+}
+
+/// One TCP segment's header fields, with the lengths taken from the IP
+/// header (not the captured length, which the header-only snaplen cuts).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Capture time from the packet clock.
+    pub ts: Timestamp,
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Receiver address and port.
+    pub dst: SocketAddr,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when `flags.ack()`).
+    pub ack: u32,
+    /// Flag bits.
+    pub flags: TcpFlags,
+    /// Advertised receive window (unscaled).
+    pub window: u16,
+    /// TCP payload length in bytes, from the IP length fields.
+    pub payload_len: u32,
+    /// Parsed options.
+    pub options: TcpOptions,
+}
+
+impl Segment {
+    /// Sequence space this segment occupies: payload plus one each for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}

@@ -1,0 +1,288 @@
+//! The one event enum that everything downstream of the tracker consumes.
+//!
+//! Replay prints events, the daemon logs them, the policy turns them into
+//! incidents. JSON names are snake_case and stable: they are an interface.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::time::{Duration, Timestamp};
+
+/// Which end of a watched connection did something.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// Our end: the payment server / gateway host.
+    Local,
+    /// The far end: the card network's host.
+    Peer,
+}
+
+impl Side {
+    /// The other end.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Local => Side::Peer,
+            Side::Peer => Side::Local,
+        }
+    }
+
+    /// `"local"` or `"peer"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Local => "local",
+            Side::Peer => "peer",
+        }
+    }
+}
+
+/// A connection as the on-call engineer names it: our end and theirs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub peer: SocketAddr,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A three-way handshake completed.
+    Established,
+    /// A connection already up when the capture started was picked up mid-stream.
+    Discovered,
+    /// A FIN from one side (half-close, or the second FIN of a close).
+    FinFrom(Side),
+    /// Both sides have sent FIN: the connection is closed normally.
+    Closed,
+    /// A RST from one side aborted the connection.
+    ResetFrom(Side),
+    /// A connection attempt was answered by RST (nobody listening, or a firewall).
+    Refused,
+    /// A SYN got no answer within the black-hole threshold.
+    SynUnanswered,
+    /// No packet either way for longer than the link's silence threshold.
+    Silence {
+        /// The threshold that was crossed.
+        after: Duration,
+    },
+    /// Packets flow again after a silence.
+    SilenceEnded {
+        /// How long nothing was seen.
+        silent_for: Duration,
+    },
+    /// Local data or keep-alives unacknowledged for longer than the threshold.
+    BlackHole {
+        /// The threshold that was crossed.
+        after: Duration,
+        /// Local retransmissions seen since the first unacknowledged segment.
+        retransmissions: u32,
+    },
+    /// The peer acknowledges again.
+    BlackHoleEnded {
+        /// How long local data went unacknowledged.
+        unacked_for: Duration,
+    },
+    /// The link has fewer established connections than it expects.
+    LinkDown {
+        /// Connections established now.
+        established: u32,
+        /// `expect_connections` from the config.
+        expected: u32,
+    },
+    /// The link is back to its expected number of connections.
+    LinkUp {
+        /// Connections established now.
+        established: u32,
+        /// `expect_connections` from the config.
+        expected: u32,
+        /// How long the link was down.
+        down_for: Duration,
+    },
+}
+
+impl EventKind {
+    /// The snake_case JSON name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Established => "established",
+            EventKind::Discovered => "discovered",
+            EventKind::FinFrom(_) => "fin",
+            EventKind::Closed => "closed",
+            EventKind::ResetFrom(_) => "reset",
+            EventKind::Refused => "refused",
+            EventKind::SynUnanswered => "syn_unanswered",
+            EventKind::Silence { .. } => "silence",
+            EventKind::SilenceEnded { .. } => "silence_ended",
+            EventKind::BlackHole { .. } => "black_hole",
+            EventKind::BlackHoleEnded { .. } => "black_hole_ended",
+            EventKind::LinkDown { .. } => "link_down",
+            EventKind::LinkUp { .. } => "link_up",
+        }
+    }
+}
+
+/// Header evidence from the packet behind an event, for the carrier.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// Sequence number of the packet.
+    pub seq: u32,
+    /// Acknowledgment number of the packet.
+    pub ack: u32,
+    /// tcpdump-style flags of the packet.
+    pub flags: crate::decode::TcpFlags,
+}
+
+/// One thing that happened, at one point on the packet clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// When: the packet's timestamp, or the deadline that passed.
+    pub ts: Timestamp,
+    /// What.
+    pub kind: EventKind,
+    /// The configured link, if any.
+    pub link: Option<Arc<str>>,
+    /// The connection, for connection events (`None` for link events).
+    pub conn: Option<Endpoints>,
+    /// 1-based number of the packet behind the event: the packet itself for
+    /// packet events; for silence and black hole, the last packet seen on
+    /// the connection / the first unacknowledged one.
+    pub packet: Option<u64>,
+    /// How long the connection had been up (fin, reset, closed).
+    pub up_for: Option<Duration>,
+    /// Header fields of the packet behind the event.
+    pub evidence: Option<Evidence>,
+}
+
+fn addr(a: &SocketAddr) -> String {
+    // SocketAddr's Display already writes IPv6 as [addr]:port.
+    a.to_string()
+}
+
+impl Event {
+    /// The JSON object for `--format json` and the daemon's event log.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("ts".into(), json!(self.ts.as_secs_f64()));
+        m.insert("event".into(), json!(self.kind.name()));
+        m.insert("link".into(), json!(self.link.as_deref()));
+        m.insert("local".into(), json!(self.conn.map(|c| addr(&c.local))));
+        m.insert("peer".into(), json!(self.conn.map(|c| addr(&c.peer))));
+        m.insert("packet".into(), json!(self.packet));
+        match &self.kind {
+            EventKind::FinFrom(side) | EventKind::ResetFrom(side) => {
+                m.insert("from".into(), json!(side.name()));
+            }
+            EventKind::Silence { after } => {
+                m.insert("after_s".into(), json!(after.as_secs_f64()));
+            }
+            EventKind::SilenceEnded { silent_for } => {
+                m.insert("silent_for_s".into(), json!(silent_for.as_secs_f64()));
+            }
+            EventKind::BlackHole {
+                after,
+                retransmissions,
+            } => {
+                m.insert("after_s".into(), json!(after.as_secs_f64()));
+                m.insert("retransmissions".into(), json!(retransmissions));
+            }
+            EventKind::BlackHoleEnded { unacked_for } => {
+                m.insert("unacked_for_s".into(), json!(unacked_for.as_secs_f64()));
+            }
+            EventKind::LinkDown {
+                established,
+                expected,
+            } => {
+                m.insert("established".into(), json!(established));
+                m.insert("expected".into(), json!(expected));
+            }
+            EventKind::LinkUp {
+                established,
+                expected,
+                down_for,
+            } => {
+                m.insert("established".into(), json!(established));
+                m.insert("expected".into(), json!(expected));
+                m.insert("down_for_s".into(), json!(down_for.as_secs_f64()));
+            }
+            EventKind::Established
+            | EventKind::Discovered
+            | EventKind::Closed
+            | EventKind::Refused
+            | EventKind::SynUnanswered => {}
+        }
+        if let Some(up) = self.up_for {
+            m.insert("up_for_s".into(), json!(up.as_secs_f64()));
+        }
+        if let Some(e) = self.evidence {
+            m.insert("seq".into(), json!(e.seq));
+            m.insert("ack".into(), json!(e.ack));
+            m.insert("flags".into(), json!(e.flags.tcpdump()));
+        }
+        Value::Object(m)
+    }
+
+    /// One human line for the text timeline.
+    pub fn to_text(&self) -> String {
+        let link = self.link.as_deref().unwrap_or("-");
+        let conn = |from_peer: bool| match self.conn {
+            Some(c) if from_peer => format!("{} -> {}", c.peer, c.local),
+            Some(c) => format!("{} -> {}", c.local, c.peer),
+            None => String::new(),
+        };
+        let what = match &self.kind {
+            EventKind::Established => format!("established {}", conn(false)),
+            EventKind::Discovered => format!("discovered (already up) {}", conn(false)),
+            EventKind::FinFrom(side) => format!(
+                "FIN from {} {}",
+                side.name(),
+                conn(*side == Side::Peer)
+            ),
+            EventKind::Closed => format!("closed {}", conn(false)),
+            EventKind::ResetFrom(side) => format!(
+                "RST from {} {}",
+                side.name(),
+                conn(*side == Side::Peer)
+            ),
+            EventKind::Refused => format!("refused (SYN answered by RST) {}", conn(false)),
+            EventKind::SynUnanswered => format!("SYN unanswered {}", conn(false)),
+            EventKind::Silence { after } => {
+                format!("silence: no packet either way for {after} {}", conn(false))
+            }
+            EventKind::SilenceEnded { silent_for } => {
+                format!("silence ended after {silent_for} {}", conn(false))
+            }
+            EventKind::BlackHole {
+                after,
+                retransmissions,
+            } => format!(
+                "black hole: local data unacknowledged for {after} ({retransmissions} retransmissions) {}",
+                conn(false)
+            ),
+            EventKind::BlackHoleEnded { unacked_for } => {
+                format!("black hole ended after {unacked_for} {}", conn(false))
+            }
+            EventKind::LinkDown {
+                established,
+                expected,
+            } => format!("LINK DOWN: {established}/{expected} connections established"),
+            EventKind::LinkUp {
+                established,
+                expected,
+                down_for,
+            } => format!(
+                "link up: {established}/{expected} connections established (down for {down_for})"
+            ),
+        };
+        let mut line = format!("{}  {link}  {what}", self.ts.utc());
+        if let Some(up) = self.up_for {
+            line.push_str(&format!(" (connection up {up})"));
+        }
+        if let Some(p) = self.packet {
+            line.push_str(&format!(" [packet {p}]"));
+        }
+        line
+    }
+}

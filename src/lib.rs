@@ -1,0 +1,23 @@
+//! linewatch: watches persistent TCP connections over a leased line.
+//!
+//! ```text
+//! capture -> decode -> track -> policy -> emit
+//!  (pcap)    (etherparse)  (sans-IO state machine)
+//! ```
+//!
+//! The core (`decode`, `track`) is pure: it is driven by packet timestamps
+//! and an explicit `advance_to(now)`, never by a clock, so replaying a file
+//! and watching a live interface run the same code, and replay is
+//! deterministic.
+//!
+//! PCI DSS: captures are header-only and no payload byte is ever stored,
+//! logged or emitted. [`decode::Segment`] carries header fields only.
+
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod mode;
+pub mod pipeline;
+pub mod time;
+pub mod track;

@@ -1,0 +1,3 @@
+//! Modes: the edges that drive the core (replay now; daemon and check later).
+
+pub mod replay;

@@ -1,0 +1,294 @@
+//! `linewatch replay FILE`: a capture file through the same pipeline the
+//! daemon runs, printed as an event timeline, then one line per
+//! connection, then the decode counters.
+//!
+//! Memory does not grow with the file: frames are streamed, the flow table
+//! is bounded, and summaries of connections that left the table are spooled
+//! (in memory up to [`SPOOL_IN_MEMORY`] lines, then in an unlinked temporary
+//! file) so that they can follow the timeline.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::capture::file::{CaptureError, FileCapture};
+use crate::config::Config;
+use crate::event::Event;
+use crate::pipeline::Pipeline;
+use crate::track::ConnectionSummary;
+
+/// Summary lines kept in memory before spilling to a temporary file.
+pub const SPOOL_IN_MEMORY: usize = 4096;
+
+/// Output format.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human timeline.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The capture could not be opened or read to its end.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// Everything a replay found, for tests and post-mortems.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The event timeline.
+    pub events: Vec<Event>,
+    /// One summary per connection, in retirement order.
+    pub connections: Vec<ConnectionSummary>,
+}
+
+/// Replays `path` and collects every event and summary in memory. For
+/// tests and small files; the CLI streams instead ([`replay_to`]).
+pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
+    let mut cap = FileCapture::open(path)?;
+    let mut pipeline = Pipeline::new(cap.link(), config);
+    let mut r = Replay::default();
+    while let Some(frame) = cap.next_frame()? {
+        pipeline.on_frame(&frame, &mut r.events);
+        r.connections.extend(pipeline.tracker_mut().drain_retired());
+    }
+    pipeline.finish(&mut r.events);
+    r.connections.extend(pipeline.tracker_mut().drain_retired());
+    Ok(r)
+}
+
+/// Connection summaries waiting for the end of the timeline.
+struct Spool {
+    lines: Vec<String>,
+    file: Option<BufWriter<File>>,
+}
+
+impl Spool {
+    fn new() -> Spool {
+        Spool {
+            lines: Vec::new(),
+            file: None,
+        }
+    }
+
+    fn push(&mut self, line: String) -> io::Result<()> {
+        if let Some(f) = &mut self.file {
+            return writeln!(f, "{line}");
+        }
+        self.lines.push(line);
+        if self.lines.len() >= SPOOL_IN_MEMORY {
+            let path = std::env::temp_dir().join(format!(
+                "linewatch-spool-{}-{:p}",
+                std::process::id(),
+                &self.lines
+            ));
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            // Unlinked at once: the space is freed when the process ends.
+            std::fs::remove_file(&path)?;
+            let mut w = BufWriter::new(file);
+            for l in self.lines.drain(..) {
+                writeln!(w, "{l}")?;
+            }
+            self.file = Some(w);
+        }
+        Ok(())
+    }
+
+    fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(w) = self.file {
+            let mut file = w.into_inner().map_err(|e| e.into_error())?;
+            file.seek(SeekFrom::Start(0))?;
+            for line in BufReader::new(file).lines() {
+                writeln!(out, "{}", line?)?;
+            }
+        }
+        for l in self.lines {
+            writeln!(out, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
+fn summary_json(c: &ConnectionSummary) -> String {
+    json!({
+        "event": "connection_summary",
+        "link": c.link.as_deref(),
+        "local": c.ends.local.to_string(),
+        "peer": c.ends.peer.to_string(),
+        "orig": c.orig.to_string(),
+        "resp": c.resp.to_string(),
+        "conn_state": c.conn_state,
+        "history": c.history,
+        "state": c.state.name(),
+        "packets": c.packets,
+        "retransmissions": c.retransmissions,
+        "first_ts": c.first_ts.as_secs_f64(),
+        "last_ts": c.last_ts.as_secs_f64(),
+        "retired": c.retired.name(),
+    })
+    .to_string()
+}
+
+fn summary_text(c: &ConnectionSummary) -> String {
+    format!(
+        "{} -> {}  {}  {} {}  {} packets, {} retransmissions, {} .. {}  ({}, {})",
+        c.orig,
+        c.resp,
+        c.link.as_deref().unwrap_or("-"),
+        c.conn_state,
+        if c.history.is_empty() {
+            "-"
+        } else {
+            &c.history
+        },
+        c.packets,
+        c.retransmissions,
+        c.first_ts.utc(),
+        c.last_ts.utc(),
+        c.state.name(),
+        c.retired.name(),
+    )
+}
+
+/// Replays `path` to `out` in `format`, streaming. On a read error midway,
+/// the timeline so far, the summaries and the counters are still written,
+/// then the error is returned (exit code 2).
+pub fn replay_to(
+    path: &Path,
+    config: &Config,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), ReplayError> {
+    let mut cap = FileCapture::open(path)?;
+    let mut pipeline = Pipeline::new(cap.link(), config);
+    let mut events = Vec::new();
+    let mut spool = Spool::new();
+    let render = |e: &Event| match format {
+        Format::Text => e.to_text(),
+        Format::Json => e.to_json().to_string(),
+    };
+    if format == Format::Text {
+        writeln!(out, "# {} ({})", path.display(), cap.link())?;
+    }
+    let mut failure = None;
+    loop {
+        match cap.next_frame() {
+            Ok(Some(frame)) => pipeline.on_frame(&frame, &mut events),
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        for e in events.drain(..) {
+            writeln!(out, "{}", render(&e))?;
+        }
+        for c in pipeline.tracker_mut().drain_retired() {
+            spool.push(match format {
+                Format::Text => summary_text(&c),
+                Format::Json => summary_json(&c),
+            })?;
+        }
+    }
+    pipeline.finish(&mut events);
+    for e in events.drain(..) {
+        writeln!(out, "{}", render(&e))?;
+    }
+    for c in pipeline.tracker_mut().drain_retired() {
+        spool.push(match format {
+            Format::Text => summary_text(&c),
+            Format::Json => summary_json(&c),
+        })?;
+    }
+    if format == Format::Text {
+        writeln!(
+            out,
+            "# connections (orig -> resp, link, Zeek conn_state and history)"
+        )?;
+    }
+    spool.write_to(out)?;
+    write_replay_summary(path, &pipeline, format, failure.as_ref(), out)?;
+    out.flush()?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn write_replay_summary(
+    path: &Path,
+    p: &Pipeline,
+    format: Format,
+    failure: Option<&CaptureError>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let d = p.decoder();
+    let t = p.tracker().stats();
+    let (first, last) = p.span();
+    match format {
+        Format::Json => {
+            let skipped: serde_json::Map<String, serde_json::Value> = d
+                .skipped()
+                .iter()
+                .map(|(r, n)| (r.name().to_string(), json!(n)))
+                .collect();
+            let v = json!({
+                "event": "replay_summary",
+                "file": path.display().to_string(),
+                "link_type": d.link().to_string(),
+                "packets": p.packets(),
+                "segments": d.segments(),
+                "skipped_total": d.skipped().total(),
+                "skipped": skipped,
+                "unwatched_segments": t.unwatched,
+                "connections": t.connections,
+                "evicted": t.evicted,
+                "peak_flows": t.peak_flows,
+                "first_ts": first.map(|t| t.as_secs_f64()),
+                "last_ts": last.map(|t| t.as_secs_f64()),
+                "complete": failure.is_none(),
+                "error": failure.map(|e| e.to_string()),
+            });
+            writeln!(out, "{v}")
+        }
+        Format::Text => {
+            writeln!(
+                out,
+                "# {} packets, {} TCP segments, {} skipped, {} connections ({} evicted, peak table {}), {} segments of no configured link",
+                p.packets(),
+                d.segments(),
+                d.skipped().total(),
+                t.connections,
+                t.evicted,
+                t.peak_flows,
+                t.unwatched
+            )?;
+            let reasons: Vec<String> = d
+                .skipped()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{}={n}", r.name()))
+                .collect();
+            if !reasons.is_empty() {
+                writeln!(out, "# skipped: {}", reasons.join(" "))?;
+            }
+            if let Some(e) = failure {
+                writeln!(out, "# INCOMPLETE: {e}")?;
+            }
+            Ok(())
+        }
+    }
+}

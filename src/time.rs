@@ -1,0 +1,228 @@
+//! Packet-clock time: the only notion of time the sans-IO core knows.
+//!
+//! The decoder, tracker and policy never read a clock. Live capture converts
+//! wall-clock time to a [`Timestamp`] at the edge; replay uses the timestamps
+//! recorded in the file. That is what makes a replay deterministic.
+
+use std::fmt;
+
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// A point in time: nanoseconds since the Unix epoch, from the packet clock.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// A timestamp from nanoseconds since the epoch.
+    pub const fn from_nanos(nanos: i64) -> Timestamp {
+        Timestamp(nanos)
+    }
+
+    /// A timestamp from whole seconds and a nanosecond part, as pcap headers give them.
+    pub fn from_parts(secs: i64, nanos: i64) -> Timestamp {
+        Timestamp(secs.saturating_mul(NANOS_PER_SEC).saturating_add(nanos))
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds since the epoch, as the JSON output writes them.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// This time plus `d`, saturating at the end of time.
+    pub fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.0))
+    }
+
+    /// How long after `earlier` this is; zero if it is not after.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0).max(0))
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, for the text timeline.
+    pub fn utc(self) -> String {
+        let secs = self.0.div_euclid(NANOS_PER_SEC);
+        let micros = self.0.rem_euclid(NANOS_PER_SEC) / 1000;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A non-negative span of packet-clock time, in nanoseconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(i64);
+
+impl Duration {
+    /// Zero length.
+    pub const ZERO: Duration = Duration(0);
+
+    /// A duration of `nanos` nanoseconds (negative values become zero).
+    pub const fn from_nanos(nanos: i64) -> Duration {
+        Duration(if nanos < 0 { 0 } else { nanos })
+    }
+
+    /// A duration of whole milliseconds.
+    pub const fn from_millis(ms: i64) -> Duration {
+        Duration::from_nanos(ms.saturating_mul(1_000_000))
+    }
+
+    /// A duration of whole seconds.
+    pub const fn from_secs(s: i64) -> Duration {
+        Duration::from_nanos(s.saturating_mul(NANOS_PER_SEC))
+    }
+
+    /// Nanoseconds.
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds as a float, for JSON.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// Parses the config syntax: a sequence of `<number><unit>` with units
+    /// `ms`, `s`, `m`, `h`, `d` (`"45s"`, `"1m30s"`, `"500ms"`, `"1.5s"`).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let s = text.trim();
+        if s.is_empty() {
+            return Err("an empty duration; write e.g. \"45s\", \"500ms\" or \"2m\"".into());
+        }
+        let mut total: f64 = 0.0;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let num_end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
+            let (num, tail) = rest.split_at(num_end);
+            let unit_end = tail
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(tail.len());
+            let (unit, tail) = tail.split_at(unit_end);
+            let value: f64 = num.parse().map_err(|_| {
+                format!("`{text}` is not a duration; write e.g. \"45s\", \"500ms\" or \"2m\"")
+            })?;
+            let scale = match unit.trim() {
+                "ms" => 1e-3,
+                "s" => 1.0,
+                "m" | "min" => 60.0,
+                "h" => 3600.0,
+                "d" => 86_400.0,
+                "" => {
+                    return Err(format!(
+                        "`{text}` has no unit; write e.g. \"{num}s\" (units: ms, s, m, h, d)"
+                    ))
+                }
+                other => {
+                    return Err(format!(
+                        "`{text}` has an unknown unit `{other}` (units: ms, s, m, h, d)"
+                    ))
+                }
+            };
+            total += value * scale;
+            rest = tail;
+        }
+        if !(total.is_finite() && total < 1e9) {
+            return Err(format!("`{text}` is too long a duration"));
+        }
+        Ok(Duration((total * NANOS_PER_SEC as f64).round() as i64))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Human form for timelines: `3d 4h`, `2h 5m`, `42s`, `1.250s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0 / NANOS_PER_SEC;
+        let (d, h, m, s) = (
+            secs / 86_400,
+            secs % 86_400 / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+        );
+        if d > 0 {
+            write!(f, "{d}d {h}h")
+        } else if h > 0 {
+            write!(f, "{h}h {m}m")
+        } else if m > 0 {
+            write!(f, "{m}m {s}s")
+        } else if secs >= 10 {
+            write!(f, "{s}s")
+        } else {
+            write!(f, "{:.3}s", self.as_secs_f64())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting_matches_known_dates() {
+        assert_eq!(
+            Timestamp::from_parts(0, 0).utc(),
+            "1970-01-01 00:00:00.000000"
+        );
+        assert_eq!(
+            Timestamp::from_parts(1_600_135_987, 123_456_000).utc(),
+            "2020-09-15 02:13:07.123456"
+        );
+        // After 2038 and after 2106 (pcap's 32-bit seconds would wrap there).
+        assert_eq!(
+            Timestamp::from_parts(2_147_483_648, 0).utc(),
+            "2038-01-19 03:14:08.000000"
+        );
+        assert_eq!(
+            Timestamp::from_parts(4_294_967_296, 0).utc(),
+            "2106-02-07 06:28:16.000000"
+        );
+    }
+
+    #[test]
+    fn durations_parse_like_the_config_docs_say() {
+        assert_eq!(Duration::parse("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(Duration::parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(Duration::parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(Duration::parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(Duration::parse("2h"), Ok(Duration::from_secs(7200)));
+        assert!(Duration::parse("45").unwrap_err().contains("no unit"));
+        assert!(Duration::parse("4x").unwrap_err().contains("unknown unit"));
+        assert!(Duration::parse("").is_err());
+    }
+
+    #[test]
+    fn durations_print_for_humans() {
+        assert_eq!(
+            Duration::from_secs(3 * 86_400 + 4 * 3600 + 5).to_string(),
+            "3d 4h"
+        );
+        assert_eq!(Duration::from_secs(42).to_string(), "42s");
+        assert_eq!(Duration::from_millis(1250).to_string(), "1.250s");
+        assert_eq!(Duration::from_secs(125).to_string(), "2m 5s");
+    }
+}

@@ -1,0 +1,700 @@
+//! One watched TCP connection: its state, and every transition in one place.
+//!
+//! Modelled on smoltcp's `socket/tcp.rs`: time is passed in, states are an
+//! enum, and [`Connection::on_segment`] holds the one transition `match`,
+//! read as a table with a comment per arm. Deadlines (silence, black hole,
+//! unanswered SYN) are data: [`Connection::next_deadline`] says when the
+//! tracker must call [`Connection::on_deadline`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::decode::Segment;
+use crate::event::{Endpoints, Event, EventKind, Evidence, Side};
+use crate::time::{Duration, Timestamp};
+
+use super::seq::Seq;
+use super::zeek::ZeekConn;
+
+/// A connection's TCP state as the probe can see it from the wire.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A SYN was seen, nothing came back yet.
+    SynSent,
+    /// The SYN was answered by SYN-ACK; the handshake's last ACK is pending.
+    SynReceived,
+    /// Handshake complete (or picked up mid-stream): the connection is up.
+    Established,
+    /// One side sent FIN; the other may still send.
+    HalfClosed(Side),
+    /// Both sides sent FIN.
+    Closed,
+    /// A RST from this side aborted the connection.
+    Reset(Side),
+    /// The SYN was answered by RST.
+    Refused,
+    /// The SYN went unanswered past the black-hole threshold.
+    SynUnanswered,
+}
+
+impl State {
+    /// snake_case name for summaries and status.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::SynSent => "syn_sent",
+            State::SynReceived => "syn_received",
+            State::Established => "established",
+            State::HalfClosed(Side::Local) => "fin_from_local",
+            State::HalfClosed(Side::Peer) => "fin_from_peer",
+            State::Closed => "closed",
+            State::Reset(Side::Local) => "reset_by_local",
+            State::Reset(Side::Peer) => "reset_by_peer",
+            State::Refused => "refused",
+            State::SynUnanswered => "syn_unanswered",
+        }
+    }
+
+    /// Nothing more can happen on this connection but a new one on the same ports.
+    pub fn is_terminal(self) -> bool {
+        match self {
+            State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => true,
+            State::SynSent | State::SynReceived | State::Established | State::HalfClosed(_) => {
+                false
+            }
+        }
+    }
+}
+
+/// The thresholds a connection is judged by (from its link, or defaults).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// No packet either way for longer than this: silence.
+    pub silence_after: Duration,
+    /// Local data unacknowledged (or a SYN unanswered) for longer: black hole.
+    pub black_hole_after: Duration,
+    /// How long a finished connection stays in the table before it is retired.
+    pub linger: Duration,
+    /// Retire a connection idle this long; `None` for watched links (they
+    /// are persistent: silence is reported, the connection is kept).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What the segment asks of the state machine (RST beats SYN beats FIN).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Control {
+    Rst,
+    Syn,
+    SynAck,
+    Fin,
+    None,
+}
+
+impl Control {
+    fn of(seg: &Segment) -> Control {
+        let f = seg.flags;
+        if f.rst() {
+            Control::Rst
+        } else if f.syn() && f.ack() {
+            Control::SynAck
+        } else if f.syn() {
+            Control::Syn
+        } else if f.fin() {
+            Control::Fin
+        } else {
+            Control::None
+        }
+    }
+}
+
+/// One direction of the connection, named by its sender.
+#[derive(Clone, Debug, Default)]
+struct Direction {
+    /// Highest sequence number sent plus its length (next expected).
+    snd_max: Option<Seq>,
+    /// Highest acknowledgment this sender has sent.
+    ack_max: Option<Seq>,
+    last_ts: Option<Timestamp>,
+    packets: u64,
+    retransmissions: u64,
+    keepalives: u64,
+}
+
+/// Why a connection left the table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RetireReason {
+    /// Finished (closed/reset/refused/unanswered) and lingered.
+    Finished,
+    /// Idle past the idle timeout (unwatched flows only).
+    Idle,
+    /// Pushed out of a full flow table.
+    Evicted,
+    /// A new connection started on the same addresses and ports.
+    Reused,
+    /// The capture ended (replay) or the probe stopped.
+    CaptureEnd,
+}
+
+impl RetireReason {
+    /// snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetireReason::Finished => "finished",
+            RetireReason::Idle => "idle",
+            RetireReason::Evicted => "evicted",
+            RetireReason::Reused => "reused",
+            RetireReason::CaptureEnd => "capture_end",
+        }
+    }
+}
+
+/// A connection's record when it leaves the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectionSummary {
+    /// Link name, if configured.
+    pub link: Option<Arc<str>>,
+    /// Our end and theirs.
+    pub ends: Endpoints,
+    /// Zeek's originator (after Zeek's role-flip heuristics).
+    pub orig: SocketAddr,
+    /// Zeek's responder.
+    pub resp: SocketAddr,
+    /// Zeek `conn_state`.
+    pub conn_state: &'static str,
+    /// Zeek `history`.
+    pub history: String,
+    /// linewatch's final state.
+    pub state: State,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Local retransmissions + peer retransmissions.
+    pub retransmissions: u64,
+    /// First packet.
+    pub first_ts: Timestamp,
+    /// Last packet.
+    pub last_ts: Timestamp,
+    /// Why it left the table.
+    pub retired: RetireReason,
+}
+
+/// One TCP connection between a local and a peer endpoint.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Creation order; breaks ties between deadlines deterministically.
+    pub(super) uid: u64,
+    /// Index of the configured link, if any.
+    pub(super) link: Option<usize>,
+    link_name: Option<Arc<str>>,
+    ends: Endpoints,
+    state: State,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    last_packet: u64,
+    up_since: Option<Timestamp>,
+    syn_at: Option<Timestamp>,
+    /// ISN of the originator's SYN, to tell a retransmitted SYN from a new connection.
+    orig_isn: Option<Seq>,
+    /// The side that opened the connection (sent the SYN); `Local` when
+    /// picked up mid-stream.
+    orig: Side,
+    local: Direction,
+    peer: Direction,
+    /// First local segment the peer has not acknowledged yet: (time, packet).
+    awaiting_ack: Option<(Timestamp, u64)>,
+    /// Local retransmissions since `awaiting_ack` was set.
+    awaiting_retransmissions: u32,
+    silent: bool,
+    black_hole: bool,
+    /// Earliest time this connection is scheduled in the tracker's timer heap.
+    pub(super) scheduled: Option<Timestamp>,
+    zeek: ZeekConn,
+}
+
+/// Is `sa` on an ephemeral port relative to `other`? Used to pick the local
+/// side of a connection picked up mid-stream without a config.
+fn looks_like_client(sa: &SocketAddr, other: &SocketAddr) -> bool {
+    match (sa.port() < 1024, other.port() < 1024) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => sa.port() >= other.port(),
+    }
+}
+
+impl Connection {
+    /// A connection whose first seen segment is `seg`. `peer_is_dst` is the
+    /// link's verdict on which end is the peer; without a link, the local
+    /// end is the originator (SYN sender) or, mid-stream, the ephemeral port.
+    pub(super) fn new(
+        uid: u64,
+        seg: &Segment,
+        link: Option<(usize, Arc<str>, bool)>,
+    ) -> Connection {
+        let peer_is_dst = match &link {
+            Some((_, _, peer_is_dst)) => *peer_is_dst,
+            None => match Control::of(seg) {
+                Control::Syn => true,
+                Control::SynAck => false,
+                _ => looks_like_client(&seg.src, &seg.dst),
+            },
+        };
+        let ends = if peer_is_dst {
+            Endpoints {
+                local: seg.src,
+                peer: seg.dst,
+            }
+        } else {
+            Endpoints {
+                local: seg.dst,
+                peer: seg.src,
+            }
+        };
+        let (link, link_name) = match link {
+            Some((i, name, _)) => (Some(i), Some(name)),
+            None => (None, None),
+        };
+        Connection {
+            uid,
+            link,
+            link_name,
+            ends,
+            state: State::SynSent, // replaced by the first segment's transition
+            first_ts: seg.ts,
+            last_ts: seg.ts,
+            last_packet: 0,
+            up_since: None,
+            syn_at: None,
+            orig_isn: None,
+            orig: Side::Local,
+            local: Direction::default(),
+            peer: Direction::default(),
+            awaiting_ack: None,
+            awaiting_retransmissions: 0,
+            silent: false,
+            black_hole: false,
+            scheduled: None,
+            zeek: ZeekConn::new(seg),
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Local and peer endpoints.
+    pub fn ends(&self) -> Endpoints {
+        self.ends
+    }
+
+    /// Counts as an established connection of its link.
+    pub fn is_up(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Last packet time either way.
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts
+    }
+
+    /// Is this SYN the start of a new connection on the same 4-tuple
+    /// (rather than a retransmission of this one's SYN)?
+    pub(super) fn is_new_attempt(&self, seg: &Segment) -> bool {
+        if Control::of(seg) != Control::Syn {
+            return false;
+        }
+        match self.state {
+            // A SYN after the end is a new connection (Zeek: connection reuse).
+            State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => true,
+            // Same ISN: a retransmitted SYN. Another ISN: the port was reused.
+            State::SynSent | State::SynReceived | State::Established | State::HalfClosed(_) => {
+                self.orig_isn.is_some_and(|isn| isn != Seq(seg.seq))
+            }
+        }
+    }
+
+    fn side_of(&self, seg: &Segment) -> Side {
+        if seg.src == self.ends.local {
+            Side::Local
+        } else {
+            Side::Peer
+        }
+    }
+
+    fn dir_mut(&mut self, side: Side) -> &mut Direction {
+        match side {
+            Side::Local => &mut self.local,
+            Side::Peer => &mut self.peer,
+        }
+    }
+
+    fn event(&self, ts: Timestamp, kind: EventKind, packet: Option<u64>) -> Event {
+        Event {
+            ts,
+            kind,
+            link: self.link_name.clone(),
+            conn: Some(self.ends),
+            packet,
+            up_for: None,
+            evidence: None,
+        }
+    }
+
+    fn set_state(&mut self, to: State) {
+        // Every transition passes here; `up_since` follows Established.
+        if to == State::Established && self.state != State::Established {
+            self.up_since.get_or_insert(self.last_ts);
+        }
+        self.state = to;
+    }
+
+    /// Feeds one segment of this connection, at packet-clock `ts` (never
+    /// earlier than the previous call), as packet number `packet`.
+    pub(super) fn on_segment(
+        &mut self,
+        seg: &Segment,
+        ts: Timestamp,
+        packet: u64,
+        first: bool,
+        out: &mut Vec<Event>,
+    ) {
+        let from = self.side_of(seg);
+        let control = Control::of(seg);
+        self.zeek.observe(seg);
+
+        // Per-direction bookkeeping: keep-alives (Wireshark: 0-1 byte at
+        // next-expected - 1, no SYN/FIN/RST) are life, not retransmissions.
+        let seq = Seq(seg.seq);
+        let end = seq.add(seg.seq_len());
+        let dir = self.dir_mut(from);
+        let plain = !(seg.flags.syn() || seg.flags.fin() || seg.flags.rst());
+        let keepalive =
+            plain && seg.payload_len <= 1 && dir.snd_max.is_some_and(|m| m.add(u32::MAX) == seq); // m - 1
+        let retransmission = !keepalive
+            && seg.seq_len() > 0
+            && !seg.flags.rst()
+            && dir.snd_max.is_some_and(|m| m.at_or_after(end));
+        dir.packets += 1;
+        dir.keepalives += u64::from(keepalive);
+        dir.retransmissions += u64::from(retransmission);
+        if !seg.flags.rst() {
+            dir.snd_max = Some(dir.snd_max.map_or(end, |m| m.max(end)));
+        }
+        if seg.flags.ack() {
+            let a = Seq(seg.ack);
+            dir.ack_max = Some(dir.ack_max.map_or(a, |m| m.max(a)));
+        }
+        dir.last_ts = Some(ts);
+        let gap = ts.since(self.last_ts);
+        self.last_ts = ts;
+        self.last_packet = packet;
+
+        if self.silent {
+            self.silent = false;
+            out.push(self.event(
+                ts,
+                EventKind::SilenceEnded { silent_for: gap },
+                Some(packet),
+            ));
+        }
+        self.track_acknowledgment(seg, from, ts, packet, keepalive, retransmission, out);
+
+        let evidence = Some(Evidence {
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+        });
+        let up_for = self.up_since.map(|t| ts.since(t));
+        let ev = |c: &Connection, kind: EventKind| {
+            let mut e = c.event(ts, kind, Some(packet));
+            e.evidence = evidence;
+            e
+        };
+
+        if first {
+            // The first segment of a connection: a handshake start, or a
+            // connection picked up mid-stream.
+            match control {
+                // A fresh connection attempt.
+                Control::Syn => {
+                    self.orig = from;
+                    self.syn_at = Some(ts);
+                    self.orig_isn = Some(seq);
+                    self.set_state(State::SynSent);
+                }
+                // The SYN was missed; the handshake is half done.
+                Control::SynAck => {
+                    self.orig = from.other();
+                    self.set_state(State::SynReceived)
+                }
+                // Only a RST: something was torn down as the capture began.
+                Control::Rst => {
+                    self.set_state(State::Reset(from));
+                    out.push(ev(self, EventKind::ResetFrom(from)));
+                }
+                // A FIN on a connection we never saw open.
+                Control::Fin => {
+                    self.set_state(State::Established);
+                    out.push(ev(self, EventKind::Discovered));
+                    self.set_state(State::HalfClosed(from));
+                    out.push(ev(self, EventKind::FinFrom(from)));
+                }
+                // An ACK or data: an established connection, picked up mid-stream.
+                Control::None => {
+                    self.set_state(State::Established);
+                    out.push(ev(self, EventKind::Discovered));
+                }
+            }
+            return;
+        }
+
+        let orig = self.orig;
+        match (self.state, control) {
+            // -- Handshake ------------------------------------------------
+            // The responder answers the SYN.
+            (State::SynSent, Control::SynAck) if from != orig => self.set_state(State::SynReceived),
+            // Simultaneous open: treat as answered.
+            (State::SynSent, Control::Syn) if from != orig => self.set_state(State::SynReceived),
+            // The responder refuses: nobody listening, or a firewall's RST.
+            (State::SynSent, Control::Rst) if from != orig => {
+                self.set_state(State::Refused);
+                out.push(ev(self, EventKind::Refused));
+            }
+            // The originator gives up on its own attempt.
+            (State::SynSent, Control::Rst) => {
+                self.set_state(State::Reset(from));
+                out.push(ev(self, EventKind::ResetFrom(from)));
+            }
+            // Retransmitted SYN, stray ACKs or data before any answer: wait.
+            (State::SynSent, Control::Syn | Control::SynAck | Control::Fin | Control::None) => {}
+            // A late SYN-ACK after we gave up on the SYN: the handshake goes on.
+            (State::SynUnanswered, Control::SynAck) if from != orig => {
+                self.set_state(State::SynReceived)
+            }
+            // The handshake's ACK, or data either way: up.
+            (State::SynReceived, Control::None) => {
+                self.set_state(State::Established);
+                out.push(ev(self, EventKind::Established));
+            }
+            // Up and immediately closing.
+            (State::SynReceived, Control::Fin) => {
+                self.set_state(State::Established);
+                out.push(ev(self, EventKind::Established));
+                self.set_state(State::HalfClosed(from));
+                out.push(ev(self, EventKind::FinFrom(from)));
+            }
+            // RST during the handshake: a refusal if the responder sends it.
+            (State::SynReceived, Control::Rst) => {
+                self.set_state(State::Reset(from));
+                out.push(ev(self, EventKind::ResetFrom(from)));
+            }
+            // Retransmitted SYN or SYN-ACK.
+            (State::SynReceived, Control::Syn | Control::SynAck) => {}
+
+            // -- Established ----------------------------------------------
+            // The first FIN: a half-close, the side that sent it is done.
+            (State::Established, Control::Fin) => {
+                self.set_state(State::HalfClosed(from));
+                let mut e = ev(self, EventKind::FinFrom(from));
+                e.up_for = up_for;
+                out.push(e);
+            }
+            // An abort.
+            (State::Established, Control::Rst) => {
+                self.set_state(State::Reset(from));
+                let mut e = ev(self, EventKind::ResetFrom(from));
+                e.up_for = up_for;
+                out.push(e);
+            }
+            // Data, ACKs, keep-alives, retransmitted handshake segments.
+            (State::Established, Control::None | Control::Syn | Control::SynAck) => {}
+
+            // -- Closing --------------------------------------------------
+            // The other side's FIN completes the close.
+            (State::HalfClosed(first_fin), Control::Fin) if from != first_fin => {
+                self.set_state(State::Closed);
+                let mut e = ev(self, EventKind::FinFrom(from));
+                e.up_for = up_for;
+                out.push(e);
+                let mut e = ev(self, EventKind::Closed);
+                e.up_for = up_for;
+                out.push(e);
+            }
+            // A RST while half-closed: an abort all the same.
+            (State::HalfClosed(_), Control::Rst) => {
+                self.set_state(State::Reset(from));
+                let mut e = ev(self, EventKind::ResetFrom(from));
+                e.up_for = up_for;
+                out.push(e);
+            }
+            // Retransmitted FIN, or data still flowing the other way.
+            (
+                State::HalfClosed(_),
+                Control::Fin | Control::None | Control::Syn | Control::SynAck,
+            ) => {}
+
+            // -- Finished -------------------------------------------------
+            // A RST after both FINs is ordinary teardown (e.g. unread data).
+            // Anything else after the end is a straggler; new SYNs never get
+            // here (the tracker starts a new connection for them).
+            (State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered, _) => {}
+        }
+        // A RST from the peer answers everything local had outstanding.
+        if self.state.is_terminal() {
+            self.awaiting_ack = None;
+        }
+    }
+
+    /// Black-hole bookkeeping: has local data gone unacknowledged?
+    #[allow(clippy::too_many_arguments)]
+    fn track_acknowledgment(
+        &mut self,
+        seg: &Segment,
+        from: Side,
+        ts: Timestamp,
+        packet: u64,
+        keepalive: bool,
+        retransmission: bool,
+        out: &mut Vec<Event>,
+    ) {
+        match from {
+            Side::Local => {
+                let sends = seg.payload_len > 0 || seg.flags.fin() || keepalive;
+                let acked = match (self.local.snd_max, self.peer.ack_max) {
+                    (Some(sent), Some(acked)) => acked.at_or_after(sent),
+                    _ => false,
+                };
+                if sends && !seg.flags.rst() && (keepalive || !acked) {
+                    if self.awaiting_ack.is_none() {
+                        self.awaiting_ack = Some((ts, packet));
+                        self.awaiting_retransmissions = 0;
+                    } else if retransmission || keepalive {
+                        self.awaiting_retransmissions += 1;
+                    }
+                }
+            }
+            Side::Peer => {
+                let covers = match (self.local.snd_max, seg.flags.ack()) {
+                    (Some(sent), true) => Seq(seg.ack).at_or_after(sent),
+                    _ => false,
+                };
+                if covers || seg.flags.rst() {
+                    if let Some((since, _)) = self.awaiting_ack.take() {
+                        if self.black_hole {
+                            self.black_hole = false;
+                            out.push(self.event(
+                                ts,
+                                EventKind::BlackHoleEnded {
+                                    unacked_for: ts.since(since),
+                                },
+                                Some(packet),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next packet-clock time at which something happens to this
+    /// connection without a packet: silence, black hole, unanswered SYN, or
+    /// its retirement from the table.
+    pub(super) fn next_deadline(&self, th: &Thresholds) -> Option<Timestamp> {
+        let mut d: Option<Timestamp> = None;
+        let mut at = |t: Timestamp| d = Some(d.map_or(t, |x| x.min(t)));
+        match self.state {
+            State::SynSent => {
+                if let Some(syn) = self.syn_at {
+                    at(syn.add(th.black_hole_after));
+                }
+            }
+            State::Established => {
+                if !self.silent {
+                    at(self.last_ts.add(th.silence_after));
+                }
+            }
+            State::SynReceived | State::HalfClosed(_) => {}
+            State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => {
+                at(self.last_ts.add(th.linger))
+            }
+        }
+        if let (Some((since, _)), false) = (self.awaiting_ack, self.black_hole) {
+            if matches!(self.state, State::Established | State::HalfClosed(_)) {
+                at(since.add(th.black_hole_after));
+            }
+        }
+        if let Some(idle) = th.idle_timeout {
+            at(self.last_ts.add(idle));
+        }
+        d
+    }
+
+    /// Fires whatever deadline is due at `due` (which `next_deadline`
+    /// returned). Returns a reason if the connection should leave the table.
+    pub(super) fn on_deadline(
+        &mut self,
+        due: Timestamp,
+        th: &Thresholds,
+        out: &mut Vec<Event>,
+    ) -> Option<RetireReason> {
+        if self.state == State::SynSent
+            && self.syn_at.map(|s| s.add(th.black_hole_after)) == Some(due)
+        {
+            self.set_state(State::SynUnanswered);
+            out.push(self.event(due, EventKind::SynUnanswered, Some(self.last_packet)));
+            return None;
+        }
+        if self.state == State::Established
+            && !self.silent
+            && self.last_ts.add(th.silence_after) == due
+        {
+            self.silent = true;
+            out.push(self.event(
+                due,
+                EventKind::Silence {
+                    after: th.silence_after,
+                },
+                Some(self.last_packet),
+            ));
+            return None;
+        }
+        if let (Some((since, packet)), false) = (self.awaiting_ack, self.black_hole) {
+            if since.add(th.black_hole_after) == due {
+                self.black_hole = true;
+                out.push(self.event(
+                    due,
+                    EventKind::BlackHole {
+                        after: th.black_hole_after,
+                        retransmissions: self.awaiting_retransmissions,
+                    },
+                    Some(packet),
+                ));
+                return None;
+            }
+        }
+        if self.state.is_terminal() && self.last_ts.add(th.linger) == due {
+            return Some(RetireReason::Finished);
+        }
+        if th.idle_timeout.map(|i| self.last_ts.add(i)) == Some(due) {
+            return Some(RetireReason::Idle);
+        }
+        None
+    }
+
+    /// The record kept after the connection leaves the table.
+    pub(super) fn summary(&self, retired: RetireReason) -> ConnectionSummary {
+        let (orig, resp) = self.zeek.endpoints();
+        ConnectionSummary {
+            link: self.link_name.clone(),
+            ends: self.ends,
+            orig,
+            resp,
+            conn_state: self.zeek.conn_state(),
+            history: self.zeek.history().to_string(),
+            state: self.state,
+            packets: self.local.packets + self.peer.packets,
+            retransmissions: self.local.retransmissions + self.peer.retransmissions,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            retired,
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Track: the sans-IO connection tracker.
+//!
+//! Pipeline role: capture -> decode -> **track** -> policy -> emit.
+//!
+//! The tracker knows only the time it is told: each segment's timestamp and
+//! explicit [`Tracker::advance_to`] calls. Silence, black holes, unanswered
+//! SYNs, link outages and retirement from the table are deadlines on that
+//! clock, kept in one timer heap, so replaying a file whole or packet by
+//! packet with `advance_to` in between yields the same events.
+//!
+//! # Bounds
+//! The flow table holds at most `max_flows` connections (default 65,536).
+//! Finished connections leave it `linger` (5 s) after their last packet;
+//! connections outside any configured link leave it after `idle_timeout`
+//! (1 h) without packets. When the table is full and a new connection
+//! arrives, the tracker evicts 1/16 of the table at once, in this order:
+//! finished connections first, then connections of no configured link, then
+//! link connections, each group least recently active first. Evictions are
+//! counted ([`TrackerStats::evicted`]) and evicted connections still get
+//! their summary. The timer heap holds at most a few entries per connection.
+
+mod connection;
+mod seq;
+mod zeek;
+
+pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
+pub use seq::Seq;
+pub use zeek::ZeekConn;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::config::{Config, LinkSpec, DEFAULT_BLACK_HOLE_AFTER, DEFAULT_SILENCE_AFTER};
+use crate::decode::Segment;
+use crate::event::{Event, EventKind};
+use crate::time::{Duration, Timestamp};
+
+/// How long a finished connection stays in the table (Zeek's tcp_close_delay).
+pub const LINGER: Duration = Duration::from_secs(5);
+/// How long a connection of no configured link may idle before it is retired.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The connection key: both endpoints, smaller first, so both directions meet.
+type FlowKey = (SocketAddr, SocketAddr);
+
+fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// What a timer entry is for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Conn(FlowKey),
+    Link(usize),
+}
+
+/// Whether a link has its expected connections.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// Not yet known: the capture just started.
+    Unknown,
+    /// At least `expect_connections` established.
+    Up,
+    /// Short of connections for longer than `reconnect_grace`.
+    Down,
+}
+
+#[derive(Clone, Debug)]
+struct LinkState {
+    spec: LinkSpec,
+    thresholds: Thresholds,
+    established: u32,
+    status: LinkStatus,
+    /// Since when the link has been short of connections.
+    short_since: Option<Timestamp>,
+    down_since: Option<Timestamp>,
+    scheduled: Option<Timestamp>,
+}
+
+impl LinkState {
+    fn deadline(&self, started: Option<Timestamp>) -> Option<Timestamp> {
+        if self.established >= self.spec.expect_connections {
+            return None;
+        }
+        match self.status {
+            // At start, give the link's connections time to show themselves:
+            // a quiet persistent connection speaks within silence_after.
+            LinkStatus::Unknown => {
+                started.map(|s| s.add(self.spec.reconnect_grace.max(self.spec.silence_after)))
+            }
+            LinkStatus::Up => self.short_since.map(|s| s.add(self.spec.reconnect_grace)),
+            LinkStatus::Down => None,
+        }
+    }
+}
+
+/// Counters the tracker keeps about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Segments fed in.
+    pub segments: u64,
+    /// Segments of no configured link (ignored when links are configured).
+    pub unwatched: u64,
+    /// Connections created.
+    pub connections: u64,
+    /// Connections pushed out of a full table.
+    pub evicted: u64,
+    /// Largest table size seen.
+    pub peak_flows: usize,
+}
+
+/// The connection tracker: segments and time in, events out.
+#[derive(Debug)]
+pub struct Tracker {
+    links: Vec<LinkState>,
+    default_thresholds: Thresholds,
+    max_flows: usize,
+    flows: FxHashMap<FlowKey, Connection>,
+    timers: BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
+    started: Option<Timestamp>,
+    now: Timestamp,
+    next_uid: u64,
+    retired: Vec<ConnectionSummary>,
+    stats: TrackerStats,
+}
+
+impl Tracker {
+    /// A tracker for `config`. Without links, every TCP connection is tracked
+    /// with the default thresholds; with links, only the links' connections.
+    pub fn new(config: &Config) -> Tracker {
+        let links = config
+            .links
+            .iter()
+            .map(|spec| LinkState {
+                thresholds: Thresholds {
+                    silence_after: spec.silence_after,
+                    black_hole_after: spec.black_hole_after,
+                    linger: LINGER,
+                    idle_timeout: None,
+                },
+                spec: spec.clone(),
+                established: 0,
+                status: LinkStatus::Unknown,
+                short_since: None,
+                down_since: None,
+                scheduled: None,
+            })
+            .collect();
+        Tracker {
+            links,
+            default_thresholds: Thresholds {
+                silence_after: DEFAULT_SILENCE_AFTER,
+                black_hole_after: DEFAULT_BLACK_HOLE_AFTER,
+                linger: LINGER,
+                idle_timeout: Some(IDLE_TIMEOUT),
+            },
+            max_flows: config.max_flows.max(1),
+            flows: FxHashMap::default(),
+            timers: BinaryHeap::new(),
+            started: None,
+            now: Timestamp::default(),
+            next_uid: 0,
+            retired: Vec::new(),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    /// Connections in the table now.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The packet clock: the latest time the tracker was told.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The connections in the table, in creation order.
+    pub fn connections(&self) -> Vec<&Connection> {
+        let mut v: Vec<&Connection> = self.flows.values().collect();
+        v.sort_by_key(|c| c.uid);
+        v
+    }
+
+    /// A link's status and established count, by index in the config.
+    pub fn link_status(&self, index: usize) -> Option<(LinkStatus, u32)> {
+        self.links.get(index).map(|l| (l.status, l.established))
+    }
+
+    /// The earliest time at which `advance_to` may produce events with no
+    /// packet arriving (never later than the true next deadline).
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Summaries of connections that left the table since the last call.
+    pub fn drain_retired(&mut self) -> std::vec::Drain<'_, ConnectionSummary> {
+        self.retired.drain(..)
+    }
+
+    fn thresholds(&self, link: Option<usize>) -> Thresholds {
+        link.and_then(|i| self.links.get(i))
+            .map_or(self.default_thresholds, |l| l.thresholds)
+    }
+
+    /// Moves the packet clock to `now`, firing every deadline that lies
+    /// before it. The clock never runs backwards: an earlier `now` is a no-op.
+    pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.now = now;
+            for i in 0..self.links.len() {
+                self.schedule_link(i);
+            }
+        }
+        if now < self.now {
+            return;
+        }
+        self.now = now;
+        while let Some(Reverse((t, uid, target))) = self.timers.peek().copied() {
+            if t >= now {
+                break;
+            }
+            self.timers.pop();
+            match target {
+                Target::Conn(key) => self.fire_conn(t, uid, key, out),
+                Target::Link(i) => self.fire_link(t, i, out),
+            }
+        }
+    }
+
+    /// Feeds one decoded segment, packet number `packet` (1-based) in its
+    /// capture. Advances the clock to the segment's time first.
+    pub fn on_segment(&mut self, seg: &Segment, packet: u64, out: &mut Vec<Event>) {
+        self.advance_to(seg.ts, out);
+        self.stats.segments += 1;
+        let ts = self.now.max(seg.ts);
+        let key = flow_key(seg.src, seg.dst);
+        let first = match self.flows.get(&key) {
+            Some(conn) if conn.is_new_attempt(seg) => {
+                self.retire(key, RetireReason::Reused, ts, out);
+                true
+            }
+            Some(_) => false,
+            None => true,
+        };
+        if first {
+            let link = if self.links.is_empty() {
+                None
+            } else {
+                match self
+                    .links
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)))
+                {
+                    Some((i, peer_is_dst)) => {
+                        let name: Arc<str> = self
+                            .links
+                            .get(i)
+                            .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
+                        Some((i, name, peer_is_dst))
+                    }
+                    None => {
+                        self.stats.unwatched += 1;
+                        return;
+                    }
+                }
+            };
+            if self.flows.len() >= self.max_flows {
+                self.evict(ts, out);
+            }
+            let conn = Connection::new(self.next_uid, seg, link);
+            self.next_uid += 1;
+            self.stats.connections += 1;
+            self.flows.insert(key, conn);
+            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+        }
+        let Some(conn) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let was_up = conn.is_up();
+        conn.on_segment(seg, ts, packet, first, out);
+        let (is_up, link) = (conn.is_up(), conn.link);
+        self.schedule_conn(key);
+        self.link_changed(link, was_up, is_up, ts, out);
+    }
+
+    /// Ends tracking (end of a replay file): every connection left in the
+    /// table gets its summary. Deadlines after the last packet do not fire:
+    /// the capture says nothing about that time.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, c)| (c.uid, *k)).collect();
+        keys.sort_unstable();
+        let now = self.now;
+        for (_, key) in keys {
+            self.retire(key, RetireReason::CaptureEnd, now, out);
+        }
+        self.timers.clear();
+    }
+
+    fn schedule_conn(&mut self, key: FlowKey) {
+        let Some(conn) = self.flows.get(&key) else {
+            return;
+        };
+        let th = self.thresholds(conn.link);
+        let Some(conn) = self.flows.get_mut(&key) else {
+            return;
+        };
+        if let Some(d) = conn.next_deadline(&th) {
+            if conn.scheduled.is_none_or(|s| d < s) {
+                conn.scheduled = Some(d);
+                self.timers.push(Reverse((d, conn.uid, Target::Conn(key))));
+            }
+        }
+    }
+
+    fn fire_conn(&mut self, t: Timestamp, uid: u64, key: FlowKey, out: &mut Vec<Event>) {
+        let Some(conn) = self.flows.get(&key) else {
+            return;
+        };
+        if conn.uid != uid || conn.scheduled != Some(t) {
+            return; // stale entry: the connection was replaced or rescheduled earlier
+        }
+        let th = self.thresholds(conn.link);
+        let Some(conn) = self.flows.get_mut(&key) else {
+            return;
+        };
+        conn.scheduled = None;
+        if conn.next_deadline(&th) != Some(t) {
+            // The deadline moved later (packets arrived): re-arm.
+            self.schedule_conn(key);
+            return;
+        }
+        let was_up = conn.is_up();
+        let retire = conn.on_deadline(t, &th, out);
+        let (is_up, link) = (conn.is_up(), conn.link);
+        match retire {
+            Some(reason) => self.retire(key, reason, t, out),
+            None => {
+                self.schedule_conn(key);
+                self.link_changed(link, was_up, is_up, t, out);
+            }
+        }
+    }
+
+    fn retire(&mut self, key: FlowKey, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
+        if let Some(conn) = self.flows.remove(&key) {
+            self.retired.push(conn.summary(reason));
+            self.link_changed(conn.link, conn.is_up(), false, ts, out);
+        }
+    }
+
+    fn evict(&mut self, ts: Timestamp, out: &mut Vec<Event>) {
+        let mut order: Vec<(u8, Timestamp, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, c)| {
+                let rank = if c.state().is_terminal() {
+                    0
+                } else if c.link.is_none() {
+                    1
+                } else {
+                    2
+                };
+                (rank, c.last_ts(), c.uid, *k)
+            })
+            .collect();
+        let n = (order.len() / 16).max(1).min(order.len());
+        if n == 0 {
+            return;
+        }
+        order.select_nth_unstable(n - 1);
+        order.truncate(n);
+        order.sort_unstable();
+        for (_, _, _, key) in order {
+            self.stats.evicted += 1;
+            self.retire(key, RetireReason::Evicted, ts, out);
+        }
+    }
+
+    fn link_changed(
+        &mut self,
+        link: Option<usize>,
+        was_up: bool,
+        is_up: bool,
+        ts: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(i) = link else { return };
+        if was_up == is_up {
+            return;
+        }
+        let Some(l) = self.links.get_mut(i) else {
+            return;
+        };
+        if is_up {
+            l.established += 1;
+        } else {
+            l.established = l.established.saturating_sub(1);
+        }
+        let expected = l.spec.expect_connections;
+        if l.established >= expected {
+            l.short_since = None;
+            match l.status {
+                LinkStatus::Down => {
+                    let down_for = l.down_since.map_or(Duration::ZERO, |d| ts.since(d));
+                    l.status = LinkStatus::Up;
+                    l.down_since = None;
+                    out.push(Event {
+                        ts,
+                        kind: EventKind::LinkUp {
+                            established: l.established,
+                            expected,
+                            down_for,
+                        },
+                        link: Some(l.spec.name.clone()),
+                        conn: None,
+                        packet: None,
+                        up_for: None,
+                        evidence: None,
+                    });
+                }
+                LinkStatus::Unknown | LinkStatus::Up => l.status = LinkStatus::Up,
+            }
+        } else if l.status == LinkStatus::Up && l.short_since.is_none() {
+            l.short_since = Some(ts);
+        }
+        self.schedule_link(i);
+    }
+
+    fn schedule_link(&mut self, i: usize) {
+        let started = self.started;
+        let Some(l) = self.links.get_mut(i) else {
+            return;
+        };
+        if let Some(d) = l.deadline(started) {
+            if l.scheduled.is_none_or(|s| d < s) {
+                l.scheduled = Some(d);
+                self.timers.push(Reverse((d, u64::MAX, Target::Link(i))));
+            }
+        }
+    }
+
+    fn fire_link(&mut self, t: Timestamp, i: usize, out: &mut Vec<Event>) {
+        let started = self.started;
+        let Some(l) = self.links.get_mut(i) else {
+            return;
+        };
+        if l.scheduled != Some(t) {
+            return;
+        }
+        l.scheduled = None;
+        match l.deadline(started) {
+            Some(d) if d == t => {
+                l.status = LinkStatus::Down;
+                l.down_since = Some(t);
+                l.short_since = None;
+                out.push(Event {
+                    ts: t,
+                    kind: EventKind::LinkDown {
+                        established: l.established,
+                        expected: l.spec.expect_connections,
+                    },
+                    link: Some(l.spec.name.clone()),
+                    conn: None,
+                    packet: None,
+                    up_for: None,
+                    evidence: None,
+                });
+            }
+            Some(_) => self.schedule_link(i),
+            None => {}
+        }
+    }
+}
