@@ -1,0 +1,431 @@
+//! Deterministic writer of the scenario captures in `fixtures/`.
+//!
+//! Each scenario is built packet by packet and declares, as it goes, the
+//! events linewatch must report: a FIN is written and the `fin` event is
+//! declared with that packet's number and time. The expected timeline thus
+//! comes from how the capture was made, never from running linewatch.
+//! `cargo run --example make_fixtures` writes them; `tests/scenarios.rs`
+//! checks the committed files are current and replays them.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{PacketBuilder, TcpOptionElement};
+use serde_json::{json, Value};
+
+/// 2026-03-14 02:13:07 UTC: where every scenario's clock starts.
+pub const EPOCH: i64 = 1_773_454_387;
+const NS: i64 = 1_000_000_000;
+
+/// A test card number (Visa test PAN) put in ISO-8583-like payloads so a
+/// test can prove no payload byte ever reaches the output.
+pub const TEST_PAN: &str = "4111111111111111";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Ethernet,
+    Vlan(u16),
+    LinuxSll2,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Container {
+    /// Classic pcap, microsecond timestamps.
+    PcapMicro,
+    /// Classic pcap, nanosecond timestamps.
+    PcapNano,
+    /// pcapng with two Ethernet interfaces; frames say which.
+    PcapngTwoInterfaces,
+}
+
+pub struct Frame {
+    pub ts: i64, // nanoseconds since the epoch
+    pub bytes: Vec<u8>,
+    pub interface: u32,
+}
+
+/// One scenario being written.
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub config: &'static str,
+    framing: Framing,
+    container: Container,
+    snaplen: usize,
+    pub frames: Vec<Frame>,
+    pub expected: Vec<Value>,
+    /// Current time, nanoseconds since the epoch.
+    pub now: i64,
+    interface: u32,
+}
+
+/// One TCP connection's endpoints and sequence state.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub link: Option<&'static str>,
+    lseq: u32,
+    pseq: u32,
+    /// Packet number of the last packet of this connection.
+    pub last_packet: u64,
+    pub last_ts: i64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum From {
+    Local,
+    Peer,
+}
+
+pub const F_FIN: u8 = 1;
+pub const F_SYN: u8 = 2;
+pub const F_RST: u8 = 4;
+pub const F_PSH: u8 = 8;
+pub const F_ACK: u8 = 16;
+
+impl Conv {
+    pub fn new(local: &str, peer: &str, link: Option<&'static str>, lseq: u32, pseq: u32) -> Conv {
+        Conv {
+            local: local.parse().unwrap(),
+            peer: peer.parse().unwrap(),
+            link,
+            lseq,
+            pseq,
+            last_packet: 0,
+            last_ts: 0,
+        }
+    }
+}
+
+/// ISO-8583-like message bytes: MTI, a bitmap stand-in and the test PAN.
+fn iso8583(mti: &str, len: usize) -> Vec<u8> {
+    let mut m = format!("{mti}F23C46C1A8E0800016{TEST_PAN}000000000000012500").into_bytes();
+    m.resize(len, b'0');
+    m
+}
+
+impl Scenario {
+    pub fn new(
+        name: &'static str,
+        about: &'static str,
+        framing: Framing,
+        container: Container,
+        snaplen: usize,
+    ) -> Scenario {
+        Scenario {
+            name,
+            about,
+            config: "linewatch.toml",
+            framing,
+            container,
+            snaplen,
+            frames: Vec::new(),
+            expected: Vec::new(),
+            now: EPOCH * NS,
+            interface: 0,
+        }
+    }
+
+    pub fn with_config(mut self, config: &'static str) -> Scenario {
+        self.config = config;
+        self
+    }
+
+    pub fn on_interface(&mut self, i: u32) {
+        self.interface = i;
+    }
+
+    /// Moves the clock forward by `secs`.
+    pub fn wait(&mut self, secs: f64) {
+        self.now += (secs * NS as f64).round() as i64;
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.frames.len() as u64
+    }
+
+    /// Writes one TCP segment of `c` from `from`, `len` payload bytes.
+    pub fn segment(&mut self, c: &mut Conv, from: From, flags: u8, len: usize, mti: &str) {
+        let (src, dst, seq, ack) = match from {
+            From::Local => (c.local, c.peer, c.lseq, c.pseq),
+            From::Peer => (c.peer, c.local, c.pseq, c.lseq),
+        };
+        let payload = if len > 0 {
+            iso8583(mti, len)
+        } else {
+            Vec::new()
+        };
+        let bytes = self.frame(src, dst, seq, ack, flags, &payload);
+        let adv = len as u32 + u32::from(flags & (F_SYN | F_FIN) != 0);
+        match from {
+            From::Local => c.lseq = c.lseq.wrapping_add(adv),
+            From::Peer => c.pseq = c.pseq.wrapping_add(adv),
+        }
+        self.frames.push(Frame {
+            ts: self.now,
+            bytes,
+            interface: self.interface,
+        });
+        c.last_packet = self.packets();
+        c.last_ts = self.now;
+        // Packets of one burst are 0.5 ms apart.
+        self.now += 500_000;
+    }
+
+    /// A segment that re-sends old data (retransmission), not advancing seq.
+    pub fn retransmit(&mut self, c: &mut Conv, from: From, len: usize) {
+        let saved = (c.lseq, c.pseq);
+        match from {
+            From::Local => c.lseq = c.lseq.wrapping_sub(len as u32),
+            From::Peer => c.pseq = c.pseq.wrapping_sub(len as u32),
+        }
+        self.segment(c, from, F_ACK | F_PSH, len, "0200");
+        (c.lseq, c.pseq) = saved;
+    }
+
+    fn frame(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mac_l = [0x02, 0, 0, 0, 0, 0x05];
+        let mac_p = [0x02, 0, 0, 0, 0, 0x10];
+        let mut out = Vec::new();
+        let builder = match self.framing {
+            Framing::Ethernet => ip_step(PacketBuilder::ethernet2(mac_l, mac_p), src, dst),
+            Framing::Vlan(id) => ip_step_vlan(PacketBuilder::ethernet2(mac_l, mac_p), id, src, dst),
+            Framing::LinuxSll2 => ip_only(src, dst),
+        };
+        let mut tcp = builder.tcp(src.port(), dst.port(), seq, 64_240);
+        if flags & F_SYN != 0 {
+            tcp = tcp
+                .options(&[
+                    TcpOptionElement::MaximumSegmentSize(1460),
+                    TcpOptionElement::SelectiveAcknowledgementPermitted,
+                    TcpOptionElement::WindowScale(7),
+                ])
+                .unwrap()
+                .syn();
+        }
+        if flags & F_ACK != 0 {
+            tcp = tcp.ack(ack);
+        }
+        if flags & F_FIN != 0 {
+            tcp = tcp.fin();
+        }
+        if flags & F_RST != 0 {
+            tcp = tcp.rst();
+        }
+        if flags & F_PSH != 0 {
+            tcp = tcp.psh();
+        }
+        tcp.write(&mut out, payload).unwrap();
+        if self.framing == Framing::LinuxSll2 {
+            // SLL2: protocol, reserved, ifindex, ARPHRD_ETHER, packet type,
+            // address length, address (8 bytes).
+            let proto: u16 = if src.is_ipv4() { 0x0800 } else { 0x86DD };
+            let outgoing = src.port() != 5000;
+            let mut h = Vec::with_capacity(20 + out.len());
+            h.extend_from_slice(&proto.to_be_bytes());
+            h.extend_from_slice(&[0, 0]);
+            h.extend_from_slice(&3u32.to_be_bytes());
+            h.extend_from_slice(&1u16.to_be_bytes());
+            h.push(if outgoing { 4 } else { 0 });
+            h.push(6);
+            h.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x05, 0, 0]);
+            h.extend_from_slice(&out);
+            return h;
+        }
+        out
+    }
+
+    /// Declares an expected event at the current last packet of `c`.
+    pub fn expect(&mut self, c: &Conv, event: &str, from: Option<From>) {
+        self.expect_at(c.last_ts, c, event, from, Some(c.last_packet));
+    }
+
+    /// Declares an expected event at `ts` (ns) about `c`.
+    pub fn expect_at(
+        &mut self,
+        ts: i64,
+        c: &Conv,
+        event: &str,
+        from: Option<From>,
+        packet: Option<u64>,
+    ) {
+        let mut v = json!({
+            "ts": ts as f64 / NS as f64,
+            "event": event,
+            "link": c.link,
+            "local": c.local.to_string(),
+            "peer": c.peer.to_string(),
+            "packet": packet,
+        });
+        if let Some(f) = from {
+            v["from"] = json!(match f {
+                From::Local => "local",
+                From::Peer => "peer",
+            });
+        }
+        self.expected.push(v);
+    }
+
+    /// Declares a link-level event at `ts`.
+    pub fn expect_link(&mut self, ts: i64, link: &str, event: &str, established: u32) {
+        self.expected.push(json!({
+            "ts": ts as f64 / NS as f64,
+            "event": event,
+            "link": link,
+            "local": null,
+            "peer": null,
+            "packet": null,
+            "established": established,
+        }));
+    }
+
+    /// The capture file's bytes.
+    pub fn capture_bytes(&self) -> Vec<u8> {
+        let dlt: u32 = match self.framing {
+            Framing::Ethernet | Framing::Vlan(_) => 1,
+            Framing::LinuxSll2 => 276,
+        };
+        let mut out = Vec::new();
+        match self.container {
+            Container::PcapMicro | Container::PcapNano => {
+                let magic: u32 = if self.container == Container::PcapNano {
+                    0xa1b2_3c4d
+                } else {
+                    0xa1b2_c3d4
+                };
+                out.extend_from_slice(&magic.to_le_bytes());
+                out.extend_from_slice(&2u16.to_le_bytes());
+                out.extend_from_slice(&4u16.to_le_bytes());
+                out.extend_from_slice(&0i32.to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+                out.extend_from_slice(&(self.snaplen as u32).to_le_bytes());
+                out.extend_from_slice(&dlt.to_le_bytes());
+                for f in &self.frames {
+                    let cap = f.bytes.len().min(self.snaplen);
+                    let sub = if self.container == Container::PcapNano {
+                        f.ts % NS
+                    } else {
+                        f.ts % NS / 1000
+                    };
+                    out.extend_from_slice(&((f.ts / NS) as u32).to_le_bytes());
+                    out.extend_from_slice(&(sub as u32).to_le_bytes());
+                    out.extend_from_slice(&(cap as u32).to_le_bytes());
+                    out.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&f.bytes[..cap]);
+                }
+            }
+            Container::PcapngTwoInterfaces => {
+                let block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
+                    let padded = body.len().div_ceil(4) * 4;
+                    let total = (12 + padded) as u32;
+                    out.extend_from_slice(&kind.to_le_bytes());
+                    out.extend_from_slice(&total.to_le_bytes());
+                    out.extend_from_slice(body);
+                    out.resize(out.len() + padded - body.len(), 0);
+                    out.extend_from_slice(&total.to_le_bytes());
+                };
+                // Section header: byte-order magic, version 1.0, unknown length.
+                let mut shb = Vec::new();
+                shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+                shb.extend_from_slice(&1u16.to_le_bytes());
+                shb.extend_from_slice(&0u16.to_le_bytes());
+                shb.extend_from_slice(&(-1i64).to_le_bytes());
+                block(&mut out, 0x0a0d_0d0a, &shb);
+                // Two interfaces, same link type and snaplen, microseconds.
+                for _ in 0..2 {
+                    let mut idb = Vec::new();
+                    idb.extend_from_slice(&(dlt as u16).to_le_bytes());
+                    idb.extend_from_slice(&0u16.to_le_bytes());
+                    idb.extend_from_slice(&(self.snaplen as u32).to_le_bytes());
+                    block(&mut out, 1, &idb);
+                }
+                for f in &self.frames {
+                    let cap = f.bytes.len().min(self.snaplen);
+                    let micros = (f.ts / 1000) as u64;
+                    let mut epb = Vec::new();
+                    epb.extend_from_slice(&f.interface.to_le_bytes());
+                    epb.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+                    epb.extend_from_slice(&(micros as u32).to_le_bytes());
+                    epb.extend_from_slice(&(cap as u32).to_le_bytes());
+                    epb.extend_from_slice(&(f.bytes.len() as u32).to_le_bytes());
+                    epb.extend_from_slice(&f.bytes[..cap]);
+                    block(&mut out, 6, &epb);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn file_name(&self) -> String {
+        match self.container {
+            Container::PcapngTwoInterfaces => format!("{}.pcapng", self.name),
+            _ => format!("{}.pcap", self.name),
+        }
+    }
+
+    /// The expected timeline file's text: scenario notes and events.
+    pub fn expected_json(&self) -> String {
+        let v = json!({
+            "capture": self.file_name(),
+            "config": self.config,
+            "about": self.about,
+            "events": self.expected,
+        });
+        let mut s = serde_json::to_string_pretty(&v).unwrap();
+        s.push('\n');
+        s
+    }
+}
+
+fn ip_step(
+    b: PacketBuilderStep<etherparse::Ethernet2Header>,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> PacketBuilderStep<etherparse::IpHeaders> {
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed address families"),
+    }
+}
+
+fn ip_step_vlan(
+    b: PacketBuilderStep<etherparse::Ethernet2Header>,
+    vlan: u16,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> PacketBuilderStep<etherparse::IpHeaders> {
+    let b = b.single_vlan(etherparse::VlanId::try_new(vlan).unwrap());
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed address families"),
+    }
+}
+
+fn ip_only(src: SocketAddr, dst: SocketAddr) -> PacketBuilderStep<etherparse::IpHeaders> {
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed address families"),
+    }
+}
+
+use etherparse::PacketBuilderStep;
+
+mod scenarios;
+pub use scenarios::all;

@@ -1,0 +1,248 @@
+//! Scenario tests: each fixture capture in, the expected event timeline out.
+//!
+//! The expected timelines (`fixtures/NAME.events.json`) are declared by the
+//! fixture writer as it builds each capture (tests/fixture_writer), not
+//! recorded from linewatch's output.
+
+mod common;
+#[allow(dead_code)]
+mod fixture_writer;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use linewatch::capture::file::FileCapture;
+use linewatch::config::Config;
+use linewatch::event::Event;
+use linewatch::mode::replay;
+use linewatch::pipeline::Pipeline;
+use linewatch::time::{Duration, Timestamp};
+use serde_json::Value;
+
+fn expected(name: &str) -> (Value, Config) {
+    let text = fs::read_to_string(common::fixtures().join(format!("{name}.events.json"))).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let config = Config::load(&common::fixtures().join(v["config"].as_str().unwrap())).unwrap();
+    (v, config)
+}
+
+/// Compares the fields the scenario declared with the events linewatch reported.
+fn assert_timeline(name: &str, declared: &[Value], got: &[Event]) {
+    let got: Vec<Value> = got.iter().map(|e| e.to_json()).collect();
+    let show = |v: &[Value]| {
+        v.iter()
+            .map(|e| format!("  {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        declared.len(),
+        got.len(),
+        "{name}: declared {} events, got {}\ndeclared:\n{}\ngot:\n{}",
+        declared.len(),
+        got.len(),
+        show(declared),
+        show(&got)
+    );
+    for (i, (want, have)) in declared.iter().zip(&got).enumerate() {
+        for (key, w) in want.as_object().unwrap() {
+            let h = &have[key];
+            let same = match (w.as_f64(), h.as_f64()) {
+                (Some(a), Some(b)) if key == "ts" => (a - b).abs() < 1e-6,
+                _ => w == h,
+            };
+            assert!(
+                same,
+                "{name}: event {i} field `{key}`: declared {w}, got {h}\ndeclared:\n{}\ngot:\n{}",
+                show(declared),
+                show(&got)
+            );
+        }
+    }
+}
+
+const SCENARIOS: &[&str] = &[
+    "iso8583-fin-from-peer",
+    "rst-from-peer",
+    "rst-from-local",
+    "silence",
+    "black-hole",
+    "refused-reconnects",
+    "mid-stream",
+    "vlan",
+    "ipv6",
+    "linux-sll2",
+    "pcapng-two-interfaces",
+    "keepalives",
+    "pci-full-payload",
+];
+
+fn capture_path(v: &Value) -> std::path::PathBuf {
+    common::fixtures().join(v["capture"].as_str().unwrap())
+}
+
+#[test]
+fn every_scenario_gives_its_declared_timeline() {
+    for name in SCENARIOS {
+        let (v, config) = expected(name);
+        let r = replay::collect(&capture_path(&v), &config).unwrap();
+        assert_timeline(name, v["events"].as_array().unwrap(), &r.events);
+    }
+}
+
+/// The same capture fed frame by frame, with `advance_to` called every
+/// `step` of packet time between frames (as the live daemon's timer does),
+/// gives exactly the same events as the whole-file replay.
+fn stepwise(path: &Path, config: &Config, step: Duration) -> Vec<Event> {
+    let mut cap = FileCapture::open(path).unwrap();
+    let mut p = Pipeline::new(cap.link(), config);
+    let mut events = Vec::new();
+    let mut clock: Option<Timestamp> = None;
+    while let Some(frame) = cap.next_frame().unwrap() {
+        if let Some(mut t) = clock {
+            while t.add(step) < frame.ts {
+                t = t.add(step);
+                p.advance_to(t, &mut events);
+            }
+        }
+        clock = Some(frame.ts);
+        p.on_frame(&frame, &mut events);
+    }
+    p.finish(&mut events);
+    events
+}
+
+#[test]
+fn stepwise_feeding_gives_the_same_timeline_as_whole_file() {
+    for name in SCENARIOS {
+        let (v, config) = expected(name);
+        let whole = replay::collect(&capture_path(&v), &config).unwrap().events;
+        for step in [
+            Duration::from_millis(100),
+            Duration::from_millis(1700),
+            Duration::from_secs(7),
+        ] {
+            let steps = stepwise(&capture_path(&v), &config, step);
+            assert_eq!(
+                whole, steps,
+                "{name}: stepwise ({step}) differs from whole-file"
+            );
+        }
+    }
+}
+
+#[test]
+fn committed_fixtures_are_what_the_writer_writes() {
+    for s in fixture_writer::all() {
+        let dir = common::fixtures();
+        let bytes = fs::read(dir.join(s.file_name())).unwrap();
+        assert!(
+            bytes == s.capture_bytes(),
+            "fixtures/{} is stale: run `cargo run --example make_fixtures`",
+            s.file_name()
+        );
+        let json = fs::read_to_string(dir.join(format!("{}.events.json", s.name))).unwrap();
+        assert_eq!(
+            json,
+            s.expected_json(),
+            "fixtures/{}.events.json is stale",
+            s.name
+        );
+        assert!(
+            SCENARIOS.contains(&s.name),
+            "scenario {} is not in SCENARIOS",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn the_cli_prints_the_same_timeline_as_json_lines() {
+    let (v, _) = expected("iso8583-fin-from-peer");
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--format", "json", "--config"])
+        .arg(common::fixtures().join("linewatch.toml"))
+        .arg(capture_path(&v))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let declared = v["events"].as_array().unwrap();
+    let events: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] != "connection_summary" && l["event"] != "replay_summary")
+        .collect();
+    assert_eq!(events.len(), declared.len());
+    for (d, e) in declared.iter().zip(&events) {
+        assert_eq!(d["event"], e["event"]);
+        assert_eq!(d["packet"], e["packet"]);
+    }
+    let summaries: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "connection_summary")
+        .collect();
+    assert_eq!(
+        summaries.len(),
+        2,
+        "two connections: the one the peer closed, and the reconnect"
+    );
+    assert_eq!(summaries[0]["conn_state"], "RSTR");
+    assert_eq!(summaries[0]["orig"], "10.0.0.5:40123");
+    assert_eq!(summaries[1]["conn_state"], "S1");
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "replay_summary");
+    assert_eq!(last["packets"], 199);
+    assert_eq!(last["complete"], true);
+    // Text mode: the FIN line as the on-call engineer reads it.
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--config"])
+        .arg(common::fixtures().join("linewatch.toml"))
+        .arg(capture_path(&v))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("visa-primary  FIN from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 10m 4s) [packet 184]"),
+        "{text}"
+    );
+}
+
+/// PCI DSS: a capture taken with full payloads (card numbers inside) must
+/// not leak a single payload byte sequence into any output format.
+#[test]
+fn no_payload_byte_reaches_the_output() {
+    let (v, _) = expected("pci-full-payload");
+    let capture = fs::read(capture_path(&v)).unwrap();
+    let pan = fixture_writer::TEST_PAN.as_bytes();
+    assert!(
+        capture.windows(pan.len()).any(|w| w == pan),
+        "the fixture must carry the test PAN, or this test proves nothing"
+    );
+    for format in ["text", "json"] {
+        let out = Command::new(common::linewatch())
+            .args(["replay", "--format", format])
+            .arg(capture_path(&v))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let all = [out.stdout, out.stderr].concat();
+        assert!(
+            !all.windows(pan.len()).any(|w| w == pan),
+            "{format} output leaks the PAN"
+        );
+        // Nor any 8-byte run of the ISO-8583 bitmap text.
+        assert!(
+            !all.windows(8).any(|w| w == b"F23C46C1"),
+            "{format} output leaks payload bytes"
+        );
+    }
+}
