@@ -13,6 +13,19 @@
 //! PCI DSS: captures are header-only and no payload byte is ever stored,
 //! logged or emitted. [`decode::Segment`] carries header fields only.
 
+// Packet bytes and input files must never panic the probe: no unwrap,
+// expect or unchecked indexing in library code (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![warn(missing_docs)]
+
 pub mod capture;
 pub mod config;
 pub mod decode;

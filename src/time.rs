@@ -34,7 +34,7 @@ impl Timestamp {
     }
 
     /// This time plus `d`, saturating at the end of time.
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(d.0))
     }
 

@@ -53,6 +53,9 @@ fn known_difference(trace: &str, row: &Row, ours: Option<&str>) -> Option<&'stat
     if trace == "tcp_syn-bad" {
         return Some("Zeek ran without -C and dropped the bad-checksum SYN; a header-only capture cannot verify TCP checksums, so linewatch sees the SYN (S0)");
     }
+    if trace == "globus-url-copy" && row.state == "S1" {
+        return Some("Zeek's baseline logged the GridFTP data connection before its FIN exchange (history ShADad, duration 0.0108 s ends before the FINs in the trace); linewatch reads the FINs: SF");
+    }
     let _ = ours;
     None
 }
@@ -87,10 +90,10 @@ fn zeek_conn_state_agreement() {
             replay::collect(trace, &Config::default()).unwrap_or_else(|e| panic!("{stem}: {e}"));
         // Our rows by (orig, resp), in order, consumed as matched.
         let mut ours: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
-        for c in &r.connections {
-            ours.entry((c.orig.to_string(), c.resp.to_string()))
+        for row in r.connections.iter().flat_map(|c| &c.zeek_rows) {
+            ours.entry((row.orig.to_string(), row.resp.to_string()))
                 .or_default()
-                .push(c.conn_state);
+                .push(row.conn_state);
         }
         for row in rows.iter().filter(|r| r.state != "-") {
             total += 1;

@@ -5,7 +5,6 @@
 //! recorded from linewatch's output.
 
 mod common;
-#[allow(dead_code)]
 mod fixture_writer;
 
 use std::fs;
@@ -101,8 +100,8 @@ fn stepwise(path: &Path, config: &Config, step: Duration) -> Vec<Event> {
     let mut clock: Option<Timestamp> = None;
     while let Some(frame) = cap.next_frame().unwrap() {
         if let Some(mut t) = clock {
-            while t.add(step) < frame.ts {
-                t = t.add(step);
+            while t.plus(step) < frame.ts {
+                t = t.plus(step);
                 p.advance_to(t, &mut events);
             }
         }

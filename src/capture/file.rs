@@ -94,7 +94,7 @@ impl FileCapture {
                 self.packets += 1;
                 let h = p.header;
                 Ok(Some(Frame {
-                    ts: Timestamp::from_parts(i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec)),
+                    ts: Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec),
                     data: p.data,
                     wire_len: h.len,
                 }))

@@ -123,7 +123,7 @@ impl Spool {
 }
 
 fn summary_json(c: &ConnectionSummary) -> String {
-    json!({
+    let mut v = json!({
         "event": "connection_summary",
         "link": c.link.as_deref(),
         "local": c.ends.local.to_string(),
@@ -138,12 +138,30 @@ fn summary_json(c: &ConnectionSummary) -> String {
         "first_ts": c.first_ts.as_secs_f64(),
         "last_ts": c.last_ts.as_secs_f64(),
         "retired": c.retired.name(),
-    })
-    .to_string()
+    });
+    if let (true, Some(obj)) = (c.zeek_rows.len() > 1, v.as_object_mut()) {
+        let rows = c
+            .zeek_rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "orig": r.orig.to_string(),
+                    "resp": r.resp.to_string(),
+                    "conn_state": r.conn_state,
+                    "history": r.history,
+                    "packets": r.packets,
+                    "first_ts": r.first_ts.as_secs_f64(),
+                    "last_ts": r.last_ts.as_secs_f64(),
+                })
+            })
+            .collect();
+        obj.insert("zeek_rows".into(), rows);
+    }
+    v.to_string()
 }
 
 fn summary_text(c: &ConnectionSummary) -> String {
-    format!(
+    let mut line = format!(
         "{} -> {}  {}  {} {}  {} packets, {} retransmissions, {} .. {}  ({}, {})",
         c.orig,
         c.resp,
@@ -160,7 +178,16 @@ fn summary_text(c: &ConnectionSummary) -> String {
         c.last_ts.utc(),
         c.state.name(),
         c.retired.name(),
-    )
+    );
+    if c.zeek_rows.len() > 1 {
+        for r in &c.zeek_rows {
+            line.push_str(&format!(
+                "\n    zeek row: {} -> {}  {} {}  {} packets",
+                r.orig, r.resp, r.conn_state, r.history, r.packets
+            ));
+        }
+    }
+    line
 }
 
 /// Replays `path` to `out` in `format`, streaming. On a read error midway,

@@ -14,7 +14,7 @@ use crate::event::{Endpoints, Event, EventKind, Evidence, Side};
 use crate::time::{Duration, Timestamp};
 
 use super::seq::Seq;
-use super::zeek::ZeekConn;
+use super::zeek::{ZeekRow, ZeekView};
 
 /// A connection's TCP state as the probe can see it from the wire.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -154,7 +154,8 @@ pub struct ConnectionSummary {
     pub link: Option<Arc<str>>,
     /// Our end and theirs.
     pub ends: Endpoints,
-    /// Zeek's originator (after Zeek's role-flip heuristics).
+    /// Zeek's originator (after Zeek's role-flip heuristics), of the last
+    /// Zeek row.
     pub orig: SocketAddr,
     /// Zeek's responder.
     pub resp: SocketAddr,
@@ -174,6 +175,9 @@ pub struct ConnectionSummary {
     pub last_ts: Timestamp,
     /// Why it left the table.
     pub retired: RetireReason,
+    /// Zeek's rows for this connection (more than one where Zeek's timers
+    /// or reuse rule would have split it), the last one as above.
+    pub zeek_rows: Vec<ZeekRow>,
 }
 
 /// One TCP connection between a local and a peer endpoint.
@@ -206,7 +210,7 @@ pub struct Connection {
     black_hole: bool,
     /// Earliest time this connection is scheduled in the tracker's timer heap.
     pub(super) scheduled: Option<Timestamp>,
-    zeek: ZeekConn,
+    zeek: ZeekView,
 }
 
 /// Is `sa` on an ephemeral port relative to `other`? Used to pick the local
@@ -271,7 +275,7 @@ impl Connection {
             silent: false,
             black_hole: false,
             scheduled: None,
-            zeek: ZeekConn::new(seg),
+            zeek: ZeekView::new(seg),
         }
     }
 
@@ -358,16 +362,16 @@ impl Connection {
     ) {
         let from = self.side_of(seg);
         let control = Control::of(seg);
-        self.zeek.observe(seg);
+        self.zeek.observe(seg, ts);
 
         // Per-direction bookkeeping: keep-alives (Wireshark: 0-1 byte at
         // next-expected - 1, no SYN/FIN/RST) are life, not retransmissions.
         let seq = Seq(seg.seq);
-        let end = seq.add(seg.seq_len());
+        let end = seq.plus(seg.seq_len());
         let dir = self.dir_mut(from);
         let plain = !(seg.flags.syn() || seg.flags.fin() || seg.flags.rst());
         let keepalive =
-            plain && seg.payload_len <= 1 && dir.snd_max.is_some_and(|m| m.add(u32::MAX) == seq); // m - 1
+            plain && seg.payload_len <= 1 && dir.snd_max.is_some_and(|m| m.plus(u32::MAX) == seq); // m - 1
         let retransmission = !keepalive
             && seg.seq_len() > 0
             && !seg.flags.rst()
@@ -603,26 +607,26 @@ impl Connection {
         match self.state {
             State::SynSent => {
                 if let Some(syn) = self.syn_at {
-                    at(syn.add(th.black_hole_after));
+                    at(syn.plus(th.black_hole_after));
                 }
             }
             State::Established => {
                 if !self.silent {
-                    at(self.last_ts.add(th.silence_after));
+                    at(self.last_ts.plus(th.silence_after));
                 }
             }
             State::SynReceived | State::HalfClosed(_) => {}
             State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => {
-                at(self.last_ts.add(th.linger))
+                at(self.last_ts.plus(th.linger))
             }
         }
         if let (Some((since, _)), false) = (self.awaiting_ack, self.black_hole) {
             if matches!(self.state, State::Established | State::HalfClosed(_)) {
-                at(since.add(th.black_hole_after));
+                at(since.plus(th.black_hole_after));
             }
         }
         if let Some(idle) = th.idle_timeout {
-            at(self.last_ts.add(idle));
+            at(self.last_ts.plus(idle));
         }
         d
     }
@@ -636,7 +640,7 @@ impl Connection {
         out: &mut Vec<Event>,
     ) -> Option<RetireReason> {
         if self.state == State::SynSent
-            && self.syn_at.map(|s| s.add(th.black_hole_after)) == Some(due)
+            && self.syn_at.map(|s| s.plus(th.black_hole_after)) == Some(due)
         {
             self.set_state(State::SynUnanswered);
             out.push(self.event(due, EventKind::SynUnanswered, Some(self.last_packet)));
@@ -644,7 +648,7 @@ impl Connection {
         }
         if self.state == State::Established
             && !self.silent
-            && self.last_ts.add(th.silence_after) == due
+            && self.last_ts.plus(th.silence_after) == due
         {
             self.silent = true;
             out.push(self.event(
@@ -657,7 +661,7 @@ impl Connection {
             return None;
         }
         if let (Some((since, packet)), false) = (self.awaiting_ack, self.black_hole) {
-            if since.add(th.black_hole_after) == due {
+            if since.plus(th.black_hole_after) == due {
                 self.black_hole = true;
                 out.push(self.event(
                     due,
@@ -670,10 +674,10 @@ impl Connection {
                 return None;
             }
         }
-        if self.state.is_terminal() && self.last_ts.add(th.linger) == due {
+        if self.state.is_terminal() && self.last_ts.plus(th.linger) == due {
             return Some(RetireReason::Finished);
         }
-        if th.idle_timeout.map(|i| self.last_ts.add(i)) == Some(due) {
+        if th.idle_timeout.map(|i| self.last_ts.plus(i)) == Some(due) {
             return Some(RetireReason::Idle);
         }
         None
@@ -681,20 +685,22 @@ impl Connection {
 
     /// The record kept after the connection leaves the table.
     pub(super) fn summary(&self, retired: RetireReason) -> ConnectionSummary {
-        let (orig, resp) = self.zeek.endpoints();
+        let rows = self.zeek.rows();
+        let (orig, resp) = self.zeek.current().endpoints();
         ConnectionSummary {
             link: self.link_name.clone(),
             ends: self.ends,
             orig,
             resp,
-            conn_state: self.zeek.conn_state(),
-            history: self.zeek.history().to_string(),
+            conn_state: self.zeek.current().conn_state(),
+            history: self.zeek.current().history().to_string(),
             state: self.state,
             packets: self.local.packets + self.peer.packets,
             retransmissions: self.local.retransmissions + self.peer.retransmissions,
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             retired,
+            zeek_rows: rows,
         }
     }
 }

@@ -25,7 +25,7 @@ mod zeek;
 
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
 pub use seq::Seq;
-pub use zeek::ZeekConn;
+pub use zeek::{ZeekConn, ZeekRow, ZeekView};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -94,9 +94,9 @@ impl LinkState {
             // At start, give the link's connections time to show themselves:
             // a quiet persistent connection speaks within silence_after.
             LinkStatus::Unknown => {
-                started.map(|s| s.add(self.spec.reconnect_grace.max(self.spec.silence_after)))
+                started.map(|s| s.plus(self.spec.reconnect_grace.max(self.spec.silence_after)))
             }
-            LinkStatus::Up => self.short_since.map(|s| s.add(self.spec.reconnect_grace)),
+            LinkStatus::Up => self.short_since.map(|s| s.plus(self.spec.reconnect_grace)),
             LinkStatus::Down => None,
         }
     }

@@ -21,7 +21,7 @@ impl Seq {
     }
 
     /// `self + n`, wrapping.
-    pub fn add(self, n: u32) -> Seq {
+    pub fn plus(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
 
@@ -42,7 +42,7 @@ mod tests {
     #[test]
     fn ordering_survives_wraparound() {
         let near_end = Seq(u32::MAX - 10);
-        let wrapped = near_end.add(20);
+        let wrapped = near_end.plus(20);
         assert_eq!(wrapped, Seq(9));
         assert!(wrapped.after(near_end));
         assert!(!near_end.after(wrapped));

@@ -6,13 +6,19 @@
 //! INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET and
 //! `update_history`) and `conn_state()` in `base/protocols/conn/main.zeek`.
 //! It is a view only: linewatch's own decisions come from
-//! [`super::connection`]. Known differences: no checksum validation (a
-//! header-only capture cannot verify TCP checksums, so no `C`), and content
-//! gaps (`G`) are seen from sequence numbers, not from reassembly.
+//! [`super::connection`]. Zeek's removal timers (attempt, close and reset
+//! delays, expiry, inactivity) and its connection-reuse rule are followed
+//! too, so where Zeek would log several rows for what linewatch tracks as
+//! one connection, [`ZeekView`] keeps them as separate rows.
+//!
+//! Known differences: no checksum validation (a header-only capture cannot
+//! verify TCP checksums, so no `C`), and no content gaps (`G`): Zeek finds
+//! those by reassembling payload, which linewatch never looks at.
 
 use std::net::SocketAddr;
 
-use crate::decode::Segment;
+use crate::decode::{Segment, TcpFlags};
+use crate::time::{Duration, Timestamp};
 
 use super::seq::Seq;
 
@@ -41,8 +47,8 @@ struct Endpoint {
     hist_last_fin: Option<Seq>,
     hist_last_rst: Option<Seq>,
     rxmit: (u32, u32),
-    gaps: (u32, u32),
     zero_windows: (u32, u32),
+    did_close: bool,
 }
 
 impl Endpoint {
@@ -57,8 +63,8 @@ impl Endpoint {
             hist_last_fin: None,
             hist_last_rst: None,
             rxmit: (0, 1),
-            gaps: (0, 1),
             zero_windows: (0, 1),
+            did_close: false,
         }
     }
 
@@ -70,6 +76,30 @@ impl Endpoint {
     fn inactive(&self) -> bool {
         matches!(self.state, Ep::Inactive | Ep::Partial)
     }
+
+    fn in_handshake(&self) -> bool {
+        matches!(self.state, Ep::Inactive | Ep::SynSent | Ep::SynAckSent)
+    }
+
+    /// Zeek's `init_endpoint`: (re)starts sequence tracking.
+    fn init(&mut self, f: TcpFlags, seq: Seq, end: Seq) {
+        let restart = match self.state {
+            Ep::Inactive => true,
+            Ep::SynSent | Ep::SynAckSent => f.syn() && self.start_seq != Some(seq),
+            Ep::Established | Ep::Partial => f.syn(),
+            Ep::Reset => f.syn() && self.prev_state == Ep::Inactive,
+            Ep::Closed => false,
+        };
+        if restart {
+            if f.syn() {
+                self.start_seq = Some(seq);
+                self.last_seq = Some(end);
+            } else {
+                self.start_seq = Some(seq.plus(u32::MAX)); // seq - 1
+                self.last_seq = Some(seq);
+            }
+        }
+    }
 }
 
 // History bits, one per letter and direction (Zeek's HIST_* masks).
@@ -77,36 +107,68 @@ const HIST_SYN: u32 = 0x1;
 const HIST_FIN: u32 = 0x2;
 const HIST_RST: u32 = 0x4;
 const HIST_FIN_RST: u32 = 0x8;
-const HIST_ACK: u32 = 0x10;
-const HIST_DATA: u32 = 0x20;
+const HIST_DATA: u32 = 0x10;
+const HIST_ACK: u32 = 0x20;
 const HIST_MULTI_FLAG: u32 = 0x40;
 
-/// Ports Zeek's `likely_server_ports` holds by default: well-known ports
-/// and those its analyzers register. Used to guess the responder when the
-/// handshake was not captured.
+/// Ports in Zeek's `likely_server_ports` with its default scripts loaded
+/// (HTTP, IRC, Modbus, DCE-RPC, SMB, SSL, FTP, SSH, SMTP, DNS, Kerberos,
+/// IMAP, LDAP, RDP, MySQL, XMPP, SOCKS). POP3 (110) is not among them. Used
+/// to guess the responder when the handshake was not captured.
 fn likely_server_port(port: u16) -> bool {
-    port < 1024
-        || matches!(
-            port,
-            1080 | 1433
-                | 1521
-                | 1883
-                | 2049
-                | 3128
-                | 3306
-                | 3389
-                | 5060
-                | 5061
-                | 5432
-                | 5672
-                | 5900
-                | 6379
-                | 6443
-                | 6666..=6669 | 8000 | 8080 | 8443 | 8888 | 9092 | 11211 | 27017
-        )
+    matches!(
+        port,
+        21 | 22
+            | 25
+            | 53
+            | 80
+            | 81
+            | 88
+            | 135
+            | 139
+            | 143
+            | 389
+            | 443
+            | 445
+            | 502
+            | 563
+            | 585
+            | 587
+            | 614
+            | 631
+            | 636
+            | 989
+            | 990
+            | 992
+            | 993
+            | 995
+            | 1080
+            | 2811
+            | 3128
+            | 3268
+            | 3306
+            | 3389
+            | 5222
+            | 5223
+            | 5269
+            | 6666..=6669 | 8000 | 8080 | 8888
+    )
 }
 
-/// Zeek's bookkeeping for one connection.
+/// Zeek's close/reset delay (`tcp_close_delay`, `tcp_reset_delay`).
+const CLOSE_DELAY: Duration = Duration::from_secs(5);
+/// Zeek's `tcp_attempt_delay`: an unanswered SYN's connection is removed.
+const ATTEMPT_DELAY: Duration = Duration::from_secs(5);
+/// First expiry check (`tcp_SYN_timeout`) and its period (`tcp_session_timer`).
+const EXPIRE_FIRST: Duration = Duration::from_secs(5);
+const EXPIRE_EVERY: Duration = Duration::from_secs(6);
+/// `tcp_inactivity_timeout`, and the UDP one used while still in handshake.
+const INACTIVITY: Duration = Duration::from_secs(300);
+const INACTIVITY_HANDSHAKE: Duration = Duration::from_secs(60);
+/// Rows kept per linewatch connection; beyond, rows are only counted.
+pub const MAX_ROWS: usize = 64;
+
+/// One connection as Zeek would log it.
 #[derive(Clone, Debug)]
 pub struct ZeekConn {
     orig: SocketAddr,
@@ -115,6 +177,11 @@ pub struct ZeekConn {
     r: Endpoint,
     hist_seen: u32,
     history: String,
+    start_time: Option<Timestamp>,
+    last_time: Option<Timestamp>,
+    packets: u64,
+    attempt_at: Option<Timestamp>,
+    remove_at: Option<Timestamp>,
 }
 
 /// Scaled history entries (Zeek's `ScaledHistoryEntry`): the letter is added
@@ -144,6 +211,11 @@ impl ZeekConn {
                     true
                 };
             }
+            // Zeek flips a connection that begins with a SYN-ACK once ACKs or
+            // data follow (zeek PR #2191); its logs read as if flipped at once.
+            if f.syn() && f.ack() {
+                flip = true;
+            }
         }
         let (orig, resp) = if flip {
             (first.dst, first.src)
@@ -157,6 +229,11 @@ impl ZeekConn {
             r: Endpoint::new(),
             hist_seen: 0,
             history: if flip { "^".to_string() } else { String::new() },
+            start_time: None,
+            last_time: None,
+            packets: 0,
+            attempt_at: None,
+            remove_at: None,
         }
     }
 
@@ -191,75 +268,158 @@ impl ZeekConn {
         }
     }
 
-    fn flip_roles(&mut self) {
-        std::mem::swap(&mut self.orig, &mut self.resp);
-        std::mem::swap(&mut self.o, &mut self.r);
-        self.hist_seen = (self.hist_seen << 16) | (self.hist_seen >> 16);
-        self.history.push('^');
-    }
-
-    /// Feeds one segment of the connection.
-    pub fn observe(&mut self, seg: &Segment) {
-        let is_orig = seg.src == self.orig;
-        let f = seg.flags;
-        let seq = Seq(seg.seq);
-        let len = seg.payload_len;
-
-        // Zeek flips a connection that began with a SYN-ACK when the SYN's
-        // sender turns out to be the one answering it.
-        if !is_orig
-            && f.syn()
-            && !f.ack()
-            && self.o.state == Ep::SynAckSent
+    /// Would Zeek have removed this connection before a packet at `t`?
+    fn removed_by(&self, t: Timestamp) -> bool {
+        let Some(last) = self.last_time else {
+            return false;
+        };
+        if self.remove_at.is_some_and(|r| r <= t) {
+            return true;
+        }
+        if self.attempt_at.is_some_and(|a| a <= t)
+            && matches!(self.o.state, Ep::SynSent | Ep::SynAckSent)
             && self.r.state == Ep::Inactive
         {
-            self.flip_roles();
-            self.observe_as(true, seg, seq, len);
-            return;
+            return true;
         }
-        self.observe_as(is_orig, seg, seq, len);
+        let timeout = if self.o.in_handshake() && self.r.in_handshake() {
+            INACTIVITY_HANDSHAKE
+        } else {
+            INACTIVITY
+        };
+        if last.plus(timeout) <= t {
+            return true;
+        }
+        // The expiry timer runs at start + 5 s + k * 6 s while the analyzer
+        // is active (no RST, not both closed).
+        let any_reset = self.o.state == Ep::Reset || self.r.state == Ep::Reset;
+        let both_closed = self.o.did_close && self.r.did_close;
+        let any_inactive = self.o.state == Ep::Inactive || self.r.state == Ep::Inactive;
+        let expires = (self.o.did_close || self.r.did_close) && any_inactive
+            || self.o.state == Ep::Inactive && self.r.state == Ep::Inactive;
+        if expires && !any_reset && !both_closed {
+            if let Some(start) = self.start_time {
+                let first = start.plus(EXPIRE_FIRST);
+                let after = last.plus(CLOSE_DELAY);
+                let k = if first > after {
+                    0
+                } else {
+                    after.since(first).as_nanos() / EXPIRE_EVERY.as_nanos() + 1
+                };
+                let tick = first.plus(Duration::from_nanos(
+                    k.saturating_mul(EXPIRE_EVERY.as_nanos()),
+                ));
+                if tick <= t {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
-    fn observe_as(&mut self, is_orig: bool, seg: &Segment, seq: Seq, len: u32) {
+    /// Zeek's `IsReuse`: does this SYN start a new connection on the 4-tuple?
+    fn is_reuse(&self, seg: &Segment) -> bool {
         let f = seg.flags;
-        self.update_history(is_orig, seg, seq, len);
+        if !f.syn() {
+            return false;
+        }
+        let conn_orig = if f.ack() {
+            if self.o.state != Ep::Inactive {
+                return false;
+            }
+            &self.r
+        } else {
+            &self.o
+        };
+        if !(self.o.did_close || self.r.did_close) {
+            let seq = Seq(seg.seq);
+            if conn_orig.start_seq == Some(seq) {
+                return false;
+            }
+            if !f.ack()
+                && conn_orig.state == Ep::SynAckSent
+                && self.r.state == Ep::Inactive
+                && self.r.start_seq == Some(seq)
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Feeds one segment of the connection at packet time `ts`.
+    fn observe(&mut self, seg: &Segment, ts: Timestamp) {
+        let f = seg.flags;
+        let is_orig = seg.src == self.orig;
+        let seq = Seq(seg.seq);
+        let len = seg.payload_len;
+        let seg_len = if f.rst() { 0 } else { len } + u32::from(f.syn()) + u32::from(f.fin());
+        let end = seq.plus(seg_len);
+        self.packets += 1;
+        self.start_time.get_or_insert(ts);
+
+        let ep = if is_orig { &mut self.o } else { &mut self.r };
+        ep.init(f, seq, end);
+        let rel = Seq(seq.0.wrapping_sub(ep.start_seq.map_or(0, |s| s.0)));
+        self.update_history(is_orig, f, rel, len);
 
         let (ep, peer) = if is_orig {
             (&mut self.o, &mut self.r)
         } else {
             (&mut self.r, &mut self.o)
         };
-        if ep.start_seq.is_none() || (f.syn() && !f.ack()) {
-            ep.start_seq.get_or_insert(seq);
+        // Zero window (scaled window 0), not on RST, not towards a closed peer.
+        let zero_window =
+            seg.window == 0 && !f.rst() && peer.state != Ep::Closed && ep.state != Ep::Reset;
+        if !(ep.did_close && peer.did_close) {
+            self.last_time = Some(ts);
         }
-        // Retransmission / gap accounting by sequence numbers.
-        let end = seq.add(seg.seq_len());
-        let mut rxmit = false;
-        let mut gap = false;
-        if let Some(last) = ep.last_seq {
-            if len > 0 && last.at_or_after(end) && !f.syn() {
-                rxmit = true;
-            } else if len > 0 && seq.after(last) && !f.syn() {
-                gap = true;
-            }
+        if f.ack() && peer.state == Ep::Inactive {
+            let a = Seq(seg.ack).plus(u32::MAX); // ack - 1
+            peer.start_seq = Some(a);
+            peer.last_seq = Some(a);
         }
-        ep.last_seq = Some(ep.last_seq.map_or(end, |l| l.max(end)));
-        if len > 0 && !rxmit {
+        if len > 0 && !f.syn() {
             ep.size += u64::from(len);
         }
 
-        let ep_state = ep.state;
-        match ep_state {
+        // Zeek's update_last_seq: a payload segment that does not advance
+        // the last sequence number is a retransmission.
+        let mut rxmit = false;
+        if let Some(last) = ep.last_seq {
+            let d = end.diff(last);
+            if (f.syn() || f.rst()) && d.unsigned_abs() > 1_048_576 {
+            } else if f.fin() && ep.start_seq.map(|s| s.plus(1)) == Some(last) {
+                ep.last_seq = Some(end);
+            } else if ep.state == Ep::Reset {
+            } else if d > 0 {
+                ep.last_seq = Some(end);
+            } else if len > 0 {
+                rxmit = true;
+            }
+        }
+
+        let reversal = !is_orig
+            && f.syn()
+            && !f.ack()
+            && ep.state == Ep::Inactive
+            && peer.state == Ep::SynAckSent;
+        let do_close = match ep.state {
             Ep::Inactive => Self::update_inactive(is_orig, ep, peer, f, len),
             Ep::SynSent | Ep::SynAckSent => {
+                let mut close = false;
                 if f.fin() {
                     ep.set(Ep::Closed);
+                    close = true;
                 }
                 if f.rst() {
                     ep.set(Ep::Reset);
+                    close = true;
                 }
+                close
             }
             Ep::Partial | Ep::Established => {
+                let mut close = false;
                 if f.syn() && ep.state == Ep::Partial && peer.state == Ep::Inactive && !f.ack() {
                     ep.set(Ep::SynSent);
                 }
@@ -269,18 +429,51 @@ impl ZeekConn {
                     if peer.state == Ep::Reset && peer.prev_state == Ep::Closed {
                         peer.set(Ep::Closed);
                     }
+                    close = true;
                 }
                 if f.rst() {
                     ep.set(Ep::Reset);
+                    close = true;
                 }
+                close
             }
             Ep::Closed => {
                 // After a FIN exchange, a RST does not change the state.
                 if f.rst() && peer.state != Ep::Closed {
                     ep.set(Ep::Reset);
+                    !ep.did_close
+                } else {
+                    false
                 }
             }
-            Ep::Reset => {}
+            Ep::Reset => false,
+        };
+        if is_orig && f.syn() && self.attempt_at.is_none() {
+            self.attempt_at = Some(ts.plus(ATTEMPT_DELAY));
+        }
+        if do_close {
+            let (ep, peer) = if is_orig {
+                (&mut self.o, &mut self.r)
+            } else {
+                (&mut self.r, &mut self.o)
+            };
+            if !ep.did_close {
+                ep.did_close = true;
+                if ep.state == Ep::Reset || peer.did_close || peer.state == Ep::Inactive {
+                    let at = self.last_time.unwrap_or(ts).plus(CLOSE_DELAY);
+                    self.remove_at = Some(self.remove_at.map_or(at, |r| r.min(at)));
+                }
+            }
+        }
+        if zero_window {
+            let c = if is_orig {
+                &mut self.o.zero_windows
+            } else {
+                &mut self.r.zero_windows
+            };
+            if scaled(c) {
+                self.add_history(is_orig, 'W');
+            }
         }
         if rxmit {
             let c = if is_orig {
@@ -292,39 +485,30 @@ impl ZeekConn {
                 self.add_history(is_orig, 'T');
             }
         }
-        if gap {
-            let c = if is_orig {
-                &mut self.o.gaps
-            } else {
-                &mut self.r.gaps
-            };
-            if scaled(c) {
-                self.add_history(is_orig, 'G');
-            }
-        }
-        if seg.window == 0 && !(f.syn() || f.fin() || f.rst()) {
-            let c = if is_orig {
-                &mut self.o.zero_windows
-            } else {
-                &mut self.r.zero_windows
-            };
-            if scaled(c) {
-                self.add_history(is_orig, 'W');
-            }
+        if reversal {
+            // SYN-ACK seen before its SYN: Zeek flips the roles.
+            std::mem::swap(&mut self.orig, &mut self.resp);
+            std::mem::swap(&mut self.o, &mut self.r);
+            self.history.push('^');
         }
     }
 
+    /// Zeek's `UpdateInactiveState`; returns whether the endpoint closed.
     fn update_inactive(
         is_orig: bool,
         ep: &mut Endpoint,
         peer: &mut Endpoint,
-        f: crate::decode::TcpFlags,
+        f: TcpFlags,
         len: u32,
-    ) {
+    ) -> bool {
+        let mut close = false;
         if f.syn() {
             if is_orig {
                 ep.set(if f.ack() { Ep::SynAckSent } else { Ep::SynSent });
             } else {
+                if !f.ack() && peer.state == Ep::SynAckSent {
+                    peer.set(Ep::Established);
+                }
                 if peer.state == Ep::SynSent {
                     peer.set(Ep::Established);
                 }
@@ -333,9 +517,11 @@ impl ZeekConn {
         }
         if f.fin() {
             ep.set(Ep::Closed);
+            close = true;
         }
         if f.rst() {
             ep.set(Ep::Reset);
+            close = true;
         }
         if ep.state == Ep::Inactive {
             if !is_orig && len == 0 && peer.state == Ep::SynSent {
@@ -347,10 +533,10 @@ impl ZeekConn {
                 ep.set(Ep::Partial);
             }
         }
+        close
     }
 
-    fn update_history(&mut self, is_orig: bool, seg: &Segment, seq: Seq, len: u32) {
-        let f = seg.flags;
+    fn update_history(&mut self, is_orig: bool, f: TcpFlags, rel: Seq, len: u32) {
         let bits = u8::from(f.syn()) + u8::from(f.fin()) + u8::from(f.rst());
         if bits > 1 {
             if f.fin() && f.rst() {
@@ -361,26 +547,26 @@ impl ZeekConn {
         } else if bits == 1 {
             if f.syn() {
                 let code = if f.ack() { 'H' } else { 'S' };
-                let last = self.ep(is_orig).hist_last_syn;
-                if self.check_history(is_orig, HIST_SYN, code) && last != Some(seq) {
+                let last = self.ep(is_orig).hist_last_syn.unwrap_or_default();
+                if self.check_history(is_orig, HIST_SYN, code) && last != rel {
                     self.add_history(is_orig, code);
                 }
-                self.ep_mut(is_orig).hist_last_syn = Some(seq);
+                self.ep_mut(is_orig).hist_last_syn = Some(rel);
             }
             if f.fin() {
-                let at = seq.add(len);
-                let last = self.ep(is_orig).hist_last_fin;
-                if self.check_history(is_orig, HIST_FIN, 'F') && last != Some(at) {
+                let at = rel.plus(len);
+                let last = self.ep(is_orig).hist_last_fin.unwrap_or_default();
+                if self.check_history(is_orig, HIST_FIN, 'F') && last != at {
                     self.add_history(is_orig, 'F');
                 }
                 self.ep_mut(is_orig).hist_last_fin = Some(at);
             }
             if f.rst() {
-                let last = self.ep(is_orig).hist_last_rst;
-                if self.check_history(is_orig, HIST_RST, 'R') && last != Some(seq) {
+                let last = self.ep(is_orig).hist_last_rst.unwrap_or_default();
+                if self.check_history(is_orig, HIST_RST, 'R') && last != rel {
                     self.add_history(is_orig, 'R');
                 }
-                self.ep_mut(is_orig).hist_last_rst = Some(seq);
+                self.ep_mut(is_orig).hist_last_rst = Some(rel);
             }
         } else if len > 0 {
             self.check_history(is_orig, HIST_DATA, 'D');
@@ -451,6 +637,88 @@ impl ZeekConn {
         } else {
             "OTH"
         }
+    }
+
+    fn row(&self) -> ZeekRow {
+        ZeekRow {
+            orig: self.orig,
+            resp: self.resp,
+            conn_state: self.conn_state(),
+            history: self.history.clone(),
+            first_ts: self.start_time.unwrap_or_default(),
+            last_ts: self.last_time.unwrap_or_default(),
+            packets: self.packets,
+        }
+    }
+}
+
+/// One conn.log row as Zeek would write it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZeekRow {
+    /// Zeek's originator.
+    pub orig: SocketAddr,
+    /// Zeek's responder.
+    pub resp: SocketAddr,
+    /// `conn_state`.
+    pub conn_state: &'static str,
+    /// `history`.
+    pub history: String,
+    /// First packet of the row.
+    pub first_ts: Timestamp,
+    /// Last packet time Zeek counts (frozen once both sides closed).
+    pub last_ts: Timestamp,
+    /// Packets in the row.
+    pub packets: u64,
+}
+
+/// Zeek's rows for one linewatch connection: usually one; several where
+/// Zeek's timers or reuse rule would have split it. At most [`MAX_ROWS`].
+#[derive(Clone, Debug)]
+pub struct ZeekView {
+    done: Vec<ZeekRow>,
+    dropped_rows: u64,
+    current: ZeekConn,
+}
+
+impl ZeekView {
+    /// Starts the view at a connection's first segment.
+    pub fn new(first: &Segment) -> ZeekView {
+        ZeekView {
+            done: Vec::new(),
+            dropped_rows: 0,
+            current: ZeekConn::new(first),
+        }
+    }
+
+    /// Feeds one segment at packet time `ts`.
+    pub fn observe(&mut self, seg: &Segment, ts: Timestamp) {
+        if self.current.packets > 0 && (self.current.removed_by(ts) || self.current.is_reuse(seg)) {
+            let next = ZeekConn::new(seg);
+            let finished = std::mem::replace(&mut self.current, next);
+            if self.done.len() < MAX_ROWS - 1 {
+                self.done.push(finished.row());
+            } else {
+                self.dropped_rows += 1;
+            }
+        }
+        self.current.observe(seg, ts);
+    }
+
+    /// The current (last) row's connection.
+    pub fn current(&self) -> &ZeekConn {
+        &self.current
+    }
+
+    /// All rows, the current one last.
+    pub fn rows(&self) -> Vec<ZeekRow> {
+        let mut v = self.done.clone();
+        v.push(self.current.row());
+        v
+    }
+
+    /// Rows that did not fit in [`MAX_ROWS`].
+    pub fn dropped_rows(&self) -> u64 {
+        self.dropped_rows
     }
 }
 
