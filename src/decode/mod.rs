@@ -416,3 +416,271 @@ fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    /// An IPv4 TCP packet (no link header) with `len` payload bytes.
+    fn ipv4_tcp(len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 5], [203, 0, 113, 10], 64)
+            .tcp(40000, 5000, 7, 1000)
+            .ack(9)
+            .psh()
+            .write(&mut out, &vec![0x41; len])
+            .unwrap();
+        out
+    }
+
+    fn ipv6_tcp(len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut a = [0u8; 16];
+        a[0] = 0x20;
+        a[15] = 5;
+        let mut b = a;
+        b[15] = 0x10;
+        PacketBuilder::ipv6(a, b, 64)
+            .tcp(40000, 5000, 7, 1000)
+            .fin()
+            .write(&mut out, &vec![0x41; len])
+            .unwrap();
+        out
+    }
+
+    fn eth(ether_type: u16, inner: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(inner);
+        f
+    }
+
+    fn vlan(id: u16, ether_type: u16, inner: &[u8]) -> Vec<u8> {
+        let mut f = id.to_be_bytes().to_vec();
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(inner);
+        f
+    }
+
+    /// Decodes `bytes` cut to `snaplen`, with the full length as wire length.
+    fn decode(link: LinkType, bytes: &[u8], snaplen: usize) -> Result<Segment, SkipReason> {
+        let cut = &bytes[..bytes.len().min(snaplen)];
+        decode_frame(
+            link,
+            &Frame {
+                ts: Timestamp::from_nanos(1),
+                data: cut,
+                wire_len: bytes.len() as u32,
+            },
+        )
+    }
+
+    #[test]
+    fn every_supported_link_type_yields_the_segment() {
+        let v4 = ipv4_tcp(300);
+        let mut null_le = 2u32.to_le_bytes().to_vec();
+        null_le.extend_from_slice(&v4);
+        let mut loop_be = 2u32.to_be_bytes().to_vec();
+        loop_be.extend_from_slice(&v4);
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&v4);
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+        ];
+        sll2.extend_from_slice(&v4);
+        let mpls = {
+            let mut labels = vec![0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64]; // two labels, last has S bit
+            labels.extend_from_slice(&v4);
+            labels
+        };
+        let pppoe = {
+            let mut p = vec![0x11, 0, 0, 1, 0, 0, 0x00, 0x21];
+            p.extend_from_slice(&v4);
+            p
+        };
+        let cases: Vec<(&str, LinkType, Vec<u8>)> = vec![
+            ("ethernet", LinkType::Ethernet, eth(0x0800, &v4)),
+            (
+                "802.1Q",
+                LinkType::Ethernet,
+                eth(0x8100, &vlan(100, 0x0800, &v4)),
+            ),
+            (
+                "QinQ",
+                LinkType::Ethernet,
+                eth(0x88A8, &vlan(10, 0x8100, &vlan(100, 0x0800, &v4))),
+            ),
+            (
+                "MPLS in VLAN",
+                LinkType::Ethernet,
+                eth(0x8100, &vlan(5, 0x8847, &mpls)),
+            ),
+            ("PPPoE", LinkType::Ethernet, eth(0x8864, &pppoe)),
+            ("raw", LinkType::Raw, v4.clone()),
+            ("ipv4", LinkType::Ipv4, v4.clone()),
+            ("null", LinkType::Null, null_le),
+            ("loop", LinkType::Loop, loop_be),
+            ("linux sll", LinkType::LinuxSll, sll),
+            ("linux sll2", LinkType::LinuxSll2, sll2),
+        ];
+        for (name, link, bytes) in cases {
+            // Header-only snaplen: payload cut, length from the IP header.
+            let s = decode(link, &bytes, bytes.len() - 300 + 10)
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(s.src, "10.0.0.5:40000".parse().unwrap(), "{name}");
+            assert_eq!(s.dst, "203.0.113.10:5000".parse().unwrap(), "{name}");
+            assert_eq!((s.seq, s.ack), (7, 9), "{name}");
+            assert!(s.flags.ack() && s.flags.psh() && !s.flags.syn(), "{name}");
+            assert_eq!(
+                s.payload_len, 300,
+                "{name}: payload length from the IP header"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_with_cut_payload() {
+        let v6 = ipv6_tcp(500);
+        let s = decode(LinkType::Ethernet, &eth(0x86DD, &v6), 14 + 40 + 20).unwrap();
+        assert_eq!(s.src.to_string(), "[2000::5]:40000");
+        assert_eq!(s.payload_len, 500);
+        assert!(s.flags.fin());
+        assert_eq!(decode(LinkType::Ipv6, &v6, 80).unwrap().payload_len, 500);
+    }
+
+    #[test]
+    fn tso_zero_total_length_falls_back_to_the_wire_length() {
+        let mut v4 = ipv4_tcp(1200);
+        v4[2] = 0;
+        v4[3] = 0;
+        let s = decode(LinkType::Ethernet, &eth(0x0800, &v4), 80).unwrap();
+        assert_eq!(s.payload_len, 1200);
+    }
+
+    #[test]
+    fn syn_options_are_read() {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 5], [203, 0, 113, 10], 64)
+            .tcp(40000, 5000, 7, 1000)
+            .options(&[
+                TcpOptionElement::MaximumSegmentSize(1460),
+                TcpOptionElement::SelectiveAcknowledgementPermitted,
+                TcpOptionElement::WindowScale(7),
+                TcpOptionElement::Timestamp(11, 22),
+            ])
+            .unwrap()
+            .syn()
+            .write(&mut out, &[])
+            .unwrap();
+        let s = decode(LinkType::Raw, &out, 96).unwrap();
+        assert_eq!(s.options.mss, Some(1460));
+        assert_eq!(s.options.window_scale, Some(7));
+        assert!(s.options.sack_permitted);
+        assert_eq!(s.options.timestamps, Some((11, 22)));
+        assert_eq!(s.seq_len(), 1);
+    }
+
+    #[test]
+    fn bad_frames_are_skipped_with_a_reason() {
+        let v4 = ipv4_tcp(10);
+        let mut frag = v4.clone();
+        frag[6] = 0x00;
+        frag[7] = 0x10; // fragment offset 16 (x8 bytes)
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(1, 2)
+            .write(&mut udp, &[1, 2])
+            .unwrap();
+        let mut bad_offset = v4.clone();
+        bad_offset[20 + 12] = 0x20; // TCP data offset 2 words
+        let cases: Vec<(&str, LinkType, Vec<u8>, usize, SkipReason)> = vec![
+            (
+                "short ethernet",
+                LinkType::Ethernet,
+                vec![1, 2, 3],
+                96,
+                SkipReason::TruncatedLink,
+            ),
+            (
+                "ARP",
+                LinkType::Ethernet,
+                eth(0x0806, &[0; 28]),
+                96,
+                SkipReason::NotIp,
+            ),
+            ("UDP", LinkType::Raw, udp, 96, SkipReason::NotTcp),
+            (
+                "non-first fragment",
+                LinkType::Raw,
+                frag,
+                96,
+                SkipReason::IpFragment,
+            ),
+            (
+                "TCP header cut",
+                LinkType::Raw,
+                v4.clone(),
+                30,
+                SkipReason::TruncatedTcp,
+            ),
+            (
+                "IP header cut",
+                LinkType::Raw,
+                v4.clone(),
+                12,
+                SkipReason::BadIpHeader,
+            ),
+            (
+                "bad data offset",
+                LinkType::Raw,
+                bad_offset,
+                96,
+                SkipReason::BadTcpHeader,
+            ),
+            (
+                "not IP in NULL",
+                LinkType::Null,
+                vec![0x1e, 0, 0, 0, 0x10, 0, 0],
+                96,
+                SkipReason::NotIp,
+            ),
+            (
+                "empty",
+                LinkType::LinuxSll2,
+                vec![],
+                96,
+                SkipReason::TruncatedLink,
+            ),
+        ];
+        let mut d = Decoder::new(LinkType::Raw);
+        for (name, link, bytes, snap, want) in cases {
+            assert_eq!(decode(link, &bytes, snap), Err(want), "{name}");
+        }
+        assert!(d
+            .decode(&Frame {
+                ts: Timestamp::from_nanos(0),
+                data: &[0x45],
+                wire_len: 1
+            })
+            .is_none());
+        assert_eq!(d.skipped().get(SkipReason::BadIpHeader), 1);
+        assert_eq!(d.frames(), 1);
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_decodes_or_skips_without_panic() {
+        let frame = eth(0x8100, &vlan(7, 0x86DD, &ipv6_tcp(40)));
+        for link in [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::Null,
+            LinkType::Raw,
+        ] {
+            for cut in 0..frame.len() {
+                let _ = decode(link, &frame[..cut], usize::MAX);
+            }
+        }
+    }
+}

@@ -487,3 +487,300 @@ impl Tracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Transitions as scenario tables: segments in, event names out.
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions};
+
+    const L: &str = "10.0.0.5:40000";
+    const P: &str = "203.0.113.10:5000";
+    const S: u8 = TcpFlags::SYN;
+    const A: u8 = TcpFlags::ACK;
+    const F: u8 = TcpFlags::FIN;
+    const R: u8 = TcpFlags::RST;
+
+    /// One segment: at `ms`, from local (`true`) or peer, flags, seq, ack, payload.
+    type Row = (i64, bool, u8, u32, u32, u32);
+
+    fn seg(&(ms, from_local, flags, seq, ack, len): &Row) -> Segment {
+        let (l, p) = (L.parse().unwrap(), P.parse().unwrap());
+        let (src, dst) = if from_local { (l, p) } else { (p, l) };
+        Segment {
+            ts: Timestamp::from_nanos(1_000_000_000_000 + ms * 1_000_000),
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: len,
+            options: TcpOptions::default(),
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse(&format!(
+            "[[link]]\nname = \"visa\"\npeer = [\"{P}\"]\nsilence_after = \"45s\"\nblack_hole_after = \"10s\"\nreconnect_grace = \"5s\"\n"
+        ))
+        .unwrap()
+    }
+
+    /// Feeds the rows, then advances to `end_ms`; returns event names with
+    /// their `from` side.
+    fn run(rows: &[Row], end_ms: i64) -> Vec<String> {
+        let mut t = Tracker::new(&config());
+        let mut out = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            t.on_segment(&seg(r), i as u64 + 1, &mut out);
+        }
+        t.advance_to(
+            Timestamp::from_nanos(1_000_000_000_000 + end_ms * 1_000_000),
+            &mut out,
+        );
+        out.iter()
+            .map(|e| match &e.kind {
+                EventKind::FinFrom(s) | EventKind::ResetFrom(s) => {
+                    format!("{}:{}", e.kind.name(), s.name())
+                }
+                k => k.name().to_string(),
+            })
+            .collect()
+    }
+
+    const HANDSHAKE: [Row; 3] = [
+        (0, true, S, 100, 0, 0),
+        (1, false, S | A, 900, 101, 0),
+        (2, true, A, 101, 901, 0),
+    ];
+
+    fn with_handshake(rest: &[Row]) -> Vec<Row> {
+        let mut v = HANDSHAKE.to_vec();
+        v.extend_from_slice(rest);
+        v
+    }
+
+    #[test]
+    fn transition_table() {
+        let table: Vec<(&str, Vec<Row>, i64, Vec<&str>)> = vec![
+            ("handshake", HANDSHAKE.to_vec(), 3, vec!["established"]),
+            (
+                "FIN from peer, then ours: closed; the link is short after the grace",
+                with_handshake(&[
+                    (10, false, F | A, 901, 101, 0),
+                    (11, true, F | A, 101, 902, 0),
+                ]),
+                6_000,
+                vec![
+                    "established",
+                    "fin:peer",
+                    "fin:local",
+                    "closed",
+                    "link_down",
+                ],
+            ),
+            (
+                "FIN from peer only: half-closed, link down after 5 s",
+                with_handshake(&[(10, false, F | A, 901, 101, 0)]),
+                5_011,
+                vec!["established", "fin:peer", "link_down"],
+            ),
+            (
+                "link not yet down exactly at the grace",
+                with_handshake(&[(10, false, F | A, 901, 101, 0)]),
+                5_010,
+                vec!["established", "fin:peer"],
+            ),
+            (
+                "RST from peer",
+                with_handshake(&[(10, false, R | A, 901, 101, 0)]),
+                20,
+                vec!["established", "reset:peer"],
+            ),
+            (
+                "RST from local",
+                with_handshake(&[(10, true, R, 101, 0, 0)]),
+                20,
+                vec!["established", "reset:local"],
+            ),
+            (
+                "SYN answered by RST: refused",
+                vec![(0, true, S, 100, 0, 0), (1, false, R | A, 0, 101, 0)],
+                2,
+                vec!["refused"],
+            ),
+            (
+                "SYN then our own RST: reset by local, not refused",
+                vec![(0, true, S, 100, 0, 0), (1, true, R, 101, 0, 0)],
+                2,
+                vec!["reset:local"],
+            ),
+            (
+                "SYN unanswered past black_hole_after",
+                vec![(0, true, S, 100, 0, 0), (3_000, true, S, 100, 0, 0)],
+                10_001,
+                vec!["syn_unanswered"],
+            ),
+            (
+                "retransmitted SYN is not a new connection",
+                vec![
+                    (0, true, S, 100, 0, 0),
+                    (1_000, true, S, 100, 0, 0),
+                    (1_001, false, S | A, 900, 101, 0),
+                    (1_002, true, A, 101, 901, 0),
+                ],
+                1_003,
+                vec!["established"],
+            ),
+            (
+                "mid-stream pickup from an ACK",
+                vec![(0, false, A, 5_000, 7_000, 100)],
+                1,
+                vec!["discovered"],
+            ),
+            (
+                "mid-stream pickup of a lone RST",
+                vec![(0, false, R, 5_000, 0, 0)],
+                1,
+                vec!["reset:peer"],
+            ),
+            (
+                "silence after 45 s without packets, ended by the next one",
+                with_handshake(&[
+                    (50_000, true, A | TcpFlags::PSH, 101, 901, 10),
+                    (50_001, false, A, 901, 111, 0),
+                ]),
+                50_002,
+                vec!["established", "silence", "silence_ended"],
+            ),
+            (
+                "no silence at exactly 45 s",
+                with_handshake(&[(45_002, true, A, 101, 901, 0)]),
+                45_002,
+                vec!["established"],
+            ),
+            (
+                "black hole: our data unacknowledged for 10 s, retransmitted",
+                with_handshake(&[
+                    (100, true, A, 101, 901, 50),
+                    (400, true, A, 101, 901, 50),
+                    (1_000, true, A, 101, 901, 50),
+                    (12_000, false, A, 901, 151, 0),
+                ]),
+                12_001,
+                vec!["established", "black_hole", "black_hole_ended"],
+            ),
+            (
+                "acknowledged data is no black hole",
+                with_handshake(&[(100, true, A, 101, 901, 50), (150, false, A, 901, 151, 0)]),
+                20_000,
+                vec!["established"],
+            ),
+            (
+                "keep-alives (1 byte at next-expected - 1) answered: life, not a black hole",
+                with_handshake(&[
+                    (20_000, true, A, 100, 901, 1),
+                    (20_001, false, A, 901, 101, 0),
+                    (40_000, true, A, 100, 901, 1),
+                    (40_001, false, A, 901, 101, 0),
+                    (60_000, true, A, 100, 901, 1),
+                    (60_001, false, A, 901, 101, 0),
+                ]),
+                60_002,
+                vec!["established"],
+            ),
+            (
+                "unanswered keep-alives: a black hole",
+                with_handshake(&[
+                    (20_000, true, A, 100, 901, 0),
+                    (30_000, true, A, 100, 901, 0),
+                    (40_000, true, A, 100, 901, 0),
+                ]),
+                40_001,
+                vec!["established", "black_hole"],
+            ),
+            (
+                "a new SYN on a closed 4-tuple is a new connection",
+                with_handshake(&[
+                    (10, true, R, 101, 0, 0),
+                    (20, true, S, 5_000, 0, 0),
+                    (21, false, S | A, 6_000, 5_001, 0),
+                    (22, true, A, 5_001, 6_001, 0),
+                ]),
+                23,
+                vec!["established", "reset:local", "established"],
+            ),
+            (
+                "RST after both FINs is ordinary teardown",
+                with_handshake(&[
+                    (10, false, F | A, 901, 101, 0),
+                    (11, true, F | A, 101, 902, 0),
+                    (12, false, R, 902, 0, 0),
+                ]),
+                13,
+                vec!["established", "fin:peer", "fin:local", "closed"],
+            ),
+            (
+                "sequence numbers wrap",
+                vec![
+                    (0, true, S, u32::MAX - 5, 0, 0),
+                    (1, false, S | A, 900, u32::MAX - 4, 0),
+                    (2, true, A, u32::MAX - 4, 901, 0),
+                    (3, true, A, u32::MAX - 4, 901, 100),
+                    (4, false, A, 901, 95, 0),
+                ],
+                20_000,
+                vec!["established"],
+            ),
+        ];
+        for (name, rows, end, want) in table {
+            assert_eq!(run(&rows, end), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn link_starts_unknown_and_is_down_if_nothing_shows_within_silence_after() {
+        // Only unrelated traffic for 50 s: the link never showed a connection.
+        let mut t = Tracker::new(&config());
+        let mut out = Vec::new();
+        let other = |ms: i64| {
+            let mut s = seg(&(ms, true, A, 1, 1, 0));
+            s.dst = "192.0.2.1:443".parse().unwrap();
+            s
+        };
+        t.on_segment(&other(0), 1, &mut out);
+        t.on_segment(&other(50_000), 2, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind.name(), "link_down");
+        assert_eq!(
+            out[0].ts,
+            Timestamp::from_nanos(1_000_000_000_000 + 45_000_000_000)
+        );
+        assert_eq!(t.stats().unwatched, 2);
+    }
+
+    #[test]
+    fn full_table_evicts_finished_and_unwatched_flows_first() {
+        let mut config = Config::default();
+        config.max_flows = 32;
+        let mut t = Tracker::new(&config);
+        let mut out = Vec::new();
+        for i in 0..100u16 {
+            let mut s = seg(&(i64::from(i), true, S, 1, 0, 0));
+            s.src = format!("10.0.0.5:{}", 20_000 + i).parse().unwrap();
+            t.on_segment(&s, u64::from(i) + 1, &mut out);
+            assert!(t.flows() <= 32);
+        }
+        assert!(t.stats().evicted >= 68, "{:?}", t.stats());
+        let evicted = t
+            .drain_retired()
+            .filter(|c| c.retired == RetireReason::Evicted)
+            .count();
+        assert_eq!(
+            evicted as u64,
+            t.stats().evicted,
+            "evicted flows still get summaries"
+        );
+    }
+}
