@@ -762,8 +762,10 @@ mod tests {
 
     #[test]
     fn full_table_evicts_finished_and_unwatched_flows_first() {
-        let mut config = Config::default();
-        config.max_flows = 32;
+        let config = Config {
+            max_flows: 32,
+            ..Config::default()
+        };
         let mut t = Tracker::new(&config);
         let mut out = Vec::new();
         for i in 0..100u16 {
