@@ -27,6 +27,17 @@ pub const DEFAULT_BLACK_HOLE_AFTER: Duration = Duration::from_secs(10);
 pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(5);
 /// Default flow table bound.
 pub const DEFAULT_MAX_FLOWS: usize = 65_536;
+/// Default capture snaplen: Ethernet (14), two VLAN tags (8), IPv6 (40) and
+/// TCP with the longest options (60) make 122, rounded up to 128. Enough for
+/// every header, as little payload as the headers allow (PCI DSS).
+pub const DEFAULT_SNAPLEN: u32 = 128;
+/// Default kernel capture buffer: 4 MiB holds seconds of a leased line's
+/// headers even at 100k packets/s.
+pub const DEFAULT_BUFFER_SIZE: u32 = 4 << 20;
+/// Default state directory (systemd's `StateDirectory=linewatch`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/linewatch";
+/// Default status document write interval.
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A configuration problem, with where it is.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +188,15 @@ struct RawConfig {
     links: Vec<RawLink>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    daemon: RawDaemon,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    state_dir: Option<PathBuf>,
+    status_interval: Option<ConfigDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -194,6 +214,10 @@ struct RawLink {
     silence_after: Option<ConfigDuration>,
     black_hole_after: Option<ConfigDuration>,
     reconnect_grace: Option<ConfigDuration>,
+    interface: Option<Spanned<String>>,
+    local: Option<Vec<PeerSpec>>,
+    snaplen: Option<Spanned<u32>>,
+    buffer_size: Option<Spanned<u32>>,
 }
 
 /// One watched leased line: the card network's addresses and our patience.
@@ -211,14 +235,25 @@ pub struct LinkSpec {
     pub black_hole_after: Duration,
     /// How long the link may be short of connections before `link_down`.
     pub reconnect_grace: Duration,
+    /// The capture interface (daemon mode); `None` in replay-only configs.
+    pub interface: Option<String>,
+    /// Our addresses on the line; empty means any.
+    pub local: Vec<PeerSpec>,
+    /// Capture snaplen in bytes (header-only).
+    pub snaplen: u32,
+    /// Kernel capture buffer in bytes.
+    pub buffer_size: u32,
 }
 
 impl LinkSpec {
-    /// Which side of `a`/`b` is the peer, if either matches this link.
+    /// Which side of `a`/`b` is the peer, if either matches this link
+    /// (and the other end is one of our `local` addresses, when given).
     pub fn peer_side(&self, a: &SocketAddr, b: &SocketAddr) -> Option<bool> {
-        if self.peers.iter().any(|p| p.matches(b)) {
+        let local_ok =
+            |x: &SocketAddr| self.local.is_empty() || self.local.iter().any(|l| l.matches(x));
+        if self.peers.iter().any(|p| p.matches(b)) && local_ok(a) {
             Some(true)
-        } else if self.peers.iter().any(|p| p.matches(a)) {
+        } else if self.peers.iter().any(|p| p.matches(a)) && local_ok(b) {
             Some(false)
         } else {
             None
@@ -233,6 +268,10 @@ pub struct Config {
     pub links: Vec<LinkSpec>,
     /// Flow table bound (`[limits] max_flows`).
     pub max_flows: usize,
+    /// Where the daemon writes its status document (`[daemon] state_dir`).
+    pub state_dir: PathBuf,
+    /// How often the status document is written.
+    pub status_interval: Duration,
 }
 
 impl Default for Config {
@@ -240,6 +279,8 @@ impl Default for Config {
         Config {
             links: Vec::new(),
             max_flows: DEFAULT_MAX_FLOWS,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            status_interval: DEFAULT_STATUS_INTERVAL,
         }
     }
 }
@@ -290,6 +331,38 @@ impl Config {
                     at(l.peer.span())
                 ));
             }
+            let snaplen = match l.snaplen {
+                Some(v) if !(64..=65_535).contains(v.get_ref()) => {
+                    return Err(format!(
+                        "line {}: key `snaplen` of link `{name}`: {} bytes is out of range; use 64..65535 (default {DEFAULT_SNAPLEN}, enough for all headers)",
+                        at(v.span()),
+                        v.get_ref()
+                    ))
+                }
+                Some(v) => v.into_inner(),
+                None => DEFAULT_SNAPLEN,
+            };
+            let buffer_size = match l.buffer_size {
+                Some(v) if *v.get_ref() < 65_536 => {
+                    return Err(format!(
+                        "line {}: key `buffer_size` of link `{name}`: at least 65536 bytes (default {DEFAULT_BUFFER_SIZE})",
+                        at(v.span())
+                    ))
+                }
+                Some(v) => v.into_inner(),
+                None => DEFAULT_BUFFER_SIZE,
+            };
+            let interface = match l.interface {
+                Some(i) if i.get_ref().trim().is_empty() || i.get_ref().len() > 15 => {
+                    return Err(format!(
+                        "line {}: key `interface` of link `{name}`: `{}` is not an interface name (1 to 15 characters, e.g. \"eth1\")",
+                        at(i.span()),
+                        i.get_ref()
+                    ))
+                }
+                Some(i) => Some(i.into_inner()),
+                None => None,
+            };
             links.push(LinkSpec {
                 name: Arc::from(name.as_str()),
                 peers: l.peer.into_inner(),
@@ -297,6 +370,10 @@ impl Config {
                 silence_after: l.silence_after.map_or(DEFAULT_SILENCE_AFTER, |d| d.0),
                 black_hole_after: l.black_hole_after.map_or(DEFAULT_BLACK_HOLE_AFTER, |d| d.0),
                 reconnect_grace: l.reconnect_grace.map_or(DEFAULT_RECONNECT_GRACE, |d| d.0),
+                interface,
+                local: l.local.unwrap_or_default(),
+                snaplen,
+                buffer_size,
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -309,7 +386,71 @@ impl Config {
             Some(m) => m.into_inner(),
             None => DEFAULT_MAX_FLOWS,
         };
-        Ok(Config { links, max_flows })
+        Ok(Config {
+            links,
+            max_flows,
+            state_dir: raw
+                .daemon
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            status_interval: raw
+                .daemon
+                .status_interval
+                .map_or(DEFAULT_STATUS_INTERVAL, |d| d.0),
+        })
+    }
+
+    /// The effective configuration, defaults filled in, as TOML with the
+    /// unit and meaning of each key (`linewatch check-config`).
+    pub fn effective_toml(&self) -> String {
+        let mut out = String::new();
+        out.push_str("[daemon]\n");
+        out.push_str(&format!("state_dir = \"{}\"\n", self.state_dir.display()));
+        out.push_str(&format!(
+            "status_interval = \"{}ms\"\n\n",
+            self.status_interval.as_nanos() / 1_000_000
+        ));
+        out.push_str(&format!("[limits]\nmax_flows = {}\n", self.max_flows));
+        for l in &self.links {
+            let ms = |d: Duration| format!("\"{}ms\"", d.as_nanos() / 1_000_000);
+            let list = |v: &[PeerSpec]| {
+                v.iter()
+                    .map(|p| format!("\"{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push_str("\n[[link]]\n");
+            out.push_str(&format!("name = \"{}\"\n", l.name));
+            match &l.interface {
+                Some(i) => out.push_str(&format!("interface = \"{i}\"\n")),
+                None => out.push_str("# interface not set: replay only\n"),
+            }
+            out.push_str(&format!("peer = [{}]\n", list(&l.peers)));
+            out.push_str(&format!("local = [{}]\n", list(&l.local)));
+            out.push_str(&format!("expect_connections = {}\n", l.expect_connections));
+            out.push_str(&format!("silence_after = {}\n", ms(l.silence_after)));
+            out.push_str(&format!("black_hole_after = {}\n", ms(l.black_hole_after)));
+            out.push_str(&format!("reconnect_grace = {}\n", ms(l.reconnect_grace)));
+            out.push_str(&format!("snaplen = {}\n", l.snaplen));
+            out.push_str(&format!("buffer_size = {}\n", l.buffer_size));
+        }
+        out
+    }
+
+    /// Checks what the daemon needs beyond replay: an interface per link.
+    pub fn check_daemon(&self) -> Result<(), String> {
+        if self.links.is_empty() {
+            return Err("no [[link]] configured: the daemon needs at least one link with `interface` and `peer`".into());
+        }
+        for l in &self.links {
+            if l.interface.is_none() {
+                return Err(format!(
+                    "link `{}` has no `interface`: the daemon must know where to capture, e.g. interface = \"eth1\"",
+                    l.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

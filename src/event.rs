@@ -67,6 +67,9 @@ pub enum EventKind {
     Silence {
         /// The threshold that was crossed.
         after: Duration,
+        /// The probe itself was losing packets (or its capture was down):
+        /// this silence may be the probe's blindness, not the line's.
+        capture_degraded: bool,
     },
     /// Packets flow again after a silence.
     SilenceEnded {
@@ -91,6 +94,33 @@ pub enum EventKind {
         established: u32,
         /// `expect_connections` from the config.
         expected: u32,
+    },
+    /// The probe lost its capture on an interface (interface down or gone,
+    /// permission lost): the probe's trouble, not the line's.
+    CaptureLost {
+        /// The interface.
+        interface: Arc<str>,
+        /// libpcap's reason.
+        reason: String,
+    },
+    /// The capture on an interface works again.
+    CaptureResumed {
+        /// The interface.
+        interface: Arc<str>,
+        /// How long it was lost.
+        lost_for: Duration,
+    },
+    /// The capture is dropping packets (kernel, interface or queue drops).
+    CaptureDegraded {
+        /// The interface.
+        interface: Arc<str>,
+        /// Packets dropped in the last statistics interval.
+        dropped: u64,
+    },
+    /// No more capture drops for a while.
+    CaptureRecovered {
+        /// The interface.
+        interface: Arc<str>,
     },
     /// The link is back to its expected number of connections.
     LinkUp {
@@ -120,6 +150,10 @@ impl EventKind {
             EventKind::BlackHoleEnded { .. } => "black_hole_ended",
             EventKind::LinkDown { .. } => "link_down",
             EventKind::LinkUp { .. } => "link_up",
+            EventKind::CaptureLost { .. } => "capture_lost",
+            EventKind::CaptureResumed { .. } => "capture_resumed",
+            EventKind::CaptureDegraded { .. } => "capture_degraded",
+            EventKind::CaptureRecovered { .. } => "capture_recovered",
         }
     }
 }
@@ -133,6 +167,21 @@ pub struct Evidence {
     pub ack: u32,
     /// tcpdump-style flags of the packet.
     pub flags: crate::decode::TcpFlags,
+}
+
+impl Event {
+    /// An event of the probe itself (capture trouble), not of a connection.
+    pub fn probe(ts: Timestamp, kind: EventKind) -> Event {
+        Event {
+            ts,
+            kind,
+            link: None,
+            conn: None,
+            packet: None,
+            up_for: None,
+            evidence: None,
+        }
+    }
 }
 
 /// One thing that happened, at one point on the packet clock.
@@ -175,8 +224,30 @@ impl Event {
             EventKind::FinFrom(side) | EventKind::ResetFrom(side) => {
                 m.insert("from".into(), json!(side.name()));
             }
-            EventKind::Silence { after } => {
+            EventKind::Silence {
+                after,
+                capture_degraded,
+            } => {
                 m.insert("after_s".into(), json!(after.as_secs_f64()));
+                m.insert("capture_degraded".into(), json!(capture_degraded));
+            }
+            EventKind::CaptureLost { interface, reason } => {
+                m.insert("interface".into(), json!(&**interface));
+                m.insert("reason".into(), json!(reason));
+            }
+            EventKind::CaptureResumed {
+                interface,
+                lost_for,
+            } => {
+                m.insert("interface".into(), json!(&**interface));
+                m.insert("lost_for_s".into(), json!(lost_for.as_secs_f64()));
+            }
+            EventKind::CaptureDegraded { interface, dropped } => {
+                m.insert("interface".into(), json!(&**interface));
+                m.insert("dropped".into(), json!(dropped));
+            }
+            EventKind::CaptureRecovered { interface } => {
+                m.insert("interface".into(), json!(&**interface));
             }
             EventKind::SilenceEnded { silent_for } => {
                 m.insert("silent_for_s".into(), json!(silent_for.as_secs_f64()));
@@ -248,8 +319,30 @@ impl Event {
             ),
             EventKind::Refused => format!("refused (SYN answered by RST) {}", conn(false)),
             EventKind::SynUnanswered => format!("SYN unanswered {}", conn(false)),
-            EventKind::Silence { after } => {
-                format!("silence: no packet either way for {after} {}", conn(false))
+            EventKind::Silence {
+                after,
+                capture_degraded,
+            } => format!(
+                "silence: no packet either way for {after} {}{}",
+                conn(false),
+                if *capture_degraded {
+                    " (capture degraded: the probe was losing packets, not necessarily the line)"
+                } else {
+                    ""
+                }
+            ),
+            EventKind::CaptureLost { interface, reason } => {
+                format!("PROBE: capture lost on {interface}: {reason}")
+            }
+            EventKind::CaptureResumed {
+                interface,
+                lost_for,
+            } => format!("probe: capture resumed on {interface} (lost for {lost_for})"),
+            EventKind::CaptureDegraded { interface, dropped } => {
+                format!("PROBE: capture degraded on {interface}: {dropped} packets dropped")
+            }
+            EventKind::CaptureRecovered { interface } => {
+                format!("probe: capture on {interface} no longer dropping")
             }
             EventKind::SilenceEnded { silent_for } => {
                 format!("silence ended after {silent_for} {}", conn(false))

@@ -31,6 +31,8 @@ pub mod config;
 pub mod decode;
 pub mod event;
 pub mod mode;
+pub mod notify;
 pub mod pipeline;
+pub mod status;
 pub mod time;
 pub mod track;

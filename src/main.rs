@@ -32,6 +32,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Run the daemon: capture on the configured interfaces, print events as JSON lines.
+    Run {
+        /// linewatch.toml.
+        #[arg(long, default_value = "/etc/linewatch/linewatch.toml")]
+        config: PathBuf,
+        /// After opening the captures, switch to this user (like tcpdump -Z),
+        /// keeping only CAP_NET_RAW and CAP_NET_ADMIN.
+        #[arg(long)]
+        user: Option<String>,
+        /// Where to write status.json (default: $STATE_DIRECTORY, else the config's).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate a config and print it with every default filled in.
+    CheckConfig {
+        /// linewatch.toml.
+        file: PathBuf,
+    },
+    /// Print the running daemon's status document.
+    Status {
+        /// The daemon's state directory.
+        #[arg(long, default_value = linewatch::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Print the JSON document as is.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -87,6 +114,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(ReplayError::Output(e)) => Err(e).context("writing output"),
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Run {
+            config,
+            user,
+            state_dir,
+        } => {
+            linewatch::mode::daemon::run(&linewatch::mode::daemon::DaemonOptions {
+                config,
+                user,
+                state_dir,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } => {
+            let config = Config::load(&file)?;
+            print!("{}", config.effective_toml());
+            if let Err(e) = config.check_daemon() {
+                eprintln!("linewatch: note: {e} (fine for replay, not for `linewatch run`)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { state_dir, json } => {
+            let doc = linewatch::status::read(&state_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", linewatch::mode::daemon::status_table(&doc));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

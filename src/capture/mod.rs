@@ -3,3 +3,4 @@
 //! Pipeline role: **capture** -> decode -> track -> policy -> emit.
 
 pub mod file;
+pub mod live;

@@ -1,3 +1,4 @@
 //! Modes: the edges that drive the core (replay now; daemon and check later).
 
+pub mod daemon;
 pub mod replay;

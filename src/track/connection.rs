@@ -299,6 +299,55 @@ impl Connection {
         self.last_ts
     }
 
+    /// First packet time.
+    pub fn first_ts(&self) -> Timestamp {
+        self.first_ts
+    }
+
+    /// Since when the connection has been established, if it was.
+    pub fn up_since(&self) -> Option<Timestamp> {
+        self.up_since
+    }
+
+    /// Last packet from one side.
+    pub fn last_from(&self, side: Side) -> Option<Timestamp> {
+        match side {
+            Side::Local => self.local.last_ts,
+            Side::Peer => self.peer.last_ts,
+        }
+    }
+
+    /// Packets from one side.
+    pub fn packets_from(&self, side: Side) -> u64 {
+        match side {
+            Side::Local => self.local.packets,
+            Side::Peer => self.peer.packets,
+        }
+    }
+
+    /// Retransmissions from one side.
+    pub fn retransmissions_from(&self, side: Side) -> u64 {
+        match side {
+            Side::Local => self.local.retransmissions,
+            Side::Peer => self.peer.retransmissions,
+        }
+    }
+
+    /// In silence now (the silence event fired, no packet since).
+    pub fn is_silent(&self) -> bool {
+        self.silent
+    }
+
+    /// In a black hole now (the event fired, no acknowledgment since).
+    pub fn is_black_hole(&self) -> bool {
+        self.black_hole
+    }
+
+    /// The configured link's index, if any.
+    pub fn link_index(&self) -> Option<usize> {
+        self.link
+    }
+
     /// Is this SYN the start of a new connection on the same 4-tuple
     /// (rather than a retransmission of this one's SYN)?
     pub(super) fn is_new_attempt(&self, seg: &Segment) -> bool {
@@ -637,6 +686,7 @@ impl Connection {
         &mut self,
         due: Timestamp,
         th: &Thresholds,
+        capture_degraded: bool,
         out: &mut Vec<Event>,
     ) -> Option<RetireReason> {
         if self.state == State::SynSent
@@ -655,6 +705,7 @@ impl Connection {
                 due,
                 EventKind::Silence {
                     after: th.silence_after,
+                    capture_degraded,
                 },
                 Some(self.last_packet),
             ));

@@ -83,9 +83,29 @@ struct LinkState {
     short_since: Option<Timestamp>,
     down_since: Option<Timestamp>,
     scheduled: Option<Timestamp>,
+    /// The capture feeding this link is losing packets or lost.
+    capture_degraded: bool,
 }
 
 impl LinkState {
+    fn new(spec: &LinkSpec) -> LinkState {
+        LinkState {
+            thresholds: Thresholds {
+                silence_after: spec.silence_after,
+                black_hole_after: spec.black_hole_after,
+                linger: LINGER,
+                idle_timeout: None,
+            },
+            spec: spec.clone(),
+            established: 0,
+            status: LinkStatus::Unknown,
+            short_since: None,
+            down_since: None,
+            scheduled: None,
+            capture_degraded: false,
+        }
+    }
+
     fn deadline(&self, started: Option<Timestamp>) -> Option<Timestamp> {
         if self.established >= self.spec.expect_connections {
             return None;
@@ -100,6 +120,25 @@ impl LinkState {
             LinkStatus::Down => None,
         }
     }
+}
+
+/// One link as the status document shows it.
+#[derive(Debug)]
+pub struct LinkView<'a> {
+    /// Its configuration.
+    pub spec: &'a LinkSpec,
+    /// Up, down or not yet known.
+    pub status: LinkStatus,
+    /// Established connections now.
+    pub established: u32,
+    /// Since when the link is down.
+    pub down_since: Option<Timestamp>,
+    /// Since when it is short of connections (still within the grace).
+    pub short_since: Option<Timestamp>,
+    /// Its capture is dropping or lost.
+    pub capture_degraded: bool,
+    /// Its connections in the table, in creation order.
+    pub connections: Vec<&'a Connection>,
 }
 
 /// Counters the tracker keeps about itself.
@@ -136,24 +175,7 @@ impl Tracker {
     /// A tracker for `config`. Without links, every TCP connection is tracked
     /// with the default thresholds; with links, only the links' connections.
     pub fn new(config: &Config) -> Tracker {
-        let links = config
-            .links
-            .iter()
-            .map(|spec| LinkState {
-                thresholds: Thresholds {
-                    silence_after: spec.silence_after,
-                    black_hole_after: spec.black_hole_after,
-                    linger: LINGER,
-                    idle_timeout: None,
-                },
-                spec: spec.clone(),
-                established: 0,
-                status: LinkStatus::Unknown,
-                short_since: None,
-                down_since: None,
-                scheduled: None,
-            })
-            .collect();
+        let links = config.links.iter().map(LinkState::new).collect();
         Tracker {
             links,
             default_thresholds: Thresholds {
@@ -170,6 +192,75 @@ impl Tracker {
             next_uid: 0,
             retired: Vec::new(),
             stats: TrackerStats::default(),
+        }
+    }
+
+    /// Applies a new configuration (SIGHUP) without forgetting what is
+    /// known: links keep their state by name, connections their history
+    /// and new thresholds; connections of a removed link leave the table
+    /// (with their summary). Deadlines are recomputed.
+    pub fn reconfigure(&mut self, config: &Config) {
+        let mut links: Vec<LinkState> = config.links.iter().map(LinkState::new).collect();
+        for l in &mut links {
+            if let Some(old) = self.links.iter().find(|o| o.spec.name == l.spec.name) {
+                l.status = old.status;
+                l.short_since = old.short_since;
+                l.down_since = old.down_since;
+                l.capture_degraded = old.capture_degraded;
+            }
+        }
+        let old_names: Vec<Arc<str>> = self.links.iter().map(|l| l.spec.name.clone()).collect();
+        let mut gone = Vec::new();
+        for (key, conn) in self.flows.iter_mut() {
+            let Some(old) = conn.link else { continue };
+            let name = old_names.get(old).cloned();
+            match links
+                .iter()
+                .position(|l| Some(&l.spec.name) == name.as_ref())
+            {
+                Some(new) => {
+                    conn.link = Some(new);
+                    if conn.is_up() {
+                        if let Some(l) = links.get_mut(new) {
+                            l.established += 1;
+                        }
+                    }
+                }
+                None => gone.push(*key),
+            }
+            conn.scheduled = None;
+        }
+        self.links = links;
+        self.max_flows = config.max_flows.max(1);
+        let now = self.now;
+        for key in gone {
+            if let Some(conn) = self.flows.remove(&key) {
+                self.retired.push(conn.summary(RetireReason::CaptureEnd));
+            }
+        }
+        self.timers.clear();
+        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        for key in keys {
+            self.schedule_conn(key);
+        }
+        for i in 0..self.links.len() {
+            if let Some(l) = self.links.get_mut(i) {
+                l.scheduled = None;
+                if l.established < l.spec.expect_connections && l.status == LinkStatus::Up {
+                    l.short_since.get_or_insert(now);
+                }
+            }
+            self.schedule_link(i);
+        }
+    }
+
+    /// Marks the links captured on `interface` as seen through a degraded
+    /// (dropping or lost) capture: their silences are flagged as such.
+    pub fn set_capture_degraded(&mut self, interface: &str, degraded: bool) {
+        for l in &mut self.links {
+            if l.spec.interface.as_deref() == Some(interface) {
+                l.capture_degraded = degraded;
+            }
         }
     }
 
@@ -198,6 +289,28 @@ impl Tracker {
     /// A link's status and established count, by index in the config.
     pub fn link_status(&self, index: usize) -> Option<(LinkStatus, u32)> {
         self.links.get(index).map(|l| (l.status, l.established))
+    }
+
+    /// Every configured link with its state and connections, for status.
+    pub fn link_views(&self) -> Vec<LinkView<'_>> {
+        let conns = self.connections();
+        self.links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| LinkView {
+                spec: &l.spec,
+                status: l.status,
+                established: l.established,
+                down_since: l.down_since,
+                short_since: l.short_since,
+                capture_degraded: l.capture_degraded,
+                connections: conns
+                    .iter()
+                    .copied()
+                    .filter(|c| c.link_index() == Some(i))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// The earliest time at which `advance_to` may produce events with no
@@ -345,8 +458,15 @@ impl Tracker {
             self.schedule_conn(key);
             return;
         }
+        let degraded = conn
+            .link
+            .and_then(|i| self.links.get(i))
+            .is_some_and(|l| l.capture_degraded);
+        let Some(conn) = self.flows.get_mut(&key) else {
+            return;
+        };
         let was_up = conn.is_up();
-        let retire = conn.on_deadline(t, &th, out);
+        let retire = conn.on_deadline(t, &th, degraded, out);
         let (is_up, link) = (conn.is_up(), conn.link);
         match retire {
             Some(reason) => self.retire(key, reason, t, out),

@@ -1,0 +1,600 @@
+//! `linewatch run`: the root daemon on the gateway host.
+//!
+//! Captures (one thread per interface, [`crate::capture::live`]) feed the
+//! same sans-IO tracker replay uses. This thread is the only one that
+//! touches the tracker: it feeds it segments as they come and advances it
+//! with the wall clock every 100 ms, so silence and black holes are found
+//! while no packet arrives. The clock it advances to lags the wall clock by
+//! [`CLOCK_LAG`], so a packet still in the queue cannot make a deadline
+//! fire falsely.
+//!
+//! Output: each event as one JSON line on stdout (replay's schema),
+//! flushed per line; human lines on stderr. Signals: SIGTERM/SIGINT stop
+//! within a second or two; SIGHUP reloads the config (a broken one is
+//! refused, the old one keeps running); SIGUSR1 logs a status dump.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use serde_json::json;
+
+use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE_BATCHES};
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, EventKind};
+use crate::notify;
+use crate::status::{self, CaptureDoc, StatusDoc};
+use crate::time::{Duration, Timestamp};
+use crate::track::{ConnectionSummary, Tracker};
+
+/// How far behind the wall clock the tracker's clock runs.
+pub const CLOCK_LAG: StdDuration = StdDuration::from_millis(250);
+/// How often the tracker is advanced without packets.
+pub const TICK: StdDuration = StdDuration::from_millis(100);
+/// Drops within this long of the last one keep a capture "degraded".
+pub const DEGRADED_HOLD: StdDuration = StdDuration::from_secs(30);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config file is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The config has no capture interface etc.
+    #[error("{path}: {message}")]
+    NotForDaemon {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+    /// The state directory cannot be used.
+    #[error("state directory {path}: {source} (set [daemon] state_dir, or run under systemd with StateDirectory=linewatch)")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Dropping privileges failed.
+    #[error("cannot drop privileges to user {user}: {message}")]
+    User {
+        /// The user.
+        user: String,
+        /// Why.
+        message: String,
+    },
+    /// A signal handler or thread could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Options from the command line.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// linewatch.toml.
+    pub config: PathBuf,
+    /// Drop to this user after opening the captures (like tcpdump -Z).
+    pub user: Option<String>,
+    /// Overrides the config's state directory.
+    pub state_dir: Option<PathBuf>,
+}
+
+fn wall_now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn log(msg: &str) {
+    eprintln!("linewatch: {msg}");
+}
+
+struct Capture {
+    spec: CaptureSpec,
+    counters: Arc<CaptureCounters>,
+    lost_since: Option<Timestamp>,
+    /// (kernel + interface + queue drops) at the last check.
+    drops_seen: u64,
+    last_drop: Option<Instant>,
+    degraded: bool,
+}
+
+struct Captures {
+    list: Vec<Capture>,
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    rx: Receiver<CaptureMsg>,
+}
+
+impl Captures {
+    /// Opens every capture (so privileges can be dropped after), then
+    /// starts their threads.
+    fn open(
+        config: &Config,
+    ) -> (
+        Vec<CaptureSpec>,
+        Vec<Result<pcap::Capture<pcap::Active>, String>>,
+    ) {
+        let specs = CaptureSpec::for_links(&config.links);
+        let opened = specs.iter().map(live::open).collect();
+        (specs, opened)
+    }
+
+    fn start(
+        specs: Vec<CaptureSpec>,
+        opened: Vec<Result<pcap::Capture<pcap::Active>, String>>,
+    ) -> Result<Captures, DaemonError> {
+        let (tx, rx) = bounded(QUEUE_BATCHES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut list = Vec::new();
+        let mut threads = Vec::new();
+        for (i, (spec, first)) in specs.into_iter().zip(opened).enumerate() {
+            let counters = Arc::new(CaptureCounters::default());
+            log(&format!(
+                "capturing on {} (snaplen {}, filter: {})",
+                spec.interface, spec.snaplen, spec.filter
+            ));
+            let handle = live::spawn(
+                i,
+                spec.clone(),
+                first,
+                tx.clone(),
+                counters.clone(),
+                stop.clone(),
+            )
+            .map_err(|e| DaemonError::Setup(format!("cannot start capture thread: {e}")))?;
+            threads.push(handle);
+            list.push(Capture {
+                spec,
+                counters,
+                lost_since: None,
+                drops_seen: 0,
+                last_drop: None,
+                degraded: false,
+            });
+        }
+        Ok(Captures {
+            list,
+            threads,
+            stop,
+            rx,
+        })
+    }
+
+    fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Keeps CAP_NET_RAW and CAP_NET_ADMIN across the switch to `user`, so a
+/// flapping interface can still be reopened.
+fn drop_privileges(user: &str) -> Result<(), DaemonError> {
+    use caps::{CapSet, Capability, CapsHashSet};
+    use nix::unistd::{setgid, setgroups, setuid, User};
+    let err = |message: String| DaemonError::User {
+        user: user.to_string(),
+        message,
+    };
+    let u = User::from_name(user)
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err("no such user".into()))?;
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| err(format!("PR_SET_KEEPCAPS: {e}")))?;
+    setgroups(&[u.gid]).map_err(|e| err(format!("setgroups: {e}")))?;
+    setgid(u.gid).map_err(|e| err(format!("setgid: {e}")))?;
+    setuid(u.uid).map_err(|e| err(format!("setuid: {e}")))?;
+    let keep: CapsHashSet = [Capability::CAP_NET_RAW, Capability::CAP_NET_ADMIN]
+        .into_iter()
+        .collect();
+    caps::set(None, CapSet::Permitted, &keep).map_err(|e| err(format!("capabilities: {e}")))?;
+    caps::set(None, CapSet::Effective, &keep).map_err(|e| err(format!("capabilities: {e}")))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| err(format!("capabilities: {e}")))?;
+    Ok(())
+}
+
+fn state_dir(opts: &DaemonOptions, config: &Config) -> PathBuf {
+    if let Some(d) = &opts.state_dir {
+        return d.clone();
+    }
+    // systemd's StateDirectory= sets $STATE_DIRECTORY.
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY") {
+        if let Some(first) = std::env::split_paths(&d).next() {
+            return first;
+        }
+    }
+    config.state_dir.clone()
+}
+
+fn load(path: &Path) -> Result<Config, DaemonError> {
+    let config = Config::load(path)?;
+    config
+        .check_daemon()
+        .map_err(|message| DaemonError::NotForDaemon {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    Ok(config)
+}
+
+struct Daemon {
+    config: Config,
+    tracker: Tracker,
+    captures: Captures,
+    state_dir: PathBuf,
+    started_at: Timestamp,
+    events: Vec<Event>,
+    out: std::io::Stdout,
+}
+
+impl Daemon {
+    fn emit(&mut self) {
+        let mut out = self.out.lock();
+        for e in self.events.drain(..) {
+            let _ = writeln!(out, "{}", e.to_json());
+            let _ = out.flush();
+            log(&e.to_text());
+        }
+        let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
+        for c in retired {
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({
+                    "event": "connection_summary",
+                    "link": c.link.as_deref(),
+                    "local": c.ends.local.to_string(),
+                    "peer": c.ends.peer.to_string(),
+                    "orig": c.orig.to_string(),
+                    "resp": c.resp.to_string(),
+                    "conn_state": c.conn_state,
+                    "history": c.history,
+                    "state": c.state.name(),
+                    "packets": c.packets,
+                    "first_ts": c.first_ts.as_secs_f64(),
+                    "last_ts": c.last_ts.as_secs_f64(),
+                    "retired": c.retired.name(),
+                })
+            );
+            let _ = out.flush();
+        }
+    }
+
+    fn on_message(&mut self, msg: CaptureMsg) {
+        match msg {
+            CaptureMsg::Segments { segments, .. } => {
+                for (frame, seg) in &segments {
+                    self.tracker.on_segment(seg, *frame, &mut self.events);
+                }
+            }
+            CaptureMsg::Opened { capture, link } => {
+                let now = wall_now();
+                if let Some(c) = self.captures.list.get_mut(capture) {
+                    log(&format!("capture open on {} ({link})", c.spec.interface));
+                    if let Some(since) = c.lost_since.take() {
+                        self.events.push(Event::probe(
+                            now,
+                            EventKind::CaptureResumed {
+                                interface: c.spec.interface.as_str().into(),
+                                lost_for: now.since(since),
+                            },
+                        ));
+                    }
+                    let degraded = c.degraded;
+                    let iface = c.spec.interface.clone();
+                    self.tracker.set_capture_degraded(&iface, degraded);
+                }
+            }
+            CaptureMsg::Lost { capture, reason } => {
+                let now = wall_now();
+                if let Some(c) = self.captures.list.get_mut(capture) {
+                    if c.lost_since.is_none() {
+                        c.lost_since = Some(now);
+                        self.events.push(Event::probe(
+                            now,
+                            EventKind::CaptureLost {
+                                interface: c.spec.interface.as_str().into(),
+                                reason,
+                            },
+                        ));
+                    }
+                    let iface = c.spec.interface.clone();
+                    self.tracker.set_capture_degraded(&iface, true);
+                }
+            }
+        }
+    }
+
+    /// Compares drop counters with the last look: drops mean degraded.
+    fn check_drops(&mut self) {
+        let now = wall_now();
+        for c in &mut self.captures.list {
+            let drops = c.counters.dropped.load(Ordering::Relaxed)
+                + c.counters.if_dropped.load(Ordering::Relaxed)
+                + c.counters.queue_dropped.load(Ordering::Relaxed);
+            let iface: Arc<str> = c.spec.interface.as_str().into();
+            if drops > c.drops_seen {
+                c.last_drop = Some(Instant::now());
+                if !c.degraded {
+                    c.degraded = true;
+                    self.events.push(Event::probe(
+                        now,
+                        EventKind::CaptureDegraded {
+                            interface: iface.clone(),
+                            dropped: drops - c.drops_seen,
+                        },
+                    ));
+                }
+            } else if c.degraded && c.last_drop.is_none_or(|t| t.elapsed() > DEGRADED_HOLD) {
+                c.degraded = false;
+                self.events.push(Event::probe(
+                    now,
+                    EventKind::CaptureRecovered {
+                        interface: iface.clone(),
+                    },
+                ));
+            }
+            c.drops_seen = drops;
+            let lost = c.lost_since.is_some();
+            self.tracker
+                .set_capture_degraded(&iface, c.degraded || lost);
+        }
+    }
+
+    fn status_doc(&self) -> StatusDoc {
+        let now = wall_now();
+        StatusDoc {
+            version: 1,
+            written_at: now.as_secs_f64(),
+            started_at: self.started_at.as_secs_f64(),
+            pid: std::process::id(),
+            write_interval_s: self.config.status_interval.as_secs_f64(),
+            links: self
+                .tracker
+                .link_views()
+                .iter()
+                .map(|v| {
+                    let mut d = status::link_doc(v, now);
+                    let lost = self.captures.list.iter().any(|c| {
+                        Some(&c.spec.interface) == v.spec.interface.as_ref()
+                            && c.lost_since.is_some()
+                    });
+                    if lost {
+                        d.health = status::Health::Unknown;
+                        d.reason = format!(
+                            "capture lost on {}: the probe cannot see the line",
+                            v.spec.interface.as_deref().unwrap_or("?")
+                        );
+                    }
+                    d
+                })
+                .collect(),
+            captures: self
+                .captures
+                .list
+                .iter()
+                .map(|c| CaptureDoc {
+                    interface: c.spec.interface.clone(),
+                    state: if c.counters.running.load(Ordering::Relaxed) {
+                        "running".into()
+                    } else if c.lost_since.is_some() {
+                        "lost".into()
+                    } else {
+                        "starting".into()
+                    },
+                    error: c.counters.error.lock().ok().and_then(|e| e.clone()),
+                    received: c.counters.received.load(Ordering::Relaxed),
+                    dropped: c.counters.dropped.load(Ordering::Relaxed),
+                    if_dropped: c.counters.if_dropped.load(Ordering::Relaxed),
+                    queue_dropped: c.counters.queue_dropped.load(Ordering::Relaxed),
+                    segments: c.counters.segments.load(Ordering::Relaxed),
+                    skipped: c.counters.skipped.load(Ordering::Relaxed),
+                    degraded: c.degraded,
+                })
+                .collect(),
+        }
+    }
+
+    fn write_status(&self) {
+        if let Err(e) = status::write(&self.state_dir, &self.status_doc()) {
+            log(&format!(
+                "cannot write status to {}: {e}",
+                self.state_dir.display()
+            ));
+        }
+    }
+
+    fn reload(&mut self, path: &Path) {
+        match load(path) {
+            Err(e) => log(&format!(
+                "SIGHUP: new config rejected, keeping the running one: {e}"
+            )),
+            Ok(config) => {
+                let old_specs: Vec<CaptureSpec> =
+                    self.captures.list.iter().map(|c| c.spec.clone()).collect();
+                self.tracker.reconfigure(&config);
+                if CaptureSpec::for_links(&config.links) != old_specs {
+                    let (specs, opened) = Captures::open(&config);
+                    match Captures::start(specs, opened) {
+                        Ok(new) => {
+                            let old = std::mem::replace(&mut self.captures, new);
+                            old.shutdown();
+                        }
+                        Err(e) => log(&format!("SIGHUP: cannot restart captures: {e}")),
+                    }
+                }
+                self.config = config;
+                log(&format!("SIGHUP: config {} reloaded", path.display()));
+            }
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
+    let config = load(&opts.config)?;
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    let usr1 = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGTERM, &term),
+        (signal_hook::consts::SIGINT, &term),
+        (signal_hook::consts::SIGHUP, &hup),
+        (signal_hook::consts::SIGUSR1, &usr1),
+    ] {
+        signal_hook::flag::register(sig, flag.clone())
+            .map_err(|e| DaemonError::Setup(format!("cannot install signal handler: {e}")))?;
+    }
+    // Open the captures first, then drop privileges, then touch anything else.
+    let (specs, opened) = Captures::open(&config);
+    if let Some(user) = &opts.user {
+        drop_privileges(user)?;
+        log(&format!(
+            "running as {user}, keeping CAP_NET_RAW and CAP_NET_ADMIN"
+        ));
+    }
+    let state_dir = state_dir(opts, &config);
+    std::fs::create_dir_all(&state_dir).map_err(|source| DaemonError::StateDir {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let captures = Captures::start(specs, opened)?;
+    let mut d = Daemon {
+        tracker: Tracker::new(&config),
+        config,
+        captures,
+        state_dir,
+        started_at: wall_now(),
+        events: Vec::new(),
+        out: std::io::stdout(),
+    };
+    d.tracker.advance_to(wall_now(), &mut d.events);
+    d.write_status();
+    notify::notify("READY=1\nSTATUS=capturing");
+    log("ready");
+
+    let watchdog = notify::watchdog_interval();
+    let mut last_watchdog = Instant::now();
+    let mut last_tick = Instant::now();
+    let mut last_status = Instant::now();
+    let mut last_drops = Instant::now();
+    while !term.load(Ordering::Relaxed) {
+        match d.captures.rx.recv_timeout(TICK) {
+            Ok(msg) => d.on_message(msg),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let now = wall_now();
+            let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
+            d.tracker.advance_to(lagged, &mut d.events);
+            if let Some(w) = watchdog {
+                // Fed from this loop: a wedged tracker stops the keep-alives.
+                if last_watchdog.elapsed() >= w {
+                    notify::notify("WATCHDOG=1");
+                    last_watchdog = Instant::now();
+                }
+            }
+        }
+        if last_drops.elapsed() >= live::STATS_EVERY {
+            last_drops = Instant::now();
+            d.check_drops();
+        }
+        d.emit();
+        if last_status.elapsed()
+            >= StdDuration::from_nanos(d.config.status_interval.as_nanos().max(0) as u64)
+        {
+            last_status = Instant::now();
+            d.write_status();
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            d.reload(&opts.config);
+            d.write_status();
+        }
+        if usr1.swap(false, Ordering::Relaxed) {
+            log(&format!("status dump:\n{}", status_table(&d.status_doc())));
+        }
+    }
+    notify::notify("STOPPING=1");
+    log("stopping");
+    d.captures.stop.store(true, Ordering::Relaxed);
+    while let Ok(msg) = d.captures.rx.try_recv() {
+        d.on_message(msg);
+    }
+    d.emit();
+    d.write_status();
+    let Daemon { captures, .. } = d;
+    captures.shutdown();
+    Ok(())
+}
+
+/// The status document as a table for people (`linewatch status`, SIGUSR1).
+pub fn status_table(doc: &StatusDoc) -> String {
+    let now = wall_now().as_secs_f64();
+    let age = |t: f64| Duration::from_nanos(((now - t).max(0.0) * 1e9) as i64);
+    let mut s = format!(
+        "written {} ago by pid {} (up {}, rewritten every {:.1}s)\n",
+        age(doc.written_at),
+        doc.pid,
+        age(doc.started_at),
+        doc.write_interval_s
+    );
+    s.push_str(&format!(
+        "{:<16} {:<9} {:<8} {:<6} {}\n",
+        "LINK", "HEALTH", "STATUS", "EST", "WHY"
+    ));
+    for l in &doc.links {
+        s.push_str(&format!(
+            "{:<16} {:<9} {:<8} {:<6} {}\n",
+            l.name,
+            l.health.upper(),
+            l.status,
+            format!("{}/{}", l.established, l.expected),
+            l.reason
+        ));
+        for c in &l.connections {
+            s.push_str(&format!(
+                "  {} -> {}  {}  idle {:.1}s  packets {}/{}  retransmissions {}/{}{}{}\n",
+                c.local,
+                c.peer,
+                c.state,
+                c.idle_s,
+                c.packets_local,
+                c.packets_peer,
+                c.retransmissions_local,
+                c.retransmissions_peer,
+                if c.silent { "  SILENT" } else { "" },
+                if c.black_hole { "  BLACK HOLE" } else { "" },
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}\n",
+        "CAPTURE", "STATE", "RECEIVED", "DROPPED", "IFDROP", "QDROP"
+    ));
+    for c in &doc.captures {
+        s.push_str(&format!(
+            "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}{}\n",
+            c.interface,
+            c.state,
+            c.received,
+            c.dropped,
+            c.if_dropped,
+            c.queue_dropped,
+            c.error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    s
+}

@@ -1,0 +1,299 @@
+//! The status document: what the daemon knows now, for other processes.
+//!
+//! The daemon writes it atomically (temporary file + rename) every
+//! `status_interval` to `STATE_DIR/status.json`; `linewatch status` prints
+//! it and `linewatch check` judges it. It says when it was written, so a
+//! reader can tell a dead daemon from a healthy one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Side;
+use crate::time::Timestamp;
+use crate::track::{LinkStatus, LinkView};
+
+/// File name inside the state directory.
+pub const STATUS_FILE: &str = "status.json";
+
+/// The document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StatusDoc {
+    /// Format version.
+    pub version: u32,
+    /// Wall-clock time of writing, seconds since the epoch.
+    pub written_at: f64,
+    /// When the daemon started.
+    pub started_at: f64,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// How often the daemon rewrites this document, seconds.
+    pub write_interval_s: f64,
+    /// One entry per configured link.
+    pub links: Vec<LinkDoc>,
+    /// One entry per capture interface.
+    pub captures: Vec<CaptureDoc>,
+}
+
+/// Health of a link as the daemon judges it.
+#[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Expected connections established, no silence, no black hole.
+    Ok,
+    /// Degraded: short of connections within the grace, silence or black
+    /// hole on one of several connections, or the capture is degraded.
+    Warning,
+    /// Down: short of connections past the grace, or the last connection
+    /// silent or black-holed.
+    Critical,
+    /// Not known yet (just started), or the capture is lost.
+    Unknown,
+}
+
+impl Health {
+    /// Nagios exit code: 0, 1, 2, 3.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Ok => 0,
+            Health::Warning => 1,
+            Health::Critical => 2,
+            Health::Unknown => 3,
+        }
+    }
+
+    /// Upper-case name for plugin output.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Health::Ok => "OK",
+            Health::Warning => "WARNING",
+            Health::Critical => "CRITICAL",
+            Health::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One link.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LinkDoc {
+    /// Link name.
+    pub name: String,
+    /// Capture interface.
+    pub interface: Option<String>,
+    /// `up`, `down` or `unknown`.
+    pub status: String,
+    /// The daemon's judgement.
+    pub health: Health,
+    /// Why, in words.
+    pub reason: String,
+    /// Established connections.
+    pub established: u32,
+    /// Expected connections.
+    pub expected: u32,
+    /// Since when the link is down (seconds since the epoch).
+    pub down_since: Option<f64>,
+    /// Its connections.
+    pub connections: Vec<ConnectionDoc>,
+}
+
+/// One connection of a link.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConnectionDoc {
+    /// Our end.
+    pub local: String,
+    /// Their end.
+    pub peer: String,
+    /// linewatch's state name.
+    pub state: String,
+    /// First packet seen.
+    pub since: f64,
+    /// Established since, if it was.
+    pub up_since: Option<f64>,
+    /// Last packet either way.
+    pub last_packet: f64,
+    /// Last packet from our end.
+    pub last_from_local: Option<f64>,
+    /// Last packet from the peer.
+    pub last_from_peer: Option<f64>,
+    /// Seconds since the last packet either way, at `written_at`.
+    pub idle_s: f64,
+    /// Packets from our end.
+    pub packets_local: u64,
+    /// Packets from the peer.
+    pub packets_peer: u64,
+    /// Retransmissions from our end.
+    pub retransmissions_local: u64,
+    /// Retransmissions from the peer.
+    pub retransmissions_peer: u64,
+    /// Silent now.
+    pub silent: bool,
+    /// Black hole now.
+    pub black_hole: bool,
+}
+
+/// One capture interface.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct CaptureDoc {
+    /// Interface name.
+    pub interface: String,
+    /// `starting`, `running` or `lost`.
+    pub state: String,
+    /// Why it is lost.
+    pub error: Option<String>,
+    /// Packets libpcap received (since the capture opened).
+    pub received: u64,
+    /// Packets the kernel dropped (buffer full).
+    pub dropped: u64,
+    /// Packets the interface dropped.
+    pub if_dropped: u64,
+    /// Segments dropped because the tracker fell behind.
+    pub queue_dropped: u64,
+    /// Frames decoded into TCP segments.
+    pub segments: u64,
+    /// Frames the decoder skipped (not TCP, malformed).
+    pub skipped: u64,
+    /// Dropping packets recently.
+    pub degraded: bool,
+}
+
+fn secs(t: Timestamp) -> f64 {
+    t.as_secs_f64()
+}
+
+/// Judges one link and describes it.
+pub fn link_doc(v: &LinkView<'_>, now: Timestamp) -> LinkDoc {
+    let expected = v.spec.expect_connections;
+    let up: Vec<_> = v.connections.iter().filter(|c| c.is_up()).collect();
+    let troubled = up
+        .iter()
+        .filter(|c| c.is_silent() || c.is_black_hole())
+        .count();
+    let (health, reason) = match v.status {
+        LinkStatus::Down => (
+            Health::Critical,
+            format!("{}/{expected} connections established", v.established),
+        ),
+        _ if troubled > 0 && troubled >= up.len() && !v.capture_degraded => (
+            Health::Critical,
+            format!(
+                "{troubled} of {} established connections silent or black-holed",
+                up.len()
+            ),
+        ),
+        LinkStatus::Unknown if v.established < expected => (
+            Health::Unknown,
+            format!(
+                "starting: {}/{expected} connections seen so far",
+                v.established
+            ),
+        ),
+        _ if v.capture_degraded => (
+            Health::Warning,
+            "capture degraded: the probe is losing packets".to_string(),
+        ),
+        _ if troubled > 0 => (
+            Health::Warning,
+            format!(
+                "{troubled} of {} established connections silent or black-holed",
+                up.len()
+            ),
+        ),
+        _ if v.established < expected => (
+            Health::Warning,
+            format!(
+                "{}/{expected} connections established, within the reconnect grace",
+                v.established
+            ),
+        ),
+        _ => (
+            Health::Ok,
+            format!("{}/{expected} connections established", v.established),
+        ),
+    };
+    LinkDoc {
+        name: v.spec.name.to_string(),
+        interface: v.spec.interface.clone(),
+        status: match v.status {
+            LinkStatus::Up => "up",
+            LinkStatus::Down => "down",
+            LinkStatus::Unknown => "unknown",
+        }
+        .to_string(),
+        health,
+        reason,
+        established: v.established,
+        expected,
+        down_since: v.down_since.map(secs),
+        connections: v
+            .connections
+            .iter()
+            .map(|c| ConnectionDoc {
+                local: c.ends().local.to_string(),
+                peer: c.ends().peer.to_string(),
+                state: c.state().name().to_string(),
+                since: secs(c.first_ts()),
+                up_since: c.up_since().map(secs),
+                last_packet: secs(c.last_ts()),
+                last_from_local: c.last_from(Side::Local).map(secs),
+                last_from_peer: c.last_from(Side::Peer).map(secs),
+                idle_s: now.since(c.last_ts()).as_secs_f64(),
+                packets_local: c.packets_from(Side::Local),
+                packets_peer: c.packets_from(Side::Peer),
+                retransmissions_local: c.retransmissions_from(Side::Local),
+                retransmissions_peer: c.retransmissions_from(Side::Peer),
+                silent: c.is_silent(),
+                black_hole: c.is_black_hole(),
+            })
+            .collect(),
+    }
+}
+
+/// Where the status document lives in `state_dir`.
+pub fn status_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(STATUS_FILE)
+}
+
+/// Writes the document atomically: a reader sees the old or the new one.
+pub fn write(state_dir: &Path, doc: &StatusDoc) -> std::io::Result<()> {
+    let path = status_path(state_dir);
+    let tmp = state_dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
+    let text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Why a status document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Missing or unreadable.
+    #[error(
+        "cannot read {path}: {source} (is the linewatch daemon running with this state directory?)"
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a status document.
+    #[error("{path} is not a linewatch status document: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Reads the document from `state_dir`.
+pub fn read(state_dir: &Path) -> Result<StatusDoc, StatusError> {
+    let path = status_path(state_dir);
+    let text = std::fs::read(&path).map_err(|source| StatusError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|e| StatusError::Parse {
+        path,
+        message: e.to_string(),
+    })
+}
