@@ -1,0 +1,548 @@
+//! Harness for the live tests: network namespaces joined by a veth pair, a
+//! real TCP server and client inside them, and the daemon capturing on the
+//! client's veth. Everything is torn down on drop, even when a test fails.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Live tests run one at a time: they measure timing.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub const PORT: u16 = 5000;
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Whether live tests can run here; under CI they must.
+pub fn available() -> bool {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let root = nix::unistd::geteuid().is_root();
+    let ip = Command::new("ip").arg("-V").output().is_ok();
+    let nft = Command::new("nft").arg("--version").output().is_ok();
+    if root && ip && nft {
+        return true;
+    }
+    let why =
+        format!("live tests need root, iproute2 and nftables (root={root}, ip={ip}, nft={nft})");
+    assert!(!ci, "CI=true but {why}");
+    eprintln!("SKIP: {why}");
+    false
+}
+
+/// Two namespaces, `client` (10.77.x.1) and `server` (10.77.x.2), joined by a veth.
+pub struct Net {
+    pub client: String,
+    pub server: String,
+    pub veth_client: String,
+    pub veth_server: String,
+    pub client_ip: String,
+    pub server_ip: String,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}{}", std::process::id() % 100_000, n);
+        let subnet = (std::process::id() % 200 + n * 7) % 250 + 1;
+        let net = Net {
+            client: format!("lwc{id}"),
+            server: format!("lws{id}"),
+            veth_client: format!("lwc{id}"),
+            veth_server: format!("lws{id}"),
+            client_ip: format!("10.77.{subnet}.1"),
+            server_ip: format!("10.77.{subnet}.2"),
+        };
+        sh(&["ip", "netns", "add", &net.client]).unwrap();
+        sh(&["ip", "netns", "add", &net.server]).unwrap();
+        net.make_veth().unwrap();
+        net
+    }
+
+    /// (Re)creates the veth pair with addresses, as on start.
+    pub fn make_veth(&self) -> Result<(), String> {
+        sh(&[
+            "ip",
+            "-n",
+            &self.client,
+            "link",
+            "add",
+            &self.veth_client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &self.veth_server,
+            "netns",
+            &self.server,
+        ])?;
+        sh(&[
+            "ip",
+            "-n",
+            &self.client,
+            "addr",
+            "add",
+            &format!("{}/24", self.client_ip),
+            "dev",
+            &self.veth_client,
+        ])?;
+        sh(&[
+            "ip",
+            "-n",
+            &self.server,
+            "addr",
+            "add",
+            &format!("{}/24", self.server_ip),
+            "dev",
+            &self.veth_server,
+        ])?;
+        for (ns, dev) in [
+            (&self.client, &self.veth_client),
+            (&self.server, &self.veth_server),
+        ] {
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_veth(&self) {
+        sh(&["ip", "-n", &self.client, "link", "del", &self.veth_client]).unwrap();
+    }
+
+    pub fn server_link(&self, up: bool) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.server,
+            "link",
+            "set",
+            &self.veth_server,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+    }
+
+    /// nftables in the server namespace drops everything (a black hole).
+    pub fn black_hole(&self, on: bool) {
+        if on {
+            let rules = "table inet lw {\n chain in { type filter hook input priority 0; policy drop; }\n chain out { type filter hook output priority 0; policy drop; }\n}\n";
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", &self.server, "nft", "-f", "-"])
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(rules.as_bytes())
+                .unwrap();
+            assert!(child.wait().unwrap().success(), "nft rules failed");
+        } else {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &self.server,
+                "nft",
+                "delete",
+                "table",
+                "inet",
+                "lw",
+            ])
+            .unwrap();
+        }
+    }
+
+    pub fn server_addr(&self) -> SocketAddr {
+        format!("{}:{PORT}", self.server_ip).parse().unwrap()
+    }
+
+    /// Runs `f` on a thread inside namespace `ns`.
+    pub fn spawn_in<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let path = format!("/var/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+    }
+
+    /// Writes a config for one link on the client's veth.
+    pub fn config(&self, dir: &std::path::Path) -> PathBuf {
+        let text = format!(
+            "[daemon]\nstatus_interval = \"200ms\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}:{PORT}\"]\nsilence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\n",
+            self.veth_client, self.server_ip
+        );
+        let path = dir.join("linewatch.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.client]);
+        let _ = sh(&["ip", "netns", "del", &self.server]);
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("linewatch-live-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The daemon under test, its JSON event lines collected with arrival times.
+pub struct Daemon {
+    child: Child,
+    lines: Receiver<(Instant, Value)>,
+    pub seen: Vec<(Instant, Value)>,
+    pub stderr_path: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(net: &Net, config: &std::path::Path, dir: &std::path::Path) -> Daemon {
+        let state_dir = dir.join("state");
+        let stderr_path = dir.join("stderr.log");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &net.client])
+            .arg(env!("CARGO_BIN_EXE_linewatch"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send((Instant::now(), v)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let d = Daemon {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            stderr_path,
+            state_dir,
+        };
+        // Ready once the capture is open.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if d.stderr().contains("capture open on") {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not open its capture:\n{}", d.stderr());
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits for an event named `name` whose fields match `pred`; returns it
+    /// with its arrival time. Events seen meanwhile are kept in `seen`.
+    pub fn wait_for(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> (Instant, Value) {
+        if let Some((t, v)) = self
+            .seen
+            .iter()
+            .find(|(_, v)| v["event"] == name && pred(v))
+        {
+            return (*t, v.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((t, v)) => {
+                    self.seen.push((t, v.clone()));
+                    if v["event"] == name && pred(&v) {
+                        return (t, v);
+                    }
+                }
+                Err(_) => panic!(
+                    "no `{name}` event within {timeout:?}; events seen:\n{}\nstderr:\n{}",
+                    self.seen
+                        .iter()
+                        .map(|(_, v)| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Collects events for `d`, returning those named `name`.
+    pub fn collect(&mut self, d: Duration, name: &str) -> Vec<Value> {
+        let deadline = Instant::now() + d;
+        while let Ok((t, v)) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push((t, v));
+        }
+        self.seen
+            .iter()
+            .filter(|(_, v)| v["event"] == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// SIGTERM; returns the exit status and how long the stop took.
+    pub fn stop(mut self) -> (Option<i32>, Duration) {
+        let t = Instant::now();
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.child.wait().unwrap();
+        (status.code(), t.elapsed())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the server or client should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    /// Close the connection (FIN).
+    Close,
+    /// Abort it (SO_LINGER 0: RST).
+    Abort,
+    /// Stop answering / sending heartbeats.
+    Mute,
+    /// Resume heartbeats.
+    Unmute,
+    /// Stop listening (server) so reconnects are refused.
+    StopListening,
+    /// Listen again.
+    Listen,
+    /// End the thread.
+    Quit,
+}
+
+fn abort(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+/// A persistent-connection server: answers each "ping" with "pong".
+pub struct Peer {
+    tx: Sender<Cmd>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Peer {
+    pub fn server(net: &Net) -> Peer {
+        let addr = net.server_addr();
+        let (tx, rx) = channel::<Cmd>();
+        let (ready_tx, ready_rx) = channel();
+        let handle = net.spawn_in(&net.server.clone(), move || {
+            let bind = || {
+                let l = TcpListener::bind(addr).unwrap();
+                l.set_nonblocking(true).unwrap();
+                l
+            };
+            let mut listener = Some(bind());
+            ready_tx.send(()).unwrap();
+            let mut conns: Vec<TcpStream> = Vec::new();
+            let mut muted = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(Cmd::Close) => {
+                        for c in conns.drain(..) {
+                            let _ = c.shutdown(Shutdown::Both);
+                        }
+                    }
+                    Ok(Cmd::Abort) => conns.drain(..).for_each(abort),
+                    Ok(Cmd::Mute) => muted = true,
+                    Ok(Cmd::Unmute) => muted = false,
+                    Ok(Cmd::StopListening) => listener = None,
+                    Ok(Cmd::Listen) => listener = Some(bind()),
+                    Ok(Cmd::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                }
+                if let Some(l) = &listener {
+                    while let Ok((c, _)) = l.accept() {
+                        c.set_nonblocking(true).unwrap();
+                        conns.push(c);
+                    }
+                }
+                let mut buf = [0u8; 256];
+                conns.retain_mut(|c| match c.read(&mut buf) {
+                    Ok(0) => false,
+                    Ok(_) => {
+                        if !muted {
+                            let _ = c.write_all(b"pong");
+                        }
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+                    Err(_) => false,
+                });
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        Peer {
+            tx,
+            handle: Some(handle),
+        }
+    }
+
+    /// A client holding one persistent connection, "ping" every 200 ms,
+    /// reconnecting every 300 ms when it has none.
+    pub fn client(net: &Net, reconnect: bool) -> Peer {
+        let addr = net.server_addr();
+        let (tx, rx) = channel::<Cmd>();
+        let handle = net.spawn_in(&net.client.clone(), move || {
+            let mut conn: Option<TcpStream> = None;
+            let mut muted = false;
+            let mut next_ping = Instant::now();
+            let mut ever = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(Cmd::Abort) => {
+                        if let Some(c) = conn.take() {
+                            abort(c);
+                        }
+                    }
+                    Ok(Cmd::Close) => {
+                        if let Some(c) = conn.take() {
+                            let _ = c.shutdown(Shutdown::Both);
+                        }
+                    }
+                    Ok(Cmd::Mute) => muted = true,
+                    Ok(Cmd::Unmute) => muted = false,
+                    Ok(Cmd::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    Ok(_) | Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                }
+                if conn.is_none() && (reconnect || !ever) && Instant::now() >= next_ping {
+                    next_ping = Instant::now() + Duration::from_millis(300);
+                    if let Ok(c) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                        c.set_nonblocking(true).unwrap();
+                        conn = Some(c);
+                        ever = true;
+                    }
+                }
+                if let Some(c) = conn.as_mut() {
+                    let mut buf = [0u8; 256];
+                    let dead = match c.read(&mut buf) {
+                        Ok(0) => true,
+                        Ok(_) => false,
+                        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                    };
+                    if dead {
+                        // The peer closed or reset: close our side too.
+                        conn = None;
+                        next_ping = Instant::now() + Duration::from_millis(300);
+                        continue;
+                    }
+                    if !muted && Instant::now() >= next_ping {
+                        next_ping = Instant::now() + Duration::from_millis(200);
+                        let _ = c.write_all(b"ping");
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Peer {
+            tx,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn send(&self, cmd: Cmd) {
+        self.tx.send(cmd).unwrap();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Cmd::Quit);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Percentile of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

@@ -1,0 +1,317 @@
+//! The daemon on real TCP connections that the tests break on purpose,
+//! each in network namespaces it builds itself. Root only; under CI=true
+//! they must run.
+
+mod live;
+
+use std::time::{Duration, Instant};
+
+use live::{available, Cmd, Daemon, Net, Peer, TempDir, SERIAL};
+use nix::sys::signal::Signal;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Setup {
+    // Field order is drop order: peers, then the daemon, then the network.
+    client: Peer,
+    server: Peer,
+    daemon: Daemon,
+    net: Net,
+    dir: TempDir,
+}
+
+/// Network, server, daemon, then a client with an established connection.
+fn setup(tag: &str, reconnect: bool) -> Setup {
+    let dir = TempDir::new(tag);
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = net.config(&dir.0);
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, reconnect);
+    daemon.wait_for("established", T, |_| true);
+    // Let the server accept and a heartbeat or two go by.
+    std::thread::sleep(Duration::from_millis(300));
+    Setup {
+        client,
+        server,
+        daemon,
+        net,
+        dir,
+    }
+}
+
+macro_rules! live_test {
+    ($name:ident, $body:expr) => {
+        #[test]
+        fn $name() {
+            let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+            if !available() {
+                return;
+            }
+            $body
+        }
+    };
+}
+
+live_test!(s01_server_closes_fin_from_peer, {
+    let mut s = setup("fin", false);
+    s.server.send(Cmd::Close);
+    let (_, e) = s.daemon.wait_for("fin", T, |e| e["from"] == "peer");
+    assert_eq!(e["link"], "visa-test");
+    assert_eq!(e["peer"], s.net.server_addr().to_string());
+    s.daemon.wait_for("link_down", T, |_| true);
+});
+
+live_test!(s02_server_aborts_rst_from_peer, {
+    let mut s = setup("rstpeer", false);
+    s.server.send(Cmd::Abort);
+    s.daemon.wait_for("reset", T, |e| e["from"] == "peer");
+});
+
+live_test!(s03_client_aborts_rst_from_local, {
+    let mut s = setup("rstlocal", false);
+    s.client.send(Cmd::Abort);
+    s.daemon.wait_for("reset", T, |e| e["from"] == "local");
+});
+
+live_test!(s04_black_hole_when_the_peer_drops_everything, {
+    let mut s = setup("blackhole", false);
+    s.net.black_hole(true);
+    let (_, e) = s.daemon.wait_for("black_hole", T, |_| true);
+    assert!(e["retransmissions"].as_u64().unwrap() >= 1, "{e}");
+    s.net.black_hole(false);
+    s.daemon
+        .wait_for("black_hole_ended", Duration::from_secs(30), |_| true);
+});
+
+live_test!(s05_silence_then_silence_ended, {
+    let mut s = setup("silence", false);
+    s.server.send(Cmd::Mute);
+    s.client.send(Cmd::Mute);
+    let (_, e) = s.daemon.wait_for("silence", T, |_| true);
+    assert_eq!(e["capture_degraded"], false);
+    s.client.send(Cmd::Unmute);
+    s.server.send(Cmd::Unmute);
+    s.daemon.wait_for("silence_ended", T, |_| true);
+});
+
+live_test!(s06_line_cut_is_a_line_outage_not_a_capture_loss, {
+    let mut s = setup("linecut", false);
+    s.net.server_link(false);
+    // Our side keeps sending into the dead line: a black hole or silence,
+    // reported on the line, while our capture keeps working.
+    let deadline = Instant::now() + T;
+    let outage = loop {
+        let events = s.daemon.collect(Duration::from_millis(200), "black_hole");
+        if let Some(e) = events.first() {
+            break e.clone();
+        }
+        if let Some(e) = s.daemon.seen.iter().find(|(_, v)| v["event"] == "silence") {
+            break e.1.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no outage reported: {:?}",
+            s.daemon.seen
+        );
+    };
+    assert_eq!(outage["link"], "visa-test");
+    assert!(
+        !s.daemon
+            .seen
+            .iter()
+            .any(|(_, v)| v["event"] == "capture_lost"),
+        "a cut line is not a lost capture"
+    );
+    s.net.server_link(true);
+});
+
+live_test!(s07_refused_reconnects_then_recovery, {
+    let mut s = setup("refused", true);
+    s.server.send(Cmd::StopListening);
+    s.server.send(Cmd::Abort);
+    s.daemon.wait_for("reset", T, |e| e["from"] == "peer");
+    s.daemon.wait_for("refused", T, |_| true);
+    s.daemon.wait_for("link_down", T, |_| true);
+    s.server.send(Cmd::Listen);
+    let (_, up) = s.daemon.wait_for("link_up", T, |_| true);
+    assert_eq!(up["established"], 1);
+});
+
+live_test!(s08_probe_started_on_a_connection_already_up, {
+    let dir = TempDir::new("discover");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let client = Peer::client(&net, false);
+    std::thread::sleep(Duration::from_millis(600));
+    let mut daemon = Daemon::start(&net, &net.config(&dir.0), &dir.0);
+    let (_, e) = daemon.wait_for("discovered", T, |_| true);
+    assert_eq!(e["peer"], net.server_addr().to_string());
+    assert!(!daemon.seen.iter().any(|(_, v)| v["event"] == "established"));
+    drop((client, server));
+});
+
+live_test!(s09_sighup_with_a_broken_config_keeps_running, {
+    let mut s = setup("sighup", false);
+    let config = s.dir.0.join("linewatch.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        "[[link]]\nname = \"visa-test\"\npeer = [\"nonsense\"]\n",
+    )
+    .unwrap();
+    s.daemon.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + T;
+    while !s.daemon.stderr().contains("new config rejected") {
+        assert!(
+            Instant::now() < deadline,
+            "no rejection logged:\n{}",
+            s.daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.daemon.is_running());
+    // Still watching with the old config.
+    s.server.send(Cmd::Close);
+    s.daemon.wait_for("fin", T, |e| e["from"] == "peer");
+    // A good config is taken.
+    std::fs::write(&config, good.replace("500ms", "700ms")).unwrap();
+    s.daemon.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + T;
+    while !s.daemon.stderr().contains("reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload logged:\n{}",
+            s.daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGUSR1 dumps the status; SIGTERM stops within 5 s.
+    s.daemon.signal(Signal::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        s.daemon.stderr().contains("status dump"),
+        "{}",
+        s.daemon.stderr()
+    );
+    let Setup {
+        daemon,
+        client,
+        server,
+        net,
+        dir,
+    } = s;
+    drop((client, server));
+    let (code, took) = daemon.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    drop((net, dir));
+});
+
+live_test!(s10_interface_deleted_and_recreated, {
+    let mut s = setup("ifflap", true);
+    s.net.delete_veth();
+    let (_, lost) = s.daemon.wait_for("capture_lost", T, |_| true);
+    assert_eq!(lost["interface"], s.net.veth_client);
+    // The line's own events are not raised for the probe's blindness.
+    std::thread::sleep(Duration::from_millis(500));
+    s.net.make_veth().unwrap();
+    s.daemon
+        .wait_for("capture_resumed", Duration::from_secs(15), |_| true);
+    // And it sees the line's traffic again (the client's connection
+    // resumes over the new veth, or it reconnects).
+    let at_resume = linewatch::status::read(&s.daemon.state_dir)
+        .unwrap()
+        .captures[0]
+        .segments;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = linewatch::status::read(&s.daemon.state_dir).unwrap();
+        if status.captures[0].state == "running" && status.captures[0].segments > at_resume {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no traffic seen after the capture resumed: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+});
+
+live_test!(status_document_shows_the_live_connection, {
+    let mut s = setup("status", false);
+    std::thread::sleep(Duration::from_millis(600));
+    let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
+    let link = &doc.links[0];
+    assert_eq!(link.name, "visa-test");
+    assert_eq!(link.status, "up");
+    assert_eq!(link.established, 1);
+    assert_eq!(link.connections.len(), 1);
+    assert!(
+        link.connections[0].idle_s < 1.0,
+        "{:?}",
+        link.connections[0]
+    );
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - doc.written_at;
+    assert!(age < 2.0, "status written {age}s ago");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["status", "--state-dir"])
+        .arg(&s.daemon.state_dir)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("visa-test") && table.contains("OK"),
+        "{table}"
+    );
+    s.server.send(Cmd::Close);
+    s.daemon.wait_for("fin", T, |_| true);
+});
+
+// Detection latency from the moment the test closes or aborts the
+// server's socket to the daemon's event line, over 20 repetitions.
+// Figures are printed (the target p99 < 50 ms is a benchmark, reported
+// in the closing note); the assertion is a generous 1 s.
+live_test!(detection_latency_fin_and_rst, {
+    let dir = TempDir::new("latency");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let mut daemon = Daemon::start(&net, &net.config(&dir.0), &dir.0);
+    let mut samples = Vec::new();
+    for i in 0..20 {
+        let client = Peer::client(&net, false);
+        let (t0, _) = daemon.wait_for("established", T, |e| {
+            !samples.is_empty() || e["event"] == "established"
+        });
+        let _ = t0;
+        daemon.seen.clear();
+        std::thread::sleep(Duration::from_millis(100));
+        let (cmd, name) = if i % 2 == 0 {
+            (Cmd::Close, "fin")
+        } else {
+            (Cmd::Abort, "reset")
+        };
+        let injected = Instant::now();
+        server.send(cmd);
+        let (seen, _) = daemon.wait_for(name, T, |e| e["from"] == "peer");
+        samples.push(seen.duration_since(injected));
+        drop(client);
+        daemon.collect(Duration::from_millis(150), "-");
+        daemon.seen.clear();
+    }
+    samples.sort();
+    let p50 = live::percentile(&samples, 0.5);
+    let p99 = live::percentile(&samples, 0.99);
+    println!(
+        "detection latency over {} FIN/RST injections: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+});
