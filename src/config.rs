@@ -34,6 +34,20 @@ pub const DEFAULT_SNAPLEN: u32 = 128;
 /// Default kernel capture buffer: 4 MiB holds seconds of a leased line's
 /// headers even at 100k packets/s.
 pub const DEFAULT_BUFFER_SIZE: u32 = 4 << 20;
+/// Default `hold_down`: a link must stay healthy this long before its
+/// incident resolves, so a line bouncing every few seconds is one incident.
+pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(60);
+
+/// Which health level opens an incident (a page).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageOn {
+    /// Page only when the link is critical (default).
+    Critical,
+    /// Page when it is degraded too.
+    Warning,
+}
+
 /// Default state directory (systemd's `StateDirectory=linewatch`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/linewatch";
 /// Default status document write interval.
@@ -216,6 +230,8 @@ struct RawLink {
     reconnect_grace: Option<ConfigDuration>,
     interface: Option<Spanned<String>>,
     local: Option<Vec<PeerSpec>>,
+    page_on: Option<PageOn>,
+    hold_down: Option<ConfigDuration>,
     snaplen: Option<Spanned<u32>>,
     buffer_size: Option<Spanned<u32>>,
 }
@@ -243,6 +259,10 @@ pub struct LinkSpec {
     pub snaplen: u32,
     /// Kernel capture buffer in bytes.
     pub buffer_size: u32,
+    /// Which health level pages.
+    pub page_on: PageOn,
+    /// How long the link must be healthy before its incident resolves.
+    pub hold_down: Duration,
 }
 
 impl LinkSpec {
@@ -374,6 +394,8 @@ impl Config {
                 local: l.local.unwrap_or_default(),
                 snaplen,
                 buffer_size,
+                page_on: l.page_on.unwrap_or(PageOn::Critical),
+                hold_down: l.hold_down.map_or(DEFAULT_HOLD_DOWN, |d| d.0),
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -433,6 +455,14 @@ impl Config {
             out.push_str(&format!("reconnect_grace = {}\n", ms(l.reconnect_grace)));
             out.push_str(&format!("snaplen = {}\n", l.snaplen));
             out.push_str(&format!("buffer_size = {}\n", l.buffer_size));
+            out.push_str(&format!(
+                "page_on = \"{}\"\n",
+                match l.page_on {
+                    PageOn::Critical => "critical",
+                    PageOn::Warning => "warning",
+                }
+            ));
+            out.push_str(&format!("hold_down = {}\n", ms(l.hold_down)));
         }
         out
     }

@@ -33,6 +33,7 @@ pub mod event;
 pub mod mode;
 pub mod notify;
 pub mod pipeline;
+pub mod policy;
 pub mod status;
 pub mod time;
 pub mod track;

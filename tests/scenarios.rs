@@ -75,6 +75,7 @@ const SCENARIOS: &[&str] = &[
     "pcapng-two-interfaces",
     "keepalives",
     "pci-full-payload",
+    "flapping",
 ];
 
 fn capture_path(v: &Value) -> std::path::PathBuf {

@@ -421,6 +421,37 @@ fn pci_full_payload() -> Scenario {
     s
 }
 
+fn flapping() -> Scenario {
+    let mut s = Scenario::new(
+        "flapping",
+        "The line bounces ten times in a minute: each time the peer resets and the application needs 5.5 s to reconnect (past the 5 s grace). Then it stays up for 80 s. For the pager this is one incident, not ten.",
+        Framing::Ethernet,
+        Container::PcapMicro,
+        HEADER_SNAPLEN,
+    );
+    let mut c = Conv::new("10.0.0.5:41000", "203.0.113.10:5000", VISA, 1, 2);
+    handshake(&mut s, &mut c);
+    for i in 0..10u16 {
+        s.wait(0.3);
+        transaction(&mut s, &mut c);
+        s.segment(&mut c, From::Peer, F_RST | F_ACK, 0, "");
+        s.expect(&c, "reset", Some(From::Peer));
+        s.expect_link(c.last_ts + GRACE, "visa-primary", "link_down", 0);
+        s.wait(5.5);
+        c = Conv::new(
+            &format!("10.0.0.5:{}", 41001 + i),
+            "203.0.113.10:5000",
+            VISA,
+            10 * u32::from(i),
+            20,
+        );
+        handshake(&mut s, &mut c);
+        s.expect_link(c.last_ts, "visa-primary", "link_up", 1);
+    }
+    traffic(&mut s, &mut c, 80);
+    s
+}
+
 /// Every scenario, in the order the README lists them.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -437,5 +468,6 @@ pub fn all() -> Vec<Scenario> {
         pcapng_two_interfaces(),
         keepalives(),
         pci_full_payload(),
+        flapping(),
     ]
 }

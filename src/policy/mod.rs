@@ -1,0 +1,505 @@
+//! Policy: events in, incidents out. Sans-IO, like the tracker.
+//!
+//! Pipeline role: capture -> decode -> track -> **policy** -> emit.
+//!
+//! Each link's health follows its events:
+//! * **Critical**: the link is down (fewer established connections than
+//!   expected for longer than `reconnect_grace`), or every established
+//!   connection of the link is silent or black-holed (and the capture is
+//!   not degraded: then it may be the probe that is blind).
+//! * **Warning**: a connection was closed or reset but the link stayed up
+//!   (reconnected within the grace) — for `hold_down` after the drop; a
+//!   silence or black hole on one of several connections; the capture of
+//!   the link's interface is degraded.
+//! * **Ok** otherwise.
+//!
+//! One incident per link at a time, with a stable dedup key derived from
+//! the link name only (`linewatch/<link>`), so two probes on an HA pair of
+//! gateways watching the same line make one PagerDuty incident. A trigger
+//! is sent on entering the link's `page_on` level (critical by default),
+//! again only if the incident escalates (warning to critical); the resolve
+//! is sent once health has stayed below `page_on` for `hold_down` (60 s by
+//! default), so a line bouncing every few seconds is one incident, not a
+//! storm. The probe's own trouble (capture lost or degraded, emitter
+//! backlog) is a separate incident, `linewatch-probe/<host>`, never
+//! reported as the line being down.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::config::{Config, LinkSpec, PageOn, DEFAULT_HOLD_DOWN};
+use crate::event::{Endpoints, Event, EventKind, Side};
+use crate::status::Health;
+use crate::time::{Duration, Timestamp};
+
+/// What the emitters are asked to deliver.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// Open (or escalate) or close an incident.
+    pub action: Action,
+    /// Stable incident key (`linewatch/visa-primary`).
+    pub dedup_key: String,
+    /// The link, or `None` for the probe's own incident.
+    pub link: Option<Arc<str>>,
+    /// Severity of a trigger.
+    pub severity: Health,
+    /// One line for the pager (at most 1024 characters).
+    pub summary: String,
+    /// The kind of event behind it (`fin`, `reset`, `link_down`, ...).
+    pub class: String,
+    /// Packet-clock time of the event behind it.
+    pub ts: Timestamp,
+    /// Evidence: 4-tuple, who closed, seq/ack, counts. Never payload.
+    pub details: Value,
+}
+
+/// Trigger or resolve.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open or update the incident.
+    Trigger,
+    /// Close it.
+    Resolve,
+}
+
+impl Action {
+    /// PagerDuty's `event_action`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Trigger => "trigger",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Incident {
+    severity: Health,
+    /// Since when health has been below the paging level.
+    calm_since: Option<Timestamp>,
+    /// What triggered it, for the resolve's summary.
+    cause: String,
+}
+
+#[derive(Debug)]
+struct LinkHealth {
+    name: Arc<str>,
+    interface: Option<String>,
+    expected: u32,
+    page_on: PageOn,
+    hold_down: Duration,
+    up: BTreeSet<(String, String)>,
+    troubled: BTreeSet<(String, String)>,
+    down: bool,
+    dropped_at: Option<Timestamp>,
+    capture_degraded: bool,
+    health: Health,
+    incident: Option<Incident>,
+    last: Option<Event>,
+    /// The last FIN/RST/silence/black hole: what a link_down page names.
+    last_trouble: Option<Event>,
+}
+
+fn key(c: &Endpoints) -> (String, String) {
+    (c.local.to_string(), c.peer.to_string())
+}
+
+fn pages(level: Health, page_on: PageOn) -> bool {
+    match (level, page_on) {
+        (Health::Critical, _) => true,
+        (Health::Warning, PageOn::Warning) => true,
+        (Health::Warning, PageOn::Critical) | (Health::Ok, _) | (Health::Unknown, _) => false,
+    }
+}
+
+impl LinkHealth {
+    fn new(spec: &LinkSpec) -> LinkHealth {
+        LinkHealth {
+            name: spec.name.clone(),
+            interface: spec.interface.clone(),
+            expected: spec.expect_connections,
+            page_on: spec.page_on,
+            hold_down: spec.hold_down,
+            up: BTreeSet::new(),
+            troubled: BTreeSet::new(),
+            down: false,
+            dropped_at: None,
+            capture_degraded: false,
+            health: Health::Ok,
+            incident: None,
+            last: None,
+            last_trouble: None,
+        }
+    }
+
+    fn judge(&self, now: Timestamp) -> Health {
+        let troubled = self.troubled.intersection(&self.up).count();
+        if self.down || (troubled > 0 && troubled >= self.up.len() && !self.capture_degraded) {
+            Health::Critical
+        } else if troubled > 0
+            || self.capture_degraded
+            || self
+                .dropped_at
+                .is_some_and(|t| now < t.plus(self.hold_down))
+        {
+            Health::Warning
+        } else {
+            Health::Ok
+        }
+    }
+}
+
+/// The incident policy for every configured link plus the probe itself.
+#[derive(Debug)]
+pub struct Policy {
+    links: Vec<LinkHealth>,
+    host: String,
+    probe: Option<Incident>,
+    probe_trouble: BTreeSet<String>,
+    probe_calm_hold: Duration,
+    now: Timestamp,
+}
+
+fn summary_of(e: &Event, link: &LinkHealth) -> String {
+    // A link_down page names what brought it down, if we saw it.
+    let e = match (&e.kind, &link.last_trouble) {
+        (EventKind::LinkDown { .. }, Some(t)) => t,
+        _ => e,
+    };
+    let at = e.ts.utc();
+    let at = at.get(11..23).unwrap_or(&at).to_string();
+    let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
+    let what = match &e.kind {
+        EventKind::FinFrom(Side::Peer) => format!("peer {peer} sent FIN at {at} UTC"),
+        EventKind::FinFrom(Side::Local) => format!("we sent FIN to {peer} at {at} UTC"),
+        EventKind::ResetFrom(Side::Peer) => format!("peer {peer} sent RST at {at} UTC"),
+        EventKind::ResetFrom(Side::Local) => format!("we sent RST to {peer} at {at} UTC"),
+        EventKind::Silence { after, .. } => {
+            format!("no packet to or from {peer} for {after} (since {at} UTC)")
+        }
+        EventKind::BlackHole { after, .. } => {
+            format!("{peer} has not acknowledged our data for {after} (at {at} UTC)")
+        }
+        EventKind::Refused => format!("{peer} refused our connection at {at} UTC"),
+        EventKind::SynUnanswered => format!("{peer} did not answer our SYN (at {at} UTC)"),
+        EventKind::LinkDown { .. } => format!("link down at {at} UTC"),
+        other => format!("{} at {at} UTC", other.name()),
+    };
+    let mut s = format!(
+        "{}: {what}; {}/{} connections established",
+        link.name,
+        link.up.len(),
+        link.expected
+    );
+    s.truncate(1024);
+    s
+}
+
+fn details_of(e: &Event, link: &LinkHealth) -> Value {
+    let e = match (&e.kind, &link.last_trouble) {
+        (EventKind::LinkDown { .. }, Some(t)) => t,
+        _ => e,
+    };
+    let mut d = json!({
+        "link": &*link.name,
+        "interface": link.interface,
+        "event": e.kind.name(),
+        "established": link.up.len(),
+        "expected": link.expected,
+        "packet_time": e.ts.utc(),
+    });
+    let ev = e.to_json();
+    if let (Some(obj), Some(src)) = (d.as_object_mut(), ev.as_object()) {
+        for k in [
+            "local",
+            "peer",
+            "from",
+            "seq",
+            "ack",
+            "flags",
+            "packet",
+            "up_for_s",
+            "after_s",
+            "retransmissions",
+            "capture_degraded",
+        ] {
+            if let Some(v) = src.get(k) {
+                obj.insert(k.to_string(), v.clone());
+            }
+        }
+    }
+    d
+}
+
+impl Policy {
+    /// A policy for `config`'s links; `host` names this probe (for the
+    /// probe's own incident).
+    pub fn new(config: &Config, host: &str) -> Policy {
+        Policy {
+            links: config.links.iter().map(LinkHealth::new).collect(),
+            host: host.to_string(),
+            probe: None,
+            probe_trouble: BTreeSet::new(),
+            probe_calm_hold: DEFAULT_HOLD_DOWN,
+            now: Timestamp::default(),
+        }
+    }
+
+    /// The dedup key of a link's incident.
+    pub fn link_key(name: &str) -> String {
+        format!("linewatch/{name}")
+    }
+
+    /// The dedup key of this probe's own incident.
+    pub fn probe_key(&self) -> String {
+        format!("linewatch-probe/{}", self.host)
+    }
+
+    /// Current health of each link.
+    pub fn health(&self) -> Vec<(Arc<str>, Health)> {
+        self.links
+            .iter()
+            .map(|l| (l.name.clone(), l.health))
+            .collect()
+    }
+
+    /// Feeds one event; notifications go to `out`.
+    pub fn on_event(&mut self, e: &Event, out: &mut Vec<Notification>) {
+        self.advance_to(e.ts, out);
+        match &e.kind {
+            EventKind::CaptureLost { interface, .. }
+            | EventKind::CaptureDegraded { interface, .. } => {
+                for l in self
+                    .links
+                    .iter_mut()
+                    .filter(|l| l.interface.as_deref() == Some(&**interface))
+                {
+                    l.capture_degraded = true;
+                }
+                self.probe_trouble.insert(interface.to_string());
+                self.probe_update(e, out);
+            }
+            EventKind::CaptureResumed { interface, .. }
+            | EventKind::CaptureRecovered { interface } => {
+                for l in self
+                    .links
+                    .iter_mut()
+                    .filter(|l| l.interface.as_deref() == Some(&**interface))
+                {
+                    l.capture_degraded = false;
+                }
+                self.probe_trouble.remove(&**interface);
+                self.probe_update(e, out);
+            }
+            _ => {}
+        }
+        let Some(name) = &e.link else {
+            self.refresh_all(e, out);
+            return;
+        };
+        let Some(i) = self.links.iter().position(|l| &l.name == name) else {
+            return;
+        };
+        if let Some(l) = self.links.get_mut(i) {
+            let conn = e.conn.as_ref().map(key);
+            match (&e.kind, conn) {
+                (EventKind::Established | EventKind::Discovered, Some(c)) => {
+                    l.troubled.remove(&c);
+                    l.up.insert(c);
+                }
+                (EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Closed, Some(c)) => {
+                    if l.up.remove(&c) {
+                        l.dropped_at = Some(e.ts);
+                        l.last_trouble = Some(e.clone());
+                    }
+                    l.troubled.remove(&c);
+                }
+                (EventKind::Silence { .. } | EventKind::BlackHole { .. }, Some(c)) => {
+                    l.troubled.insert(c);
+                    l.last_trouble = Some(e.clone());
+                }
+                (EventKind::SilenceEnded { .. } | EventKind::BlackHoleEnded { .. }, Some(c)) => {
+                    l.troubled.remove(&c);
+                }
+                (EventKind::LinkDown { .. }, _) => l.down = true,
+                (EventKind::LinkUp { .. }, _) => l.down = false,
+                _ => {}
+            }
+            l.last = Some(e.clone());
+        }
+        self.refresh(i, e.ts, Some(e), out);
+    }
+
+    fn refresh_all(&mut self, e: &Event, out: &mut Vec<Notification>) {
+        for i in 0..self.links.len() {
+            self.refresh(i, e.ts, Some(e), out);
+        }
+    }
+
+    /// Re-judges link `i` at `now`; opens, escalates or arms the resolve.
+    fn refresh(
+        &mut self,
+        i: usize,
+        now: Timestamp,
+        cause: Option<&Event>,
+        out: &mut Vec<Notification>,
+    ) {
+        let Some(l) = self.links.get_mut(i) else {
+            return;
+        };
+        let health = l.judge(now);
+        l.health = health;
+        let paging = pages(health, l.page_on);
+        match (&mut l.incident, paging) {
+            (None, true) => {
+                let e = cause.or(l.last.as_ref()).cloned();
+                if let Some(e) = e {
+                    let summary = summary_of(&e, l);
+                    out.push(Notification {
+                        action: Action::Trigger,
+                        dedup_key: Policy::link_key(&l.name),
+                        link: Some(l.name.clone()),
+                        severity: health,
+                        summary: summary.clone(),
+                        class: e.kind.name().to_string(),
+                        ts: e.ts,
+                        details: details_of(&e, l),
+                    });
+                    l.incident = Some(Incident {
+                        severity: health,
+                        calm_since: None,
+                        cause: summary,
+                    });
+                }
+            }
+            (Some(inc), true) => {
+                inc.calm_since = None;
+                if health == Health::Critical && inc.severity == Health::Warning {
+                    // Escalation: same key, higher severity.
+                    inc.severity = health;
+                    if let Some(e) = cause.or(l.last.as_ref()).cloned() {
+                        let summary = summary_of(&e, l);
+                        out.push(Notification {
+                            action: Action::Trigger,
+                            dedup_key: Policy::link_key(&l.name),
+                            link: Some(l.name.clone()),
+                            severity: health,
+                            summary,
+                            class: e.kind.name().to_string(),
+                            ts: e.ts,
+                            details: details_of(&e, l),
+                        });
+                    }
+                }
+            }
+            (Some(inc), false) => {
+                inc.calm_since.get_or_insert(now);
+            }
+            (None, false) => {}
+        }
+    }
+
+    fn probe_update(&mut self, e: &Event, out: &mut Vec<Notification>) {
+        let trouble = !self.probe_trouble.is_empty();
+        match (&mut self.probe, trouble) {
+            (None, true) => {
+                let summary = format!("linewatch probe on {}: {}", self.host, e.to_text());
+                let mut summary = summary;
+                summary.truncate(1024);
+                out.push(Notification {
+                    action: Action::Trigger,
+                    dedup_key: self.probe_key(),
+                    link: None,
+                    severity: Health::Warning,
+                    summary: summary.clone(),
+                    class: e.kind.name().to_string(),
+                    ts: e.ts,
+                    details: e.to_json(),
+                });
+                self.probe = Some(Incident {
+                    severity: Health::Warning,
+                    calm_since: None,
+                    cause: summary,
+                });
+            }
+            (Some(inc), true) => inc.calm_since = None,
+            (Some(inc), false) => {
+                inc.calm_since.get_or_insert(e.ts);
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// Moves the clock: resolves incidents whose hold-down has passed and
+    /// lets transient warnings expire.
+    pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Notification>) {
+        if now < self.now {
+            return;
+        }
+        self.now = now;
+        for i in 0..self.links.len() {
+            // A warning for a dropped connection expires hold_down after
+            // the drop: re-judge at that moment, not at `now`.
+            let expiry = self.links.get(i).and_then(|l| {
+                let at = l.dropped_at?.plus(l.hold_down);
+                (at < now && l.judge(at) != l.health).then_some(at)
+            });
+            if let Some(at) = expiry {
+                self.refresh(i, at, None, out);
+            }
+            let Some(l) = self.links.get_mut(i) else {
+                continue;
+            };
+            let due = l
+                .incident
+                .as_ref()
+                .and_then(|inc| inc.calm_since)
+                .map(|t| t.plus(l.hold_down));
+            if let Some(due) = due {
+                if due < now {
+                    let cause = l.incident.take().map(|inc| inc.cause).unwrap_or_default();
+                    out.push(Notification {
+                        action: Action::Resolve,
+                        dedup_key: Policy::link_key(&l.name),
+                        link: Some(l.name.clone()),
+                        severity: Health::Ok,
+                        summary: format!(
+                            "{}: recovered, {}/{} connections established (was: {cause})",
+                            l.name,
+                            l.up.len(),
+                            l.expected
+                        ),
+                        class: "recovered".into(),
+                        ts: due,
+                        details: json!({"link": &*l.name, "established": l.up.len(), "expected": l.expected}),
+                    });
+                }
+            }
+        }
+        let due = self
+            .probe
+            .as_ref()
+            .and_then(|p| p.calm_since)
+            .map(|t| t.plus(self.probe_calm_hold));
+        if let Some(due) = due {
+            if due < now {
+                self.probe = None;
+                out.push(Notification {
+                    action: Action::Resolve,
+                    dedup_key: self.probe_key(),
+                    link: None,
+                    severity: Health::Ok,
+                    summary: format!("linewatch probe on {}: capture healthy again", self.host),
+                    class: "recovered".into(),
+                    ts: due,
+                    details: json!({}),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

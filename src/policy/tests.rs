@@ -1,0 +1,164 @@
+//! Policy scenarios: fixture timelines in, notifications out.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::mode::replay;
+
+fn fixture(name: &str) -> (Vec<Event>, Config) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let config = Config::load(&dir.join("linewatch.toml")).unwrap();
+    let r = replay::collect(&dir.join(format!("{name}.pcap")), &config).unwrap();
+    (r.events, config)
+}
+
+/// Feeds a fixture's events, then lets `extra` seconds pass.
+fn run(name: &str, config_edit: impl Fn(&mut Config), extra: i64) -> Vec<Notification> {
+    let (events, mut config) = fixture(name);
+    config_edit(&mut config);
+    let mut p = Policy::new(&config, "gw-a");
+    let mut out = Vec::new();
+    for e in &events {
+        p.on_event(e, &mut out);
+    }
+    if let Some(last) = events.last() {
+        p.advance_to(last.ts.plus(Duration::from_secs(extra)), &mut out);
+    }
+    out
+}
+
+fn actions(n: &[Notification]) -> Vec<(&'static str, String)> {
+    n.iter()
+        .map(|n| (n.action.name(), n.class.clone()))
+        .collect()
+}
+
+#[test]
+fn fin_from_peer_pages_once_and_resolves_after_the_hold_down() {
+    let n = run("iso8583-fin-from-peer", |_| {}, 120);
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "link_down".to_string()),
+            ("resolve", "recovered".to_string())
+        ]
+    );
+    let t = &n[0];
+    assert_eq!(t.dedup_key, "linewatch/visa-primary");
+    assert_eq!(t.severity, Health::Critical);
+    assert_eq!(
+        t.summary,
+        "visa-primary: peer 203.0.113.10:5000 sent FIN at 02:23:11.291 UTC; 0/1 connections established"
+    );
+    assert_eq!(t.details["from"], "peer");
+    assert_eq!(t.details["peer"], "203.0.113.10:5000");
+    assert!(t.details["seq"].is_u64());
+    // Resolved hold_down (60 s) after the link came back up.
+    let up = fixture("iso8583-fin-from-peer")
+        .0
+        .into_iter()
+        .find(|e| e.kind.name() == "link_up")
+        .unwrap();
+    assert_eq!(n[1].ts, up.ts.plus(Duration::from_secs(60)));
+}
+
+#[test]
+fn no_resolve_before_the_hold_down_has_passed() {
+    let n = run("iso8583-fin-from-peer", |_| {}, 10);
+    assert_eq!(actions(&n), vec![("trigger", "link_down".to_string())]);
+}
+
+#[test]
+fn a_reset_with_reconnect_within_the_grace_is_a_warning_not_a_page() {
+    assert!(run("rst-from-peer", |_| {}, 120).is_empty());
+    let n = run(
+        "rst-from-peer",
+        |c| c.links[0].page_on = PageOn::Warning,
+        120,
+    );
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "reset".to_string()),
+            ("resolve", "recovered".to_string())
+        ]
+    );
+    assert_eq!(n[0].severity, Health::Warning);
+}
+
+#[test]
+fn a_line_bouncing_ten_times_in_a_minute_is_one_incident() {
+    let (events, _) = fixture("flapping");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind.name() == "link_down")
+            .count(),
+        10
+    );
+    // 70 s after the last event (the file's traffic goes on for 80 s).
+    let n = run("flapping", |_| {}, 70);
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "link_down".to_string()),
+            ("resolve", "recovered".to_string())
+        ],
+        "{n:#?}"
+    );
+}
+
+#[test]
+fn black_hole_on_the_only_connection_is_critical() {
+    let n = run("black-hole", |_| {}, 120);
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "black_hole".to_string()),
+            ("resolve", "recovered".to_string())
+        ]
+    );
+    assert!(
+        n[0].summary
+            .contains("has not acknowledged our data for 10s"),
+        "{}",
+        n[0].summary
+    );
+}
+
+#[test]
+fn silence_on_the_only_connection_is_critical_unless_the_capture_is_degraded() {
+    let n = run("silence", |_| {}, 120);
+    assert_eq!(
+        actions(&n).first(),
+        Some(&("trigger", "silence".to_string()))
+    );
+    // Same silence, seen through a degraded capture: the probe's incident,
+    // not the line's.
+    let (events, mut config) = fixture("silence");
+    config.links[0].interface = Some("eth1".into());
+    let mut p = Policy::new(&config, "gw-a");
+    let mut out = Vec::new();
+    let degraded = Event::probe(
+        events[0].ts,
+        EventKind::CaptureDegraded {
+            interface: "eth1".into(),
+            dropped: 100,
+        },
+    );
+    p.on_event(&degraded, &mut out);
+    for e in &events {
+        p.on_event(e, &mut out);
+    }
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].dedup_key, "linewatch-probe/gw-a");
+}
+
+#[test]
+fn two_probes_of_an_ha_pair_share_the_link_key_but_not_the_probe_key() {
+    let config = fixture("rst-from-local").1;
+    let a = Policy::new(&config, "gw-a");
+    let b = Policy::new(&config, "gw-b");
+    assert_eq!(Policy::link_key("visa-primary"), "linewatch/visa-primary");
+    assert_ne!(a.probe_key(), b.probe_key());
+}
