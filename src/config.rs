@@ -204,6 +204,9 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     daemon: RawDaemon,
+    statsd: Option<RawStatsd>,
+    pagerduty: Option<RawPagerDuty>,
+    slack: Option<RawSlack>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,6 +214,105 @@ struct RawConfig {
 struct RawDaemon {
     state_dir: Option<PathBuf>,
     status_interval: Option<ConfigDuration>,
+    host: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatsd {
+    address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPagerDuty {
+    events_url: Option<String>,
+    routing_key_file: Option<PathBuf>,
+    routing_key_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    webhook_url_file: Option<PathBuf>,
+    webhook_url_env: Option<String>,
+}
+
+/// Where a secret comes from: never the config file itself, never the
+/// command line (systemd `LoadCredential=` friendly).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Secret {
+    /// Read from this file (trailing whitespace trimmed).
+    File(PathBuf),
+    /// Read from this environment variable.
+    Env(String),
+}
+
+impl Secret {
+    fn from_parts(
+        file: Option<PathBuf>,
+        env: Option<String>,
+        what: &str,
+    ) -> Result<Secret, String> {
+        match (file, env) {
+            (Some(f), None) => Ok(Secret::File(f)),
+            (None, Some(e)) => Ok(Secret::Env(e)),
+            (Some(_), Some(_)) => Err(format!(
+                "give the {what} either as a file or as an environment variable, not both"
+            )),
+            (None, None) => Err(format!(
+                "the {what} is missing: set `{}_file` (e.g. a systemd credential) or `{}_env`",
+                what.replace(' ', "_"),
+                what.replace(' ', "_")
+            )),
+        }
+    }
+
+    /// Reads the secret. Errors name the source, never the value.
+    pub fn resolve(&self) -> Result<String, String> {
+        let v = match self {
+            Secret::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))?,
+            Secret::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?,
+        };
+        let v = v.trim().to_string();
+        if v.is_empty() {
+            return Err(format!("{} is empty", self.describe()));
+        }
+        Ok(v)
+    }
+
+    /// Where it comes from, for check-config (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            Secret::File(p) => format!("file {}", p.display()),
+            Secret::Env(n) => format!("environment variable {n}"),
+        }
+    }
+}
+
+/// `[statsd]`: DogStatsD metrics, events and service checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsdConfig {
+    /// `host:port` of the agent (default 127.0.0.1:8125).
+    pub address: String,
+}
+
+/// `[pagerduty]`: Events API v2.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PagerDutyConfig {
+    /// Events endpoint (default the public `/v2/enqueue`).
+    pub events_url: String,
+    /// The routing (integration) key.
+    pub routing_key: Secret,
+}
+
+/// `[slack]`: incoming webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackConfig {
+    /// The webhook URL (a secret).
+    pub webhook_url: Secret,
 }
 
 #[derive(Deserialize, Default)]
@@ -292,6 +394,14 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// How often the status document is written.
     pub status_interval: Duration,
+    /// This probe's name in pages and metrics (`[daemon] host`, default the hostname).
+    pub host: Option<String>,
+    /// DogStatsD, if configured.
+    pub statsd: Option<StatsdConfig>,
+    /// PagerDuty, if configured.
+    pub pagerduty: Option<PagerDutyConfig>,
+    /// Slack, if configured.
+    pub slack: Option<SlackConfig>,
 }
 
 impl Default for Config {
@@ -301,6 +411,10 @@ impl Default for Config {
             max_flows: DEFAULT_MAX_FLOWS,
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             status_interval: DEFAULT_STATUS_INTERVAL,
+            host: None,
+            statsd: None,
+            pagerduty: None,
+            slack: None,
         }
     }
 }
@@ -419,6 +533,35 @@ impl Config {
                 .daemon
                 .status_interval
                 .map_or(DEFAULT_STATUS_INTERVAL, |d| d.0),
+            host: raw.daemon.host,
+            statsd: raw.statsd.map(|s| StatsdConfig {
+                address: s.address.unwrap_or_else(|| "127.0.0.1:8125".into()),
+            }),
+            pagerduty: match raw.pagerduty {
+                None => None,
+                Some(p) => Some(PagerDutyConfig {
+                    events_url: p
+                        .events_url
+                        .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into()),
+                    routing_key: Secret::from_parts(
+                        p.routing_key_file,
+                        p.routing_key_env,
+                        "routing key",
+                    )
+                    .map_err(|e| format!("[pagerduty]: {e}"))?,
+                }),
+            },
+            slack: match raw.slack {
+                None => None,
+                Some(s) => Some(SlackConfig {
+                    webhook_url: Secret::from_parts(
+                        s.webhook_url_file,
+                        s.webhook_url_env,
+                        "webhook url",
+                    )
+                    .map_err(|e| format!("[slack]: {e}"))?,
+                }),
+            },
         })
     }
 
@@ -429,10 +572,38 @@ impl Config {
         out.push_str("[daemon]\n");
         out.push_str(&format!("state_dir = \"{}\"\n", self.state_dir.display()));
         out.push_str(&format!(
-            "status_interval = \"{}ms\"\n\n",
+            "status_interval = \"{}ms\"\n",
             self.status_interval.as_nanos() / 1_000_000
         ));
+        if let Some(h) = &self.host {
+            out.push_str(&format!("host = \"{h}\"\n"));
+        }
+        out.push('\n');
         out.push_str(&format!("[limits]\nmax_flows = {}\n", self.max_flows));
+        let secret = |s: &Secret, key: &str| -> String {
+            let state = match s.resolve() {
+                Ok(v) => format!("# readable, {} characters (value never printed)", v.len()),
+                Err(e) => format!("# NOT usable: {e}"),
+            };
+            match s {
+                Secret::File(p) => format!("{key}_file = \"{}\"  {state}\n", p.display()),
+                Secret::Env(n) => format!("{key}_env = \"{n}\"  {state}\n"),
+            }
+        };
+        if let Some(st) = &self.statsd {
+            out.push_str(&format!("\n[statsd]\naddress = \"{}\"\n", st.address));
+        }
+        if let Some(pd) = &self.pagerduty {
+            out.push_str(&format!(
+                "\n[pagerduty]\nevents_url = \"{}\"\n",
+                pd.events_url
+            ));
+            out.push_str(&secret(&pd.routing_key, "routing_key"));
+        }
+        if let Some(sl) = &self.slack {
+            out.push_str("\n[slack]\n");
+            out.push_str(&secret(&sl.webhook_url, "webhook_url"));
+        }
         for l in &self.links {
             let ms = |d: Duration| format!("\"{}ms\"", d.as_nanos() / 1_000_000);
             let list = |v: &[PeerSpec]| {

@@ -29,6 +29,7 @@
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod emit;
 pub mod event;
 pub mod mode;
 pub mod notify;

@@ -1,5 +1,6 @@
 //! The `linewatch` binary: CLI parsing and the exit-code policy, nothing else.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Feed the incident policy and emitters of the config: `dry-run`
+        /// prints exactly the datagrams and HTTP bodies it would send,
+        /// `live` sends them (rehearsals).
+        #[arg(long, value_enum, default_value_t = EmitArg::Off)]
+        emit: EmitArg,
     },
     /// Run the daemon: capture on the configured interfaces, print events as JSON lines.
     Run {
@@ -50,6 +56,14 @@ enum Command {
         /// linewatch.toml.
         file: PathBuf,
     },
+    /// Nagios/Icinga plugin: judge a link, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    /// (`linewatch check --help`).
+    #[command(disable_help_flag = true)]
+    Check {
+        /// The plugin's arguments, parsed by the check itself (errors exit 3).
+        #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Print the running daemon's status document.
     Status {
         /// The daemon's state directory.
@@ -59,6 +73,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum EmitArg {
+    Off,
+    DryRun,
+    Live,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -96,6 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             config,
             format,
+            emit,
         } => {
             let config = match config {
                 Some(p) => Config::load(&p)?,
@@ -107,8 +129,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let result = replay::replay_to(&file, &config, format, &mut out);
+            let outbox = std::env::temp_dir()
+                .join(format!("linewatch-replay-outbox-{}", std::process::id()));
+            let mode = match emit {
+                EmitArg::Off => linewatch::emit::EmitMode::Off,
+                EmitArg::DryRun => linewatch::emit::EmitMode::DryRun,
+                EmitArg::Live => linewatch::emit::EmitMode::Live,
+            };
+            let mut emitters = match mode {
+                linewatch::emit::EmitMode::Off => None,
+                _ => {
+                    // Dry-run lines share stdout with the timeline, in order.
+                    let mut e = linewatch::emit::Emitters::new(
+                        &config,
+                        mode,
+                        &outbox,
+                        Some(Box::new(std::io::stdout())),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    e.dry_json = matches!(format, Format::Json);
+                    Some(e)
+                }
+            };
+            let result = replay::replay_with(&file, &config, format, emitters.as_mut(), &mut out);
             out.flush().context("writing output")?;
+            if let Some(e) = emitters {
+                if mode == linewatch::emit::EmitMode::Live
+                    && !e.drain(std::time::Duration::from_secs(120))
+                {
+                    eprintln!("linewatch: some notifications were not delivered within 120 s; they stay in {}", outbox.display());
+                }
+                e.shutdown();
+            }
             match result {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(ReplayError::Output(e)) => Err(e).context("writing output"),
@@ -134,6 +186,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("linewatch: note: {e} (fine for replay, not for `linewatch run`)");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { args } => {
+            let code = linewatch::mode::check::run_cli(args, &mut std::io::stdout().lock());
+            Ok(ExitCode::from(code))
         }
         Command::Status { state_dir, json } => {
             let doc = linewatch::status::read(&state_dir)?;

@@ -227,6 +227,7 @@ fn load(path: &Path) -> Result<Config, DaemonError> {
 
 struct Daemon {
     config: Config,
+    emitters: crate::emit::Emitters,
     tracker: Tracker,
     captures: Captures,
     state_dir: PathBuf,
@@ -242,6 +243,7 @@ impl Daemon {
             let _ = writeln!(out, "{}", e.to_json());
             let _ = out.flush();
             log(&e.to_text());
+            self.emitters.on_event(&e);
         }
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
@@ -431,6 +433,12 @@ impl Daemon {
                         Err(e) => log(&format!("SIGHUP: cannot restart captures: {e}")),
                     }
                 }
+                if config.statsd != self.config.statsd
+                    || config.pagerduty != self.config.pagerduty
+                    || config.slack != self.config.slack
+                {
+                    log("SIGHUP: [statsd], [pagerduty] and [slack] changes take effect at the next restart");
+                }
                 self.config = config;
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
@@ -467,7 +475,15 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         source,
     })?;
     let captures = Captures::start(specs, opened)?;
+    let emitters = crate::emit::Emitters::new(
+        &config,
+        crate::emit::EmitMode::Live,
+        &state_dir.join("outbox"),
+        None,
+    )
+    .map_err(DaemonError::Setup)?;
     let mut d = Daemon {
+        emitters,
         tracker: Tracker::new(&config),
         config,
         captures,
@@ -497,6 +513,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             let now = wall_now();
             let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
             d.tracker.advance_to(lagged, &mut d.events);
+            d.emitters.advance_to(lagged);
             if let Some(w) = watchdog {
                 // Fed from this loop: a wedged tracker stops the keep-alives.
                 if last_watchdog.elapsed() >= w {
@@ -532,8 +549,11 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     }
     d.emit();
     d.write_status();
-    let Daemon { captures, .. } = d;
+    let Daemon {
+        captures, emitters, ..
+    } = d;
     captures.shutdown();
+    emitters.shutdown();
     Ok(())
 }
 

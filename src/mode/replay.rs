@@ -199,6 +199,17 @@ pub fn replay_to(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), ReplayError> {
+    replay_with(path, config, format, None, out)
+}
+
+/// Replays with the policy and emitters fed (`--emit dry-run|live`).
+pub fn replay_with(
+    path: &Path,
+    config: &Config,
+    format: Format,
+    mut emitters: Option<&mut crate::emit::Emitters>,
+    out: &mut dyn Write,
+) -> Result<(), ReplayError> {
     let mut cap = FileCapture::open(path)?;
     let mut pipeline = Pipeline::new(cap.link(), config);
     let mut events = Vec::new();
@@ -212,16 +223,26 @@ pub fn replay_to(
     }
     let mut failure = None;
     loop {
-        match cap.next_frame() {
-            Ok(Some(frame)) => pipeline.on_frame(&frame, &mut events),
+        let ts = match cap.next_frame() {
+            Ok(Some(frame)) => {
+                pipeline.on_frame(&frame, &mut events);
+                frame.ts
+            }
             Ok(None) => break,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
-        }
+        };
         for e in events.drain(..) {
             writeln!(out, "{}", render(&e))?;
+            if let Some(em) = emitters.as_deref_mut() {
+                out.flush()?; // keep the timeline and emitted lines in order
+                em.on_event(&e);
+            }
+        }
+        if let Some(em) = emitters.as_deref_mut() {
+            em.advance_to(ts);
         }
         for c in pipeline.tracker_mut().drain_retired() {
             spool.push(match format {
@@ -233,6 +254,9 @@ pub fn replay_to(
     pipeline.finish(&mut events);
     for e in events.drain(..) {
         writeln!(out, "{}", render(&e))?;
+        if let Some(em) = emitters.as_deref_mut() {
+            em.on_event(&e);
+        }
     }
     for c in pipeline.tracker_mut().drain_retired() {
         spool.push(match format {

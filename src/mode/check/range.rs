@@ -41,9 +41,7 @@ impl Range {
     pub fn parse(text: &str) -> Result<Range, String> {
         let t = text.trim();
         if t.is_empty() {
-            return Err(
-                "empty range (ranges: `10`, `10:`, `~:10`, `10:20`, `@10:20`)".to_string(),
-            );
+            return Err("empty range (ranges: `10`, `10:`, `~:10`, `10:20`, `@10:20`)".to_string());
         }
         let (inside, body) = match t.strip_prefix('@') {
             Some(rest) => (true, rest),
@@ -188,8 +186,8 @@ mod tests {
     #[test]
     fn invalid_ranges_are_refused_with_the_syntax() {
         for bad in [
-            "", "abc", "10:5", "@", "~", "10:x", "x:10", "1:2:3", "inf", "NaN", ":~", "@@1",
-            "-5", "10s",
+            "", "abc", "10:5", "@", "~", "10:x", "x:10", "1:2:3", "inf", "NaN", ":~", "@@1", "-5",
+            "10s",
         ] {
             let e = Range::parse(bad).unwrap_err();
             assert!(e.contains("range"), "{bad}: {e}");

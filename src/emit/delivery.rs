@@ -1,0 +1,302 @@
+//! Delivery of outbox entries over HTTP, one destination per thread.
+//!
+//! Strictly oldest first, one at a time: a resolve is only attempted after
+//! every entry before it — its trigger included — was accepted (or
+//! permanently rejected, in which case the resolve is dropped too). Retries
+//! on connection errors, timeouts (5 s per request), 429 (honouring
+//! `Retry-After`, capped at 5 minutes) and 5xx, with exponential backoff
+//! (1 s doubling to 60 s) and ±25 % jitter. No retry on other 4xx:
+//! the endpoint's error body is logged and the entry dropped.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::outbox::{Entry, Outbox};
+
+/// Per-request timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// First retry delay.
+pub const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Longest retry delay (and cap on `Retry-After`: 5 minutes).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
+
+/// What a destination needs to turn an entry into a request.
+pub trait Destination: Send + 'static {
+    /// Short name for logs and metrics (`pagerduty`, `slack`).
+    fn name(&self) -> &'static str;
+    /// The URL to POST to (may be a secret: never logged).
+    fn url(&self) -> &str;
+    /// The JSON body for an entry (secrets added here, not stored).
+    fn body(&self, entry: &Entry) -> serde_json::Value;
+    /// Is this 2xx response body an acceptance? (Slack answers `ok`.)
+    fn accepted(&self, _status: u16, _body: &str) -> bool {
+        true
+    }
+}
+
+/// Counters of one destination.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Entries accepted by the endpoint.
+    pub delivered: AtomicU64,
+    /// Attempts that will be retried.
+    pub retries: AtomicU64,
+    /// Entries the endpoint refused for good (4xx).
+    pub rejected: AtomicU64,
+    /// Entries waiting in the outbox.
+    pub pending: AtomicU64,
+}
+
+/// A running delivery thread and its outbox.
+#[derive(Debug)]
+pub struct Delivery {
+    name: &'static str,
+    outbox: Arc<Mutex<Outbox>>,
+    wake: Sender<()>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Counters.
+    pub stats: Arc<DeliveryStats>,
+}
+
+fn log(name: &str, msg: &str) {
+    eprintln!("linewatch: {name}: {msg}");
+}
+
+/// Jitter: ±25 % from a small xorshift seeded by time and pid.
+fn jittered(d: Duration, seed: &mut u64) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let f = 0.75 + (*seed % 1000) as f64 / 2000.0;
+    d.mul_f64(f)
+}
+
+enum Outcome {
+    Accepted,
+    Rejected(String),
+    Retry(Option<Duration>, String),
+}
+
+impl Delivery {
+    /// Opens the outbox in `dir` (entries from a previous run are sent
+    /// first) and starts the delivery thread.
+    pub fn start<D: Destination>(dest: D, dir: &Path) -> std::io::Result<Delivery> {
+        let name = dest.name();
+        let outbox = Arc::new(Mutex::new(Outbox::open(dir)?));
+        let (wake, woken) = bounded(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(DeliveryStats::default());
+        let thread = {
+            let (outbox, stop, stats) = (outbox.clone(), stop.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name(format!("emit-{name}"))
+                .spawn(move || run(dest, &outbox, &woken, &stop, &stats))?
+        };
+        let _ = wake.try_send(());
+        Ok(Delivery {
+            name,
+            outbox,
+            wake,
+            stop,
+            thread: Some(thread),
+            stats,
+        })
+    }
+
+    /// Stores a notification durably, then wakes the sender.
+    pub fn enqueue(&self, entry: &Entry) -> std::io::Result<()> {
+        let mut outbox = self
+            .outbox
+            .lock()
+            .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
+        outbox.push(entry)?;
+        drop(outbox);
+        let _ = self.wake.try_send(());
+        Ok(())
+    }
+
+    /// The destination's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Entries in the outbox right now.
+    pub fn pending_now(&self) -> usize {
+        self.outbox.lock().map(|o| o.len()).unwrap_or(0)
+    }
+
+    /// Entries dropped because the outbox was full.
+    pub fn dropped_full(&self) -> u64 {
+        self.outbox.lock().map(|o| o.dropped_full()).unwrap_or(0)
+    }
+
+    /// Stops the thread (pending entries stay in the outbox).
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.try_send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run<D: Destination>(
+    dest: D,
+    outbox: &Mutex<Outbox>,
+    woken: &Receiver<()>,
+    stop: &AtomicBool,
+    stats: &DeliveryStats,
+) {
+    let name = dest.name();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return log(name, &format!("cannot start the HTTP runtime: {e}")),
+    };
+    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        Ok(c) => c,
+        Err(e) => {
+            return log(
+                name,
+                &format!("cannot build the HTTP client: {}", e.without_url()),
+            )
+        }
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7);
+    let mut seed = (u64::from(std::process::id()) << 32) ^ u64::from(nanos) ^ name.len() as u64 | 1;
+    let mut backoff = BACKOFF_START;
+    let mut rejected_triggers: HashSet<String> = HashSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        let next = match outbox.lock() {
+            Ok(o) => {
+                stats.pending.store(o.len() as u64, Ordering::Relaxed);
+                o.oldest()
+            }
+            Err(_) => return log(name, "outbox lock poisoned"),
+        };
+        let (seq, entry) = match next {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                let _ = woken.recv_timeout(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => {
+                log(name, &format!("cannot read the outbox: {e}"));
+                let _ = woken.recv_timeout(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let remove = |seq| {
+            if let Ok(o) = outbox.lock() {
+                if let Err(e) = o.remove(seq) {
+                    log(name, &format!("cannot remove delivered entry: {e}"));
+                }
+            }
+        };
+        if entry.action == "resolve" && rejected_triggers.contains(&entry.dedup_key) {
+            log(
+                name,
+                &format!(
+                    "dropping resolve of {}: its trigger was rejected",
+                    entry.dedup_key
+                ),
+            );
+            rejected_triggers.remove(&entry.dedup_key);
+            remove(seq);
+            continue;
+        }
+        let body = dest.body(&entry);
+        let outcome = rt.block_on(async {
+            match client.post(dest.url()).json(&body).send().await {
+                Err(e) => {
+                    // The cause chain says what happened (refused, timed
+                    // out); `without_url` keeps a webhook secret out of it.
+                    let e = e.without_url();
+                    let mut msg = e.to_string();
+                    let mut src = std::error::Error::source(&e);
+                    while let Some(s) = src {
+                        msg.push_str(&format!(": {s}"));
+                        src = s.source();
+                    }
+                    Outcome::Retry(None, msg)
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let text = resp.text().await.unwrap_or_default();
+                    let text: String = text.chars().take(500).collect();
+                    match status {
+                        200..=299 if dest.accepted(status, &text) => Outcome::Accepted,
+                        200..=299 => Outcome::Rejected(format!("HTTP {status}: {text}")),
+                        408 | 429 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
+                        500..=599 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
+                        _ => Outcome::Rejected(format!("HTTP {status}: {text}")),
+                    }
+                }
+            }
+        });
+        match outcome {
+            Outcome::Accepted => {
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+                backoff = BACKOFF_START;
+                remove(seq);
+            }
+            Outcome::Rejected(why) => {
+                stats.rejected.fetch_add(1, Ordering::Relaxed);
+                log(
+                    name,
+                    &format!(
+                        "{} {} rejected, not retried: {why}",
+                        entry.action, entry.dedup_key
+                    ),
+                );
+                if entry.action == "trigger" {
+                    rejected_triggers.insert(entry.dedup_key.clone());
+                }
+                remove(seq);
+            }
+            Outcome::Retry(after, why) => {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                let wait = match after {
+                    Some(a) => a.min(RETRY_AFTER_MAX),
+                    None => {
+                        let w = jittered(backoff, &mut seed);
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        w
+                    }
+                };
+                log(
+                    name,
+                    &format!(
+                        "{} {} not delivered ({why}); retrying in {:.1}s",
+                        entry.action,
+                        entry.dedup_key,
+                        wait.as_secs_f64()
+                    ),
+                );
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! DogStatsD: metrics, events (`_e`) and service checks (`_sc`) over UDP.
+//!
+//! Metrics go through cadence (tags, buffered UDP sink); events and service
+//! checks are raw datagrams through the same sink, encoded by the pure
+//! functions below. The sink is a bounded queue drained by cadence's own
+//! thread: when the agent is slow or gone, lines are dropped and counted,
+//! never waited for.
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cadence::{
+    BufferedUdpMetricSink, Counted, Gauged, MetricSink, QueuingMetricSink, StatsdClient,
+};
+
+use crate::event::{Event, EventKind, Side};
+use crate::status::{Health, StatusDoc};
+
+/// Lines the queue holds before dropping.
+pub const QUEUE_LINES: usize = 8192;
+/// Metric name prefix.
+pub const PREFIX: &str = "linewatch";
+
+/// A DogStatsD tag value: no `,`, `|` or `#`, which delimit the datagram.
+fn tag_value(v: &str) -> String {
+    v.chars()
+        .map(|c| match c {
+            ',' | '|' | '#' | '\n' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+fn tags(tags: &[(&str, &str)]) -> String {
+    if tags.is_empty() {
+        return String::new();
+    }
+    let t: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{k}:{}", tag_value(v)))
+        .collect();
+    format!("|#{}", t.join(","))
+}
+
+/// Datadog alert type of an event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AlertType {
+    /// Red.
+    Error,
+    /// Yellow.
+    Warning,
+    /// Blue.
+    Info,
+    /// Green.
+    Success,
+}
+
+impl AlertType {
+    fn name(self) -> &'static str {
+        match self {
+            AlertType::Error => "error",
+            AlertType::Warning => "warning",
+            AlertType::Info => "info",
+            AlertType::Success => "success",
+        }
+    }
+
+    /// The alert type for a health level.
+    pub fn of(h: Health) -> AlertType {
+        match h {
+            Health::Ok => AlertType::Success,
+            Health::Warning => AlertType::Warning,
+            Health::Critical => AlertType::Error,
+            Health::Unknown => AlertType::Info,
+        }
+    }
+}
+
+/// `_e{<title_len>,<text_len>}:<title>|<text>|d:<ts>|h:<host>|k:<key>|t:<type>|#tags`
+/// (lengths in UTF-8 bytes, newlines in the text escaped as `\\n`).
+pub fn event_line(
+    title: &str,
+    text: &str,
+    ts: i64,
+    host: &str,
+    aggregation_key: &str,
+    alert: AlertType,
+    tag_list: &[(&str, &str)],
+) -> String {
+    let title = title.replace('\n', " ");
+    let text = text.replace('\n', "\\n");
+    format!(
+        "_e{{{},{}}}:{title}|{text}|d:{ts}|h:{host}|k:{aggregation_key}|s:linewatch|t:{}{}",
+        title.len(),
+        text.len(),
+        alert.name(),
+        tags(tag_list)
+    )
+}
+
+/// `_sc|<name>|<status>|d:<ts>|h:<host>|#tags|m:<message>` (`m:` last).
+pub fn service_check_line(
+    name: &str,
+    status: Health,
+    ts: i64,
+    host: &str,
+    tag_list: &[(&str, &str)],
+    message: &str,
+) -> String {
+    let message = message.replace('\n', " ").replace('|', "/");
+    format!(
+        "_sc|{name}|{}|d:{ts}|h:{host}{}|m:{message}",
+        status.exit_code(),
+        tags(tag_list)
+    )
+}
+
+/// A sink shared by the cadence client and the raw lines.
+#[derive(Clone)]
+struct Shared(Arc<dyn MetricSink + Send + Sync + std::panic::RefUnwindSafe>);
+
+impl MetricSink for Shared {
+    fn emit(&self, metric: &str) -> std::io::Result<usize> {
+        self.0.emit(metric)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The DogStatsD emitter.
+pub struct Statsd {
+    client: StatsdClient,
+    sink: Shared,
+    host: String,
+    dropped: Arc<AtomicU64>,
+    /// Last cumulative capture counters, to send deltas as counts.
+    last_capture: Vec<(String, [u64; 4])>,
+}
+
+impl std::fmt::Debug for Statsd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statsd").field("host", &self.host).finish()
+    }
+}
+
+impl Statsd {
+    /// An emitter sending to `address` (`host:port`, default 127.0.0.1:8125).
+    pub fn new(address: &str, host: &str) -> std::io::Result<Statsd> {
+        let socket = UdpSocket::bind("0.0.0.0:0")?;
+        socket.set_nonblocking(true)?;
+        let udp = BufferedUdpMetricSink::from(address, socket)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Statsd::with_sink(
+            QueuingMetricSink::with_capacity(udp, QUEUE_LINES),
+            host,
+        ))
+    }
+
+    /// An emitter writing to any sink (dry runs and tests).
+    pub fn with_sink(
+        sink: impl MetricSink + Send + Sync + std::panic::RefUnwindSafe + 'static,
+        host: &str,
+    ) -> Statsd {
+        let sink = Shared(Arc::new(sink));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        let client = StatsdClient::builder(PREFIX, sink.clone())
+            .with_error_handler(move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+            .build();
+        Statsd {
+            client,
+            sink,
+            host: host.to_string(),
+            dropped,
+            last_capture: Vec::new(),
+        }
+    }
+
+    /// Lines dropped (queue full or send error).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn raw(&self, line: &str) {
+        if self.sink.emit(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an event: FIN and RST by side, reconnects, refusals, silences,
+    /// black holes, capture losses.
+    pub fn on_event(&mut self, e: &Event) {
+        let link = e.link.as_deref().unwrap_or("none");
+        let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
+        let side = match &e.kind {
+            EventKind::FinFrom(s) | EventKind::ResetFrom(s) => Some(match s {
+                Side::Local => "local",
+                Side::Peer => "peer",
+            }),
+            _ => None,
+        };
+        let name = match &e.kind {
+            EventKind::FinFrom(_) => "fin",
+            EventKind::ResetFrom(_) => "reset",
+            EventKind::Established => "reconnect",
+            EventKind::Refused => "refused",
+            EventKind::SynUnanswered => "syn_unanswered",
+            EventKind::Silence { .. } => "silence",
+            EventKind::BlackHole { .. } => "black_hole",
+            EventKind::LinkDown { .. } => "link_down",
+            EventKind::CaptureLost { .. } => "capture.lost",
+            EventKind::CaptureDegraded { .. } => "capture.degraded",
+            _ => return,
+        };
+        let mut m = self.client.count_with_tags(name, 1).with_tag("link", link);
+        if !peer.is_empty() {
+            m = m.with_tag("peer", &peer);
+        }
+        if let Some(s) = side {
+            m = m.with_tag("side", s);
+        }
+        let iface;
+        if let EventKind::CaptureLost { interface, .. }
+        | EventKind::CaptureDegraded { interface, .. } = &e.kind
+        {
+            iface = interface.to_string();
+            m = m.with_tag("iface", &iface);
+        }
+        m.send();
+    }
+
+    /// Gauges and the service check from a status document (called each
+    /// time the daemon writes it), plus the probe heartbeat.
+    pub fn on_status(&mut self, doc: &StatusDoc) {
+        let ts = doc.written_at as i64;
+        for l in &doc.links {
+            let iface = l.interface.clone().unwrap_or_default();
+            self.client
+                .gauge_with_tags("link.established", u64::from(l.established))
+                .with_tag("link", &l.name)
+                .with_tag("iface", &iface)
+                .send();
+            self.client
+                .gauge_with_tags("link.health", u64::from(l.health.exit_code()))
+                .with_tag("link", &l.name)
+                .with_tag("iface", &iface)
+                .send();
+            for c in &l.connections {
+                for (side, last) in [("local", c.last_from_local), ("peer", c.last_from_peer)] {
+                    if let Some(t) = last {
+                        self.client
+                            .gauge_with_tags(
+                                "connection.last_packet_age",
+                                (doc.written_at - t).max(0.0),
+                            )
+                            .with_tag("link", &l.name)
+                            .with_tag("peer", &c.peer)
+                            .with_tag("side", side)
+                            .send();
+                    }
+                }
+            }
+            self.raw(&service_check_line(
+                "linewatch.link",
+                l.health,
+                ts,
+                &self.host,
+                &[("link", &l.name), ("iface", &iface)],
+                &format!("{}: {}", l.name, l.reason),
+            ));
+        }
+        for c in &doc.captures {
+            let now = [c.received, c.dropped, c.if_dropped, c.queue_dropped];
+            let before = self
+                .last_capture
+                .iter()
+                .find(|(i, _)| i == &c.interface)
+                .map(|(_, v)| *v)
+                .unwrap_or([0; 4]);
+            for (i, name) in [
+                "capture.received",
+                "capture.dropped",
+                "capture.if_dropped",
+                "capture.queue_dropped",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let (n, b) = (
+                    now.get(i).copied().unwrap_or(0),
+                    before.get(i).copied().unwrap_or(0),
+                );
+                let delta = n.saturating_sub(b);
+                self.client
+                    .count_with_tags(name, delta)
+                    .with_tag("iface", &c.interface)
+                    .send();
+            }
+            self.last_capture.retain(|(i, _)| i != &c.interface);
+            self.last_capture.push((c.interface.clone(), now));
+        }
+        self.client.gauge("probe.heartbeat", 1u64).ok();
+        self.client
+            .gauge("emit.statsd_dropped", self.dropped())
+            .ok();
+    }
+
+    /// A Datadog event for a link's health change.
+    pub fn on_health_change(&mut self, link: &str, from: Health, to: Health, why: &str, ts: i64) {
+        let title = format!("linewatch {link}: {} -> {}", from.upper(), to.upper());
+        let line = event_line(
+            &title,
+            why,
+            ts,
+            &self.host,
+            &format!("linewatch-{link}"),
+            AlertType::of(to),
+            &[("link", link)],
+        );
+        self.raw(&line);
+    }
+
+    /// Pushes buffered lines out.
+    pub fn flush(&self) {
+        let _ = self.sink.flush();
+    }
+}
+
+/// A sink that keeps the lines (dry runs and tests).
+#[derive(Clone, Debug, Default)]
+pub struct LineSink(pub Arc<std::sync::Mutex<Vec<String>>>);
+
+impl MetricSink for LineSink {
+    fn emit(&self, metric: &str) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(metric.to_string());
+        }
+        Ok(metric.len())
+    }
+}
+
+impl LineSink {
+    /// Takes the lines collected so far.
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_lines_follow_the_datagram_format() {
+        let l = event_line(
+            "visa-primary: OK -> CRITICAL",
+            "peer sent FIN\n0/1 up",
+            1_700_000_000,
+            "gw-a",
+            "linewatch-visa-primary",
+            AlertType::Error,
+            &[("link", "visa-primary")],
+        );
+        assert_eq!(
+            l,
+            "_e{28,21}:visa-primary: OK -> CRITICAL|peer sent FIN\\n0/1 up|d:1700000000|h:gw-a|k:linewatch-visa-primary|s:linewatch|t:error|#link:visa-primary"
+        );
+    }
+
+    #[test]
+    fn service_check_puts_the_message_last() {
+        let l = service_check_line(
+            "linewatch.link",
+            Health::Critical,
+            5,
+            "gw-a",
+            &[("link", "a,b|c")],
+            "down | badly",
+        );
+        assert_eq!(
+            l,
+            "_sc|linewatch.link|2|d:5|h:gw-a|#link:a_b_c|m:down / badly"
+        );
+    }
+}

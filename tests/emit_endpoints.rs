@@ -1,0 +1,440 @@
+//! Pages and metrics against real local endpoints that misbehave.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// What the server does with the next request.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Status500,
+    TooMany(u64),
+    Stall(Duration),
+    Accept,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// Requests answered 2xx, in order: (path, body).
+    accepted: Vec<(String, Value)>,
+    /// Every request, with what was done.
+    log: Vec<String>,
+}
+
+/// Validates a PagerDuty Events v2 body like the real endpoint would.
+fn validate_pagerduty(v: &Value) -> Result<(), String> {
+    let key = v["routing_key"].as_str().ok_or("routing_key missing")?;
+    if key != "test-routing-key-0123456789abcdef" {
+        return Err(format!("wrong routing key {key}"));
+    }
+    let action = v["event_action"].as_str().ok_or("event_action missing")?;
+    let dedup = v["dedup_key"].as_str().ok_or("dedup_key missing")?;
+    if dedup.is_empty() || dedup.len() > 255 {
+        return Err("dedup_key length".into());
+    }
+    match action {
+        "trigger" => {
+            let p = &v["payload"];
+            let summary = p["summary"].as_str().ok_or("summary missing")?;
+            if summary.is_empty() || summary.len() > 1024 {
+                return Err("summary length".into());
+            }
+            p["source"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or("source missing")?;
+            match p["severity"].as_str() {
+                Some("critical" | "error" | "warning" | "info") => {}
+                other => return Err(format!("bad severity {other:?}")),
+            }
+            let ts = p["timestamp"].as_str().ok_or("timestamp missing")?;
+            if !(ts.len() >= 20 && ts.as_bytes()[10] == b'T' && ts.ends_with('Z')) {
+                return Err(format!("timestamp {ts} is not ISO 8601 UTC"));
+            }
+            Ok(())
+        }
+        "resolve" | "acknowledge" => Ok(()),
+        other => Err(format!("bad event_action {other}")),
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, Value)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((
+        method,
+        path,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    ))
+}
+
+fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+}
+
+/// A server on `port` that starts listening after `delay` (so the first
+/// attempts are refused) and plays `faults` in turn, then accepts.
+fn server(
+    port: u16,
+    delay: Duration,
+    faults: Vec<Fault>,
+    slack_429_first: bool,
+) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let mut faults = faults.into_iter();
+        let mut slack_429 = slack_429_first;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Some((method, path, body)) = read_request(&mut stream) else {
+                continue;
+            };
+            let s = s.clone();
+            if path.starts_with("/slack") {
+                if slack_429 {
+                    slack_429 = false;
+                    s.lock().unwrap().log.push("slack 429".into());
+                    respond(
+                        &mut stream,
+                        "429 Too Many Requests",
+                        "Retry-After: 1\r\n",
+                        "rate_limited",
+                    );
+                } else {
+                    assert!(
+                        body["text"].as_str().is_some_and(|t| !t.is_empty()),
+                        "slack text {body}"
+                    );
+                    s.lock().unwrap().accepted.push((path, body));
+                    respond(&mut stream, "200 OK", "", "ok");
+                }
+                continue;
+            }
+            assert_eq!(method, "POST");
+            if let Err(e) = validate_pagerduty(&body) {
+                s.lock().unwrap().log.push(format!("400 {e}"));
+                respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "",
+                    &format!("{{\"status\":\"invalid event\",\"message\":\"{e}\"}}"),
+                );
+                continue;
+            }
+            match faults.next().unwrap_or(Fault::Accept) {
+                Fault::Status500 => {
+                    s.lock().unwrap().log.push("500".into());
+                    respond(&mut stream, "500 Internal Server Error", "", "oops");
+                }
+                Fault::TooMany(after) => {
+                    s.lock()
+                        .unwrap()
+                        .log
+                        .push(format!("429 retry-after {after}"));
+                    respond(
+                        &mut stream,
+                        "429 Too Many Requests",
+                        &format!("Retry-After: {after}\r\n"),
+                        "slow down",
+                    );
+                }
+                Fault::Stall(d) => {
+                    s.lock().unwrap().log.push("stall".into());
+                    // The client gives up first; this answer goes nowhere
+                    // and is not an acceptance.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(d);
+                        respond(&mut stream, "500 Internal Server Error", "", "too late");
+                    });
+                }
+                Fault::Accept => {
+                    s.lock()
+                        .unwrap()
+                        .log
+                        .push(format!("202 {}", body["event_action"]));
+                    s.lock().unwrap().accepted.push((path, body));
+                    respond(
+                        &mut stream,
+                        "202 Accepted",
+                        "",
+                        "{\"status\":\"success\",\"message\":\"Event processed\"}",
+                    );
+                }
+            }
+        }
+    });
+    seen
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(dir: &std::path::Path, port: u16, statsd: &str) -> std::path::PathBuf {
+    let key = dir.join("routing-key");
+    std::fs::write(&key, "test-routing-key-0123456789abcdef\n").unwrap();
+    let text = format!(
+        "[daemon]\nhost = \"gw-test\"\n\n[[link]]\nname = \"visa-primary\"\npeer = [\"203.0.113.10:5000\"]\nhold_down = \"20s\"\n\n[statsd]\naddress = \"{statsd}\"\n\n[pagerduty]\nevents_url = \"http://127.0.0.1:{port}/v2/enqueue\"\nrouting_key_file = \"{}\"\n\n[slack]\nwebhook_url_env = \"LINEWATCH_TEST_SLACK\"\n",
+        key.display()
+    );
+    let path = dir.join("linewatch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("linewatch-emit-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// End to end: the FIN-from-peer fixture replayed with `--emit live`
+/// against a PagerDuty endpoint that refuses connections, fails with 500,
+/// rate-limits with Retry-After, stalls past the client's timeout, then
+/// accepts: the trigger and the resolve each arrive exactly once, in order,
+/// the secrets never appear in the output, and DogStatsD datagrams reach
+/// a UDP listener.
+#[test]
+fn pages_arrive_exactly_once_in_order_through_faults() {
+    let dir = tempdir("e2e");
+    let port = free_port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let cfg = config(&dir, port, &udp.local_addr().unwrap().to_string());
+    let seen = server(
+        port,
+        Duration::from_millis(1500),
+        vec![
+            Fault::Status500,
+            Fault::TooMany(1),
+            Fault::Stall(Duration::from_secs(10)),
+        ],
+        true,
+    );
+    let start = Instant::now();
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--emit", "live", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
+        .env(
+            "LINEWATCH_TEST_SLACK",
+            format!("http://127.0.0.1:{port}/slack/T000/B000/secretsecret"),
+        )
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seen = seen.lock().unwrap();
+    let pd: Vec<(String, String)> = seen
+        .accepted
+        .iter()
+        .filter(|(p, _)| p.starts_with("/v2/enqueue"))
+        .map(|(_, b)| {
+            (
+                b["event_action"].as_str().unwrap().to_string(),
+                b["dedup_key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    println!(
+        "server log: {:?}\ntook {took:?}\nstderr:\n{stderr}",
+        seen.log
+    );
+    assert_eq!(
+        pd,
+        vec![
+            ("trigger".to_string(), "linewatch/visa-primary".to_string()),
+            ("resolve".to_string(), "linewatch/visa-primary".to_string())
+        ]
+    );
+    let trigger = &seen
+        .accepted
+        .iter()
+        .find(|(_, b)| b["event_action"] == "trigger")
+        .unwrap()
+        .1;
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(trigger["payload"]["source"], "gw-test");
+    assert_eq!(trigger["payload"]["component"], "visa-primary");
+    assert_eq!(trigger["payload"]["custom_details"]["from"], "peer");
+    assert!(trigger["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("peer 203.0.113.10:5000 sent FIN"));
+    // First attempts found nobody listening: refused, retried.
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(
+        stderr.contains("timed out"),
+        "the 10 s stall must hit the client's timeout: {stderr}"
+    );
+    // The faults were all played before the acceptance.
+    for f in ["500", "429 retry-after 1", "stall"] {
+        assert!(
+            seen.log.iter().any(|l| l == f),
+            "fault {f} not exercised: {:?}",
+            seen.log
+        );
+    }
+    // Slack: after its 429, both messages arrive once.
+    let slack: Vec<&Value> = seen
+        .accepted
+        .iter()
+        .filter(|(p, _)| p.starts_with("/slack"))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(slack.len(), 2, "{slack:?}");
+    assert!(slack[0]["text"].as_str().unwrap().contains("CRITICAL"));
+    assert!(slack[1]["text"].as_str().unwrap().contains("resolved"));
+    // Secrets never in output or logs.
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("test-routing-key"), "routing key leaked");
+        assert!(!text.contains("secretsecret"), "webhook URL leaked");
+    }
+    // DogStatsD datagrams, checked line by line.
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 9000];
+    while let Ok(n) = udp.recv(&mut buf) {
+        lines.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert!(!lines.is_empty(), "no DogStatsD datagram received");
+    for l in &lines {
+        let ok = if l.starts_with("_e{") {
+            let (head, rest) = l.split_once("}:").unwrap();
+            let (t, x) = head.trim_start_matches("_e{").split_once(',').unwrap();
+            let (t, x): (usize, usize) = (t.parse().unwrap(), x.parse().unwrap());
+            let title = &rest[..t];
+            rest.as_bytes()[t] == b'|'
+                && rest[t + 1..].len() >= x
+                && !title.is_empty()
+                && l.contains("|t:")
+        } else if l.starts_with("_sc|") {
+            l.rsplit('|').next().unwrap().starts_with("m:")
+        } else {
+            let (name, rest) = l.split_once(':').unwrap();
+            let fields: Vec<&str> = rest.split('|').collect();
+            name.starts_with("linewatch.")
+                && fields[0].parse::<f64>().is_ok()
+                && matches!(fields[1], "c" | "g")
+                && fields
+                    .iter()
+                    .skip(2)
+                    .all(|f| f.starts_with('#') && f[1..].split(',').all(|t| t.contains(':')))
+        };
+        assert!(ok, "malformed DogStatsD line: {l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("linewatch.fin:1|c|#link:visa-primary")
+                && l.contains("side:peer")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("_e{") && l.contains("OK -> WARNING")),
+        "{lines:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dry_run_prints_what_would_be_sent_and_masks_secrets() {
+    let dir = tempdir("dry");
+    let cfg = config(&dir, 9, "127.0.0.1:8125");
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--emit", "dry-run", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("flapping.pcap"))
+        .env(
+            "LINEWATCH_TEST_SLACK",
+            "http://127.0.0.1:9/slack/secretsecret",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let posts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("POST pagerduty "))
+        .collect();
+    // Ten bounces in a minute, then 80 s up with hold_down 20 s: one incident.
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    assert!(
+        posts[0].contains("\"event_action\":\"trigger\"")
+            && posts[1].contains("\"event_action\":\"resolve\"")
+    );
+    assert!(posts.iter().all(|p| p.contains("\"routing_key\":\"***\"")));
+    assert!(!text.contains("secretsecret") && !text.contains("test-routing-key"));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("UDP statsd linewatch.reset:1|c|")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_config_never_prints_secrets() {
+    let dir = tempdir("mask");
+    let cfg = config(&dir, 9, "127.0.0.1:8125");
+    let out = Command::new(common::linewatch())
+        .arg("check-config")
+        .arg(&cfg)
+        .env(
+            "LINEWATCH_TEST_SLACK",
+            "http://127.0.0.1:9/slack/secretsecret",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("routing_key_file") && text.contains("readable, 33 characters"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("test-routing-key") && !text.contains("secretsecret"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
