@@ -244,6 +244,16 @@ impl Emitters {
         }
     }
 
+    /// Incidents open now.
+    pub fn open_incidents(&self) -> Vec<crate::policy::OpenIncident> {
+        self.policy.open_incidents()
+    }
+
+    /// Takes back incidents a previous run left open.
+    pub fn restore(&mut self, open: &[crate::policy::OpenIncident]) {
+        self.policy.restore(open);
+    }
+
     /// Pages waiting in the outboxes (for status and the probe incident).
     pub fn backlog(&self) -> u64 {
         let pd = self.pagerduty.as_ref().map_or(0, |(d, _)| {

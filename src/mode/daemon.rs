@@ -31,6 +31,9 @@ use crate::status::{self, CaptureDoc, StatusDoc};
 use crate::time::{Duration, Timestamp};
 use crate::track::{ConnectionSummary, Tracker};
 
+/// Open incidents, persisted so a restart resolves what it inherited.
+pub const INCIDENTS_FILE: &str = "incidents.json";
+
 /// How far behind the wall clock the tracker's clock runs.
 pub const CLOCK_LAG: StdDuration = StdDuration::from_millis(250);
 /// How often the tracker is advanced without packets.
@@ -238,6 +241,36 @@ struct Daemon {
 
 impl Daemon {
     fn emit(&mut self) {
+        if !self.events.is_empty() {
+            let before = self.emitters.open_incidents();
+            self.emit_lines();
+            self.save_incidents(&before);
+        } else {
+            self.emit_lines();
+        }
+    }
+
+    /// Persists open incidents when they changed (`STATE_DIR/incidents.json`).
+    fn save_incidents(&self, before: &[crate::policy::OpenIncident]) {
+        let now = self.emitters.open_incidents();
+        if now.as_slice() == before {
+            return;
+        }
+        let path = self.state_dir.join(INCIDENTS_FILE);
+        let tmp = self.state_dir.join(format!(".{INCIDENTS_FILE}.tmp"));
+        let write = serde_json::to_vec_pretty(&now)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = write {
+            log(&format!(
+                "cannot save open incidents to {}: {e}",
+                path.display()
+            ));
+        }
+    }
+
+    fn emit_lines(&mut self) {
         let mut out = self.out.lock();
         for e in self.events.drain(..) {
             let _ = writeln!(out, "{}", e.to_json());
@@ -475,13 +508,27 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         source,
     })?;
     let captures = Captures::start(specs, opened)?;
-    let emitters = crate::emit::Emitters::new(
+    let mut emitters = crate::emit::Emitters::new(
         &config,
         crate::emit::EmitMode::Live,
         &state_dir.join("outbox"),
         None,
     )
     .map_err(DaemonError::Setup)?;
+    if let Ok(text) = std::fs::read(state_dir.join(INCIDENTS_FILE)) {
+        match serde_json::from_slice::<Vec<crate::policy::OpenIncident>>(&text) {
+            Ok(open) => {
+                if !open.is_empty() {
+                    log(&format!(
+                        "{} incident(s) left open by the previous run; they resolve once the links are seen healthy",
+                        open.len()
+                    ));
+                }
+                emitters.restore(&open);
+            }
+            Err(e) => log(&format!("ignoring unreadable {INCIDENTS_FILE}: {e}")),
+        }
+    }
     let mut d = Daemon {
         emitters,
         tracker: Tracker::new(&config),
@@ -513,7 +560,9 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             let now = wall_now();
             let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
             d.tracker.advance_to(lagged, &mut d.events);
+            let before = d.emitters.open_incidents();
             d.emitters.advance_to(lagged);
+            d.save_incidents(&before);
             if let Some(w) = watchdog {
                 // Fed from this loop: a wedged tracker stops the keep-alives.
                 if last_watchdog.elapsed() >= w {

@@ -55,6 +55,19 @@ pub struct Notification {
     pub details: Value,
 }
 
+/// An incident that is open, as persisted across restarts.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OpenIncident {
+    /// Its dedup key.
+    pub dedup_key: String,
+    /// The link (`None`: the probe's own incident).
+    pub link: Option<String>,
+    /// Severity it was triggered with.
+    pub severity: Health,
+    /// Summary of the trigger.
+    pub cause: String,
+}
+
 /// Trigger or resolve.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -255,6 +268,54 @@ impl Policy {
     /// The dedup key of this probe's own incident.
     pub fn probe_key(&self) -> String {
         format!("linewatch-probe/{}", self.host)
+    }
+
+    /// The incidents open now (the daemon persists them, so a restart does
+    /// not orphan an alert).
+    pub fn open_incidents(&self) -> Vec<OpenIncident> {
+        let mut v: Vec<OpenIncident> = self
+            .links
+            .iter()
+            .filter_map(|l| {
+                l.incident.as_ref().map(|i| OpenIncident {
+                    dedup_key: Policy::link_key(&l.name),
+                    link: Some(l.name.to_string()),
+                    severity: i.severity,
+                    cause: i.cause.clone(),
+                })
+            })
+            .collect();
+        if let Some(p) = &self.probe {
+            v.push(OpenIncident {
+                dedup_key: self.probe_key(),
+                link: None,
+                severity: p.severity,
+                cause: p.cause.clone(),
+            });
+        }
+        v
+    }
+
+    /// Takes back incidents a previous run left open. They resolve like any
+    /// other, once fresh events show the link healthy for `hold_down`; no
+    /// new trigger is sent for them.
+    pub fn restore(&mut self, open: &[OpenIncident]) {
+        for o in open {
+            let incident = Incident {
+                severity: o.severity,
+                calm_since: None,
+                cause: o.cause.clone(),
+            };
+            match &o.link {
+                Some(name) => {
+                    if let Some(l) = self.links.iter_mut().find(|l| &*l.name == name.as_str()) {
+                        l.incident = Some(incident);
+                    }
+                }
+                None if o.dedup_key == self.probe_key() => self.probe = Some(incident),
+                None => {}
+            }
+        }
     }
 
     /// Current health of each link.

@@ -1,0 +1,152 @@
+//! A page the policy decided on survives the daemon being killed: after a
+//! SIGKILL while the trigger is still in the outbox (PagerDuty unreachable)
+//! and a restart, the trigger arrives once, and the inherited incident is
+//! resolved once, in order.
+
+mod live;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use live::{available, Cmd, Daemon, Net, Peer, TempDir, SERIAL};
+
+const PD_PORT: u16 = 18_080;
+
+/// A PagerDuty stand-in listening on 127.0.0.1 inside the client namespace.
+fn pagerduty(net: &Net) -> Arc<Mutex<Vec<serde_json::Value>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    net.spawn_in(&net.client.clone(), move || {
+        let listener = TcpListener::bind(("127.0.0.1", PD_PORT)).unwrap();
+        ready_tx.send(()).unwrap();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            g.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or_default());
+            let _ = stream.write_all(
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            );
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    got
+}
+
+#[test]
+fn page_pending_at_sigkill_arrives_once_after_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("sigkill");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = net.config(&dir.0);
+    let key = dir.0.join("routing-key");
+    std::fs::write(&key, "test-routing-key-0123456789abcdef").unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "reconnect_grace = \"500ms\"",
+        "reconnect_grace = \"500ms\"\nhold_down = \"2s\"",
+    );
+    text.push_str(&format!(
+        "\n[pagerduty]\nevents_url = \"http://127.0.0.1:{PD_PORT}/v2/enqueue\"\nrouting_key_file = \"{}\"\n",
+        key.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, true);
+    daemon.wait_for("established", live_timeout(), |_| true);
+    std::thread::sleep(Duration::from_millis(300));
+    // The line breaks: reset, reconnects refused, link down -> a trigger,
+    // which cannot be delivered (nothing listens on the PagerDuty port).
+    server.send(Cmd::StopListening);
+    server.send(Cmd::Abort);
+    daemon.wait_for("link_down", live_timeout(), |_| true);
+    let outbox = daemon.state_dir.join("outbox/pagerduty");
+    let deadline = Instant::now() + live_timeout();
+    while std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no trigger in the outbox:\n{}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "incidents.json: {}",
+        std::fs::read_to_string(daemon.state_dir.join("incidents.json")).unwrap_or_default()
+    );
+    assert!(daemon.state_dir.join("incidents.json").exists());
+    // SIGKILL: no chance to flush anything.
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(daemon);
+
+    // The line and PagerDuty come back; the daemon restarts.
+    server.send(Cmd::Listen);
+    let got = pagerduty(&net);
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = got.lock().unwrap().len();
+        if n >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "got {:?}\n{}",
+            got.lock().unwrap(),
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nothing more arrives.
+    std::thread::sleep(Duration::from_secs(3));
+    let got = got.lock().unwrap().clone();
+    let actions: Vec<(&str, &str)> = got
+        .iter()
+        .map(|b| {
+            (
+                b["event_action"].as_str().unwrap_or("?"),
+                b["dedup_key"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("trigger", "linewatch/visa-test"),
+            ("resolve", "linewatch/visa-test")
+        ],
+        "{}",
+        daemon.stderr()
+    );
+    assert!(daemon.stderr().contains("left open by the previous run"));
+    daemon.collect(Duration::from_millis(10), "-");
+    drop((client, server));
+}
+
+fn live_timeout() -> Duration {
+    Duration::from_secs(10)
+}
