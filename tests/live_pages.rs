@@ -13,6 +13,27 @@ use std::time::{Duration, Instant};
 use live::{available, Cmd, Daemon, Net, Peer, TempDir, SERIAL};
 
 const PD_PORT: u16 = 18_080;
+const STATSD_PORT: u16 = 18_125;
+
+/// A DogStatsD listener on 127.0.0.1 inside the client namespace.
+fn statsd(net: &Net) -> Arc<Mutex<Vec<String>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    net.spawn_in(&net.client.clone(), move || {
+        let sock = std::net::UdpSocket::bind(("127.0.0.1", STATSD_PORT)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 9000];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            g.lock().unwrap().extend(text.lines().map(str::to_string));
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    got
+}
 
 /// A PagerDuty stand-in listening on 127.0.0.1 inside the client namespace.
 fn pagerduty(net: &Net) -> Arc<Mutex<Vec<serde_json::Value>>> {
@@ -69,6 +90,9 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
         "reconnect_grace = \"500ms\"\nhold_down = \"2s\"",
     );
     text.push_str(&format!(
+        "\n[statsd]\naddress = \"127.0.0.1:{STATSD_PORT}\"\n"
+    ));
+    text.push_str(&format!(
         "\n[pagerduty]\nevents_url = \"http://127.0.0.1:{PD_PORT}/v2/enqueue\"\nrouting_key_file = \"{}\"\n",
         key.display()
     ));
@@ -106,6 +130,7 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
     // The line and PagerDuty come back; the daemon restarts.
     server.send(Cmd::Listen);
     let got = pagerduty(&net);
+    let metrics = statsd(&net);
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -143,6 +168,18 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
         daemon.stderr()
     );
     assert!(daemon.stderr().contains("left open by the previous run"));
+    // The daemon's DogStatsD output: heartbeat, gauges, service checks.
+    let lines = metrics.lock().unwrap().clone();
+    for want in [
+        "linewatch.probe.heartbeat:1|g",
+        "linewatch.link.established:1|g|#link:visa-test",
+        "_sc|linewatch.link|0|",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "no `{want}` in {lines:#?}"
+        );
+    }
     daemon.collect(Duration::from_millis(10), "-");
     drop((client, server));
 }

@@ -438,13 +438,16 @@ impl Daemon {
         }
     }
 
-    fn write_status(&self) {
-        if let Err(e) = status::write(&self.state_dir, &self.status_doc()) {
+    fn write_status(&mut self) {
+        let doc = self.status_doc();
+        if let Err(e) = status::write(&self.state_dir, &doc) {
             log(&format!(
                 "cannot write status to {}: {e}",
                 self.state_dir.display()
             ));
         }
+        // Gauges, service checks and the probe heartbeat go out with it.
+        self.emitters.on_status(&doc);
     }
 
     fn reload(&mut self, path: &Path) {
