@@ -5,7 +5,9 @@
 //! bench out of the main target dir). `LINEWATCH_BENCH_PACKETS=N` sets the
 //! size of the big capture (default 5,000,000 packets); the small capture,
 //! used for tshark, is 1/25 of it. `LINEWATCH_BENCH_RUNS=N` sets the runs per
-//! command (default 3; the best wall time counts). The captures are
+//! command (default 3; the best wall time counts, and a command gets no
+//! further runs once it has used 45 s); `LINEWATCH_BENCH_TIMEOUT=S` kills a
+//! single run after S seconds (default 300). The captures are
 //! generated deterministically (fixed-seed PRNG) under
 //! `$CARGO_TARGET_DIR/bench-data/` and reused when already there.
 //!
@@ -21,6 +23,7 @@ use std::collections::VecDeque;
 use std::error::Error;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,6 +40,8 @@ const SNAPLEN: u32 = 96;
 const TIME_BIN: &str = "/usr/bin/time";
 /// After this much accumulated wall time a command gets no further runs.
 const RUN_BUDGET: Duration = Duration::from_secs(45);
+/// One run longer than this is killed and the tool left out of the report.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 // ---------------------------------------------------------------- generator
 
@@ -491,37 +496,61 @@ impl Measure {
 
 /// Runs `argv` up to `runs` times through `/usr/bin/time`, stdout to
 /// /dev/null; best wall time, largest peak RSS. None (after a message) if
-/// the command fails.
+/// the command fails or overruns `timeout`.
 fn measure(
     tool: &str,
     file: &'static str,
     packets: u64,
     argv: &[&str],
     runs: usize,
+    timeout: Duration,
     scratch: &Path,
 ) -> BoxResult<Option<Measure>> {
     let rss_file = scratch.join("time.out");
+    let err_file = scratch.join("stderr.out");
     let mut best = f64::INFINITY;
     let mut rss_kib = 0;
     let mut spent = Duration::ZERO;
     let mut done = 0;
     while done < runs && (done == 0 || spent < RUN_BUDGET) {
         let t = Instant::now();
-        let out = Command::new(TIME_BIN)
+        let mut child = Command::new(TIME_BIN)
             .args(["-f", "%e %M", "-o"])
             .arg(&rss_file)
             .args(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()?;
+            .stderr(File::create(&err_file)?)
+            .process_group(0)
+            .spawn()?;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if t.elapsed() > timeout {
+                // The whole group: /usr/bin/time and the tool under it.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
         let wall = t.elapsed();
-        if !out.status.success() {
+        let Some(status) = status else {
             println!(
-                "{tool}: `{}` failed ({}): {}",
+                "{tool}: `{}` killed after {} s (LINEWATCH_BENCH_TIMEOUT)",
                 argv.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                timeout.as_secs()
+            );
+            return Ok(None);
+        };
+        if !status.success() {
+            println!(
+                "{tool}: `{}` failed ({status}): {}",
+                argv.join(" "),
+                fs::read_to_string(&err_file).unwrap_or_default().trim()
             );
             return Ok(None);
         }
@@ -595,6 +624,14 @@ fn main() -> BoxResult<()> {
             .max(1),
         Err(_) => 3,
     };
+    let timeout = match std::env::var("LINEWATCH_BENCH_TIMEOUT") {
+        Ok(v) => Duration::from_secs(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("LINEWATCH_BENCH_TIMEOUT={v:?}: {e}"))?,
+        ),
+        Err(_) => DEFAULT_TIMEOUT,
+    };
     let small_packets = packets / SMALL_DIVISOR;
 
     if !Path::new(TIME_BIN).is_file() {
@@ -639,6 +676,7 @@ fn main() -> BoxResult<()> {
         packets,
         &[lw, "replay", big_s, "--format", "json"],
         runs,
+        timeout,
         &data,
     )?;
     let lw_text = measure(
@@ -647,6 +685,7 @@ fn main() -> BoxResult<()> {
         packets,
         &[lw, "replay", big_s],
         runs,
+        timeout,
         &data,
     )?;
     let lw_small = measure(
@@ -655,6 +694,34 @@ fn main() -> BoxResult<()> {
         small_packets,
         &[lw, "replay", small_s, "--format", "json"],
         runs,
+        timeout,
+        &data,
+    )?;
+    // The daemon's situation: a config names the card network's peer, so
+    // only the watched link's connections are tracked; the rest of the
+    // interface's traffic is counted and skipped.
+    let cfg = data.join("bench-linewatch.toml");
+    fs::write(
+        &cfg,
+        "[[link]]\nname = \"visa\"\npeer = [\"203.0.113.10:5000\"]\nexpect_connections = 4\n",
+    )?;
+    let cfg_s = cfg.to_str().ok_or("non-UTF-8 data dir")?;
+    let lw_cfg = measure(
+        "linewatch --config (json)",
+        "big",
+        packets,
+        &[lw, "replay", big_s, "--format", "json", "--config", cfg_s],
+        runs,
+        timeout,
+        &data,
+    )?;
+    let lw_cfg_small = measure(
+        "linewatch --config (json)",
+        "small",
+        small_packets,
+        &[lw, "replay", small_s, "--format", "json", "--config", cfg_s],
+        runs,
+        timeout,
         &data,
     )?;
     let mut peer = |tool: &str, label: &str, file: &'static str, n: u64, argv: &[&str]| {
@@ -664,7 +731,7 @@ fn main() -> BoxResult<()> {
             ));
             return Ok::<_, Box<dyn Error>>(None);
         }
-        measure(label, file, n, argv, runs, &data)
+        measure(label, file, n, argv, runs, timeout, &data)
     };
     let tcpdump = peer(
         "tcpdump",
@@ -675,10 +742,12 @@ fn main() -> BoxResult<()> {
     )?;
     let tcptrace = peer(
         "tcptrace",
-        "tcptrace -l",
+        "tcptrace -n -l",
         "big",
         packets,
-        &["tcptrace", "-l", big_s],
+        // -n: without it tcptrace reverse-resolves every address and the
+        // bench measures DNS timeouts (minutes on an offline machine).
+        &["tcptrace", "-n", "-l", big_s],
     )?;
     let tshark = peer(
         "tshark",
@@ -687,9 +756,18 @@ fn main() -> BoxResult<()> {
         small_packets,
         &["tshark", "-r", small_s, "-q", "-z", "conv,tcp"],
     )?;
-    for m in [&lw_json, &lw_text, &lw_small, &tcpdump, &tcptrace, &tshark]
-        .into_iter()
-        .flatten()
+    for m in [
+        &lw_json,
+        &lw_text,
+        &lw_small,
+        &lw_cfg,
+        &lw_cfg_small,
+        &tcpdump,
+        &tcptrace,
+        &tshark,
+    ]
+    .into_iter()
+    .flatten()
     {
         rows.push(Measure {
             tool: m.tool.clone(),
@@ -701,6 +779,7 @@ fn main() -> BoxResult<()> {
         });
     }
     let _ = fs::remove_file(data.join("time.out"));
+    let _ = fs::remove_file(data.join("stderr.out"));
 
     // 4. The report.
     println!();
@@ -759,12 +838,41 @@ fn main() -> BoxResult<()> {
             ts.per_packet() / lw.per_packet()
         );
     }
-    let peak = [Some(&lw), lw_text.as_ref(), lw_small.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|m| m.rss_kib)
-        .max()
-        .unwrap_or(0) as f64
+    if let Some(lc) = &lw_cfg {
+        println!("  with a config (only the watched link tracked, as the daemon runs):");
+        if let Some(td) = &tcpdump {
+            let r = lc.best / td.best;
+            println!(
+                "  linewatch --config time / tcpdump time   {r:>8.2}  (target <= 1.5)  {}",
+                verdict(r <= 1.5)
+            );
+        }
+        if let Some(tt) = &tcptrace {
+            let r = tt.best / lc.best;
+            println!(
+                "  tcptrace time / linewatch --config time  {r:>8.2}  (target >= 4)    {}",
+                verdict(r >= 4.0)
+            );
+        }
+        if let (Some(ts), Some(ls)) = (&tshark, &lw_cfg_small) {
+            let r = ts.per_packet() / ls.per_packet();
+            println!(
+                "  tshark / linewatch --config per packet   {r:>8.1}  (target >= 50)   {}",
+                verdict(r >= 50.0)
+            );
+        }
+    }
+    let peak = [
+        Some(&lw),
+        lw_text.as_ref(),
+        lw_small.as_ref(),
+        lw_cfg.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|m| m.rss_kib)
+    .max()
+    .unwrap_or(0) as f64
         / 1024.0;
     println!(
         "  linewatch peak RSS MiB                   {peak:>8.1}  (target < 64)    {}",

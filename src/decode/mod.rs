@@ -396,7 +396,17 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, 
 
 fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
     let mut o = TcpOptions::default();
-    if tcp.options().is_empty() {
+    let raw = tcp.options();
+    if raw.is_empty() {
+        return o;
+    }
+    // Fast path for what almost every segment of a Linux/BSD peer carries:
+    // NOP, NOP, timestamps (RFC 7323 appendix A layout).
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = raw {
+        o.timestamps = Some((
+            u32::from_be_bytes([*v0, *v1, *v2, *v3]),
+            u32::from_be_bytes([*e0, *e1, *e2, *e3]),
+        ));
         return o;
     }
     for element in tcp.options_iterator() {

@@ -26,6 +26,9 @@ use crate::time::Timestamp;
 use delivery::Delivery;
 use statsd::{LineSink, Statsd};
 
+/// Pages waiting beyond this many make the probe's own incident.
+pub const BACKLOG_TROUBLE: u64 = 50;
+
 /// Whether and how notifications leave the process.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EmitMode {
@@ -147,9 +150,13 @@ impl Emitters {
         self.out = out;
     }
 
-    /// Moves the policy's clock (resolves after hold-down).
+    /// Moves the policy's clock (resolves after hold-down); an outbox
+    /// backlog beyond [`BACKLOG_TROUBLE`] opens the probe's own incident.
     pub fn advance_to(&mut self, now: Timestamp) {
         let mut out = std::mem::take(&mut self.out);
+        let backlog = self.backlog();
+        self.policy
+            .set_probe_trouble("emitter backlog", backlog > BACKLOG_TROUBLE, now, &mut out);
         self.policy.advance_to(now, &mut out);
         self.after(&mut out, now);
         self.out = out;

@@ -462,6 +462,32 @@ impl Policy {
         }
     }
 
+    /// Marks (or clears) a trouble of the probe itself other than its
+    /// captures, e.g. `emitter backlog`; it opens or keeps the probe incident.
+    pub fn set_probe_trouble(
+        &mut self,
+        what: &str,
+        on: bool,
+        ts: Timestamp,
+        out: &mut Vec<Notification>,
+    ) {
+        let changed = if on {
+            self.probe_trouble.insert(what.to_string())
+        } else {
+            self.probe_trouble.remove(what)
+        };
+        if changed {
+            let e = Event::probe(
+                ts,
+                EventKind::CaptureDegraded {
+                    interface: Arc::from(what),
+                    dropped: 0,
+                },
+            );
+            self.probe_update(&e, out);
+        }
+    }
+
     fn probe_update(&mut self, e: &Event, out: &mut Vec<Notification>) {
         let trouble = !self.probe_trouble.is_empty();
         match (&mut self.probe, trouble) {

@@ -162,3 +162,31 @@ fn two_probes_of_an_ha_pair_share_the_link_key_but_not_the_probe_key() {
     assert_eq!(Policy::link_key("visa-primary"), "linewatch/visa-primary");
     assert_ne!(a.probe_key(), b.probe_key());
 }
+
+#[test]
+fn an_emitter_backlog_is_the_probes_incident_not_the_lines() {
+    let (_, config) = fixture("rst-from-local");
+    let mut p = Policy::new(&config, "gw-a");
+    let mut out = Vec::new();
+    let t = Timestamp::from_nanos(1_000_000_000_000);
+    p.set_probe_trouble("emitter backlog", true, t, &mut out);
+    p.set_probe_trouble(
+        "emitter backlog",
+        true,
+        t.plus(Duration::from_secs(1)),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dedup_key, "linewatch-probe/gw-a");
+    assert_eq!(out[0].action, Action::Trigger);
+    p.set_probe_trouble(
+        "emitter backlog",
+        false,
+        t.plus(Duration::from_secs(2)),
+        &mut out,
+    );
+    p.advance_to(t.plus(Duration::from_secs(70)), &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].action, Action::Resolve);
+    assert!(p.health().iter().all(|(_, h)| *h == Health::Ok));
+}

@@ -62,6 +62,11 @@ enum Target {
     Link(usize),
 }
 
+fn thresholds_of(links: &[LinkState], default: Thresholds, link: Option<usize>) -> Thresholds {
+    link.and_then(|i| links.get(i))
+        .map_or(default, |l| l.thresholds)
+}
+
 /// Whether a link has its expected connections.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LinkStatus {
@@ -162,7 +167,8 @@ pub struct Tracker {
     links: Vec<LinkState>,
     default_thresholds: Thresholds,
     max_flows: usize,
-    flows: FxHashMap<FlowKey, Connection>,
+    /// Boxed: the table moves pointers, not connections, when it grows.
+    flows: FxHashMap<FlowKey, Box<Connection>>,
     timers: BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
     started: Option<Timestamp>,
     now: Timestamp,
@@ -281,7 +287,7 @@ impl Tracker {
 
     /// The connections in the table, in creation order.
     pub fn connections(&self) -> Vec<&Connection> {
-        let mut v: Vec<&Connection> = self.flows.values().collect();
+        let mut v: Vec<&Connection> = self.flows.values().map(|c| &**c).collect();
         v.sort_by_key(|c| c.uid);
         v
     }
@@ -325,8 +331,7 @@ impl Tracker {
     }
 
     fn thresholds(&self, link: Option<usize>) -> Thresholds {
-        link.and_then(|i| self.links.get(i))
-            .map_or(self.default_thresholds, |l| l.thresholds)
+        thresholds_of(&self.links, self.default_thresholds, link)
     }
 
     /// Moves the packet clock to `now`, firing every deadline that lies
@@ -360,6 +365,24 @@ impl Tracker {
     pub fn on_segment(&mut self, seg: &Segment, packet: u64, out: &mut Vec<Event>) {
         self.advance_to(seg.ts, out);
         self.stats.segments += 1;
+        // With links configured, most of a busy interface is someone else's
+        // traffic: reject it before building and hashing the flow key.
+        let watched = if self.links.is_empty() {
+            None
+        } else {
+            match self
+                .links
+                .iter()
+                .enumerate()
+                .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)))
+            {
+                Some(found) => Some(found),
+                None => {
+                    self.stats.unwatched += 1;
+                    return;
+                }
+            }
+        };
         let ts = self.now.max(seg.ts);
         let key = flow_key(seg.src, seg.dst);
         let first = match self.flows.get(&key) {
@@ -371,32 +394,17 @@ impl Tracker {
             None => true,
         };
         if first {
-            let link = if self.links.is_empty() {
-                None
-            } else {
-                match self
+            let link = watched.map(|(i, peer_is_dst)| {
+                let name: Arc<str> = self
                     .links
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)))
-                {
-                    Some((i, peer_is_dst)) => {
-                        let name: Arc<str> = self
-                            .links
-                            .get(i)
-                            .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
-                        Some((i, name, peer_is_dst))
-                    }
-                    None => {
-                        self.stats.unwatched += 1;
-                        return;
-                    }
-                }
-            };
+                    .get(i)
+                    .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
+                (i, name, peer_is_dst)
+            });
             if self.flows.len() >= self.max_flows {
                 self.evict(ts, out);
             }
-            let conn = Connection::new(self.next_uid, seg, link);
+            let conn = Box::new(Connection::new(self.next_uid, seg, link));
             self.next_uid += 1;
             self.stats.connections += 1;
             self.flows.insert(key, conn);
@@ -408,7 +416,15 @@ impl Tracker {
         let was_up = conn.is_up();
         conn.on_segment(seg, ts, packet, first, out);
         let (is_up, link) = (conn.is_up(), conn.link);
-        self.schedule_conn(key);
+        // Reschedule with the same lookup: the deadline usually moved
+        // later (a packet arrived), which needs no heap entry.
+        let th = thresholds_of(&self.links, self.default_thresholds, link);
+        if let Some(d) = conn.next_deadline(&th) {
+            if conn.scheduled.is_none_or(|s| d < s) {
+                conn.scheduled = Some(d);
+                self.timers.push(Reverse((d, conn.uid, Target::Conn(key))));
+            }
+        }
         self.link_changed(link, was_up, is_up, ts, out);
     }
 
