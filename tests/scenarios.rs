@@ -246,3 +246,32 @@ fn no_payload_byte_reaches_the_output() {
         );
     }
 }
+
+/// PCI DSS: the committed header-only fixtures hold headers and nothing
+/// else; only `pci-full-payload` carries payload bytes, on purpose.
+#[test]
+fn header_only_fixtures_hold_no_payload_byte() {
+    let pan = fixture_writer::TEST_PAN.as_bytes();
+    let mut checked = 0;
+    for s in fixture_writer::all() {
+        if s.name == "pci-full-payload" {
+            continue;
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(s.file_name());
+        let capture = fs::read(&path).unwrap();
+        assert!(
+            !capture.windows(pan.len()).any(|w| w == pan),
+            "{} carries the test PAN",
+            path.display()
+        );
+        assert!(
+            !capture.windows(8).any(|w| w == b"F23C46C1"),
+            "{} carries ISO-8583 payload bytes",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} fixtures checked");
+}

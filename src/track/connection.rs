@@ -119,6 +119,17 @@ struct Direction {
     keepalives: u64,
 }
 
+/// What one segment did, for the black-hole rule.
+#[derive(Copy, Clone, Debug)]
+struct Sent {
+    /// A keep-alive (0-1 byte at next-expected - 1).
+    keepalive: bool,
+    /// Retransmitted data already sent.
+    retransmission: bool,
+    /// Its ACK acknowledged something new.
+    ack_progress: bool,
+}
+
 /// Why a connection left the table.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RetireReason {
@@ -178,6 +189,48 @@ pub struct ConnectionSummary {
     /// Zeek's rows for this connection (more than one where Zeek's timers
     /// or reuse rule would have split it), the last one as above.
     pub zeek_rows: Vec<ZeekRow>,
+}
+
+impl ConnectionSummary {
+    /// The `connection_summary` JSON object, one schema for replay and the
+    /// daemon.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "event": "connection_summary",
+            "link": self.link.as_deref(),
+            "local": self.ends.local.to_string(),
+            "peer": self.ends.peer.to_string(),
+            "orig": self.orig.to_string(),
+            "resp": self.resp.to_string(),
+            "conn_state": self.conn_state,
+            "history": self.history,
+            "state": self.state.name(),
+            "packets": self.packets,
+            "retransmissions": self.retransmissions,
+            "first_ts": self.first_ts.as_secs_f64(),
+            "last_ts": self.last_ts.as_secs_f64(),
+            "retired": self.retired.name(),
+        });
+        if let (true, Some(obj)) = (self.zeek_rows.len() > 1, v.as_object_mut()) {
+            let rows = self
+                .zeek_rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "orig": r.orig.to_string(),
+                        "resp": r.resp.to_string(),
+                        "conn_state": r.conn_state,
+                        "history": r.history,
+                        "packets": r.packets,
+                        "first_ts": r.first_ts.as_secs_f64(),
+                        "last_ts": r.last_ts.as_secs_f64(),
+                    })
+                })
+                .collect();
+            obj.insert("zeek_rows".into(), rows);
+        }
+        v
+    }
 }
 
 /// One TCP connection between a local and a peer endpoint.
@@ -431,6 +484,9 @@ impl Connection {
         if !seg.flags.rst() {
             dir.snd_max = Some(dir.snd_max.map_or(end, |m| m.max(end)));
         }
+        // Did this segment acknowledge anything new? Partial progress is
+        // life for the black-hole rule, even with more data still in flight.
+        let ack_progress = seg.flags.ack() && dir.ack_max.is_none_or(|m| Seq(seg.ack).after(m));
         if seg.flags.ack() {
             let a = Seq(seg.ack);
             dir.ack_max = Some(dir.ack_max.map_or(a, |m| m.max(a)));
@@ -448,7 +504,18 @@ impl Connection {
                 Some(packet),
             ));
         }
-        self.track_acknowledgment(seg, from, ts, packet, keepalive, retransmission, out);
+        self.track_acknowledgment(
+            seg,
+            from,
+            ts,
+            packet,
+            Sent {
+                keepalive,
+                retransmission,
+                ack_progress,
+            },
+            out,
+        );
 
         let evidence = Some(Evidence {
             seq: seg.seq,
@@ -596,18 +663,27 @@ impl Connection {
         }
     }
 
-    /// Black-hole bookkeeping: has local data gone unacknowledged?
-    #[allow(clippy::too_many_arguments)]
+    /// Black-hole bookkeeping: has local data gone without any ACK progress?
+    ///
+    /// The clock starts when local sends something the peer has not yet
+    /// acknowledged. An ACK that covers everything stops it; an ACK that
+    /// advances but leaves data in flight (pipelined requests on a busy
+    /// line) restarts it from that ACK: the peer is alive and taking our
+    /// data, so only a stall in acknowledgments is a black hole.
     fn track_acknowledgment(
         &mut self,
         seg: &Segment,
         from: Side,
         ts: Timestamp,
         packet: u64,
-        keepalive: bool,
-        retransmission: bool,
+        sent: Sent,
         out: &mut Vec<Event>,
     ) {
+        let Sent {
+            keepalive,
+            retransmission,
+            ack_progress,
+        } = sent;
         match from {
             Side::Local => {
                 let sends = seg.payload_len > 0 || seg.flags.fin() || keepalive;
@@ -629,7 +705,8 @@ impl Connection {
                     (Some(sent), true) => Seq(seg.ack).at_or_after(sent),
                     _ => false,
                 };
-                if covers || seg.flags.rst() {
+                let progress = covers || seg.flags.rst() || ack_progress;
+                if progress {
                     if let Some((since, _)) = self.awaiting_ack.take() {
                         if self.black_hole {
                             self.black_hole = false;
@@ -640,6 +717,12 @@ impl Connection {
                                 },
                                 Some(packet),
                             ));
+                        }
+                        if !(covers || seg.flags.rst()) {
+                            // Partial ACK: data still in flight, the clock
+                            // restarts at this ACK.
+                            self.awaiting_ack = Some((ts, packet));
+                            self.awaiting_retransmissions = 0;
                         }
                     }
                 }

@@ -875,6 +875,94 @@ mod tests {
         }
     }
 
+    /// Local sends 50 bytes every second from `from_ms` for `n` seconds; the
+    /// peer acknowledges each request only when the next is already out, so
+    /// data is always in flight while the ACKs keep advancing.
+    fn pipelined(n: u32, acked: u32) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for k in 0..n {
+            let at = 100 + i64::from(k) * 1_000;
+            rows.push((at, true, A | TcpFlags::PSH, 101 + 50 * k, 901, 50));
+            if k < acked {
+                // ACK of request k, sent after request k+1 left.
+                rows.push((at + 1_010, false, A, 901, 151 + 50 * k, 0));
+            }
+        }
+        rows.sort_by_key(|r| r.0);
+        rows
+    }
+
+    #[test]
+    fn transition_table_more() {
+        let table: Vec<(&str, Vec<Row>, i64, Vec<&str>)> = vec![
+            (
+                "pipelined requests, ACKs advancing with data always in flight: no black hole",
+                with_handshake(&pipelined(40, 40)),
+                45_000,
+                vec!["established"],
+            ),
+            (
+                "pipelined requests, then the ACKs stop: black hole 10 s after the last progress",
+                with_handshake(&pipelined(12, 5)),
+                15_200,
+                vec!["established", "black_hole"],
+            ),
+            (
+                "... and not before",
+                with_handshake(&pipelined(12, 5)),
+                15_100,
+                vec!["established"],
+            ),
+            (
+                "FIN from local only: half-closed by us, then the link is short",
+                with_handshake(&[(10, true, F | A, 101, 901, 0)]),
+                5_011,
+                vec!["established", "fin:local", "link_down"],
+            ),
+            (
+                "RST from the peer while half-closed",
+                with_handshake(&[(10, true, F | A, 101, 901, 0), (11, false, R, 901, 0, 0)]),
+                20,
+                vec!["established", "fin:local", "reset:peer"],
+            ),
+            (
+                "a FIN+ACK as first packet: a connection that was up, closed by the peer",
+                vec![(0, false, F | A, 5_000, 7_000, 0)],
+                1,
+                vec!["discovered", "fin:peer"],
+            ),
+            (
+                "SYN-ACK as first packet (SYN missed): established",
+                vec![(0, false, S | A, 900, 101, 0), (1, true, A, 101, 901, 0)],
+                2,
+                vec!["established"],
+            ),
+            (
+                "SYN unanswered, then a late SYN-ACK completes the handshake",
+                vec![
+                    (0, true, S, 100, 0, 0),
+                    (12_000, false, S | A, 900, 101, 0),
+                    (12_001, true, A, 101, 901, 0),
+                ],
+                12_002,
+                vec!["syn_unanswered", "established"],
+            ),
+            (
+                "RST from the peer after its SYN-ACK, before our ACK",
+                vec![
+                    (0, true, S, 100, 0, 0),
+                    (1, false, S | A, 900, 101, 0),
+                    (2, false, R, 901, 0, 0),
+                ],
+                3,
+                vec!["reset:peer"],
+            ),
+        ];
+        for (name, rows, end, want) in table {
+            assert_eq!(run(&rows, end), want, "{name}");
+        }
+    }
+
     #[test]
     fn link_starts_unknown_and_is_down_if_nothing_shows_within_silence_after() {
         // Only unrelated traffic for 50 s: the link never showed a connection.
@@ -896,29 +984,70 @@ mod tests {
         assert_eq!(t.stats().unwatched, 2);
     }
 
+    /// `row` on the connection whose local port is `port`.
+    fn seg_on(port: u16, row: &Row) -> Segment {
+        let mut s = seg(row);
+        let local: std::net::SocketAddr = format!("10.0.0.5:{port}").parse().unwrap();
+        if row.1 {
+            s.src = local;
+        } else {
+            s.dst = local;
+        }
+        s
+    }
+
     #[test]
-    fn full_table_evicts_finished_and_unwatched_flows_first() {
+    fn full_table_evicts_finished_flows_first_then_the_least_recently_active() {
         let config = Config {
             max_flows: 32,
             ..Config::default()
         };
         let mut t = Tracker::new(&config);
         let mut out = Vec::new();
-        for i in 0..100u16 {
-            let mut s = seg(&(i64::from(i), true, S, 1, 0, 0));
-            s.src = format!("10.0.0.5:{}", 20_000 + i).parse().unwrap();
-            t.on_segment(&s, u64::from(i) + 1, &mut out);
+        let mut n = 0;
+        let mut feed = |t: &mut Tracker, port: u16, row: Row, out: &mut Vec<Event>| {
+            n += 1;
+            t.on_segment(&seg_on(port, &row), n, out);
+        };
+        // 20 live connections, the oldest activity first (port 20000 at 0 s).
+        for i in 0..20u16 {
+            let ms = i64::from(i) * 1_000;
+            feed(&mut t, 20_000 + i, (ms, true, S, 100, 0, 0), &mut out);
+            feed(
+                &mut t,
+                20_000 + i,
+                (ms + 1, false, S | A, 900, 101, 0),
+                &mut out,
+            );
+            feed(&mut t, 20_000 + i, (ms + 2, true, A, 101, 901, 0), &mut out);
+        }
+        // 12 connections that are finished (reset) but more recent.
+        for i in 0..12u16 {
+            let ms = 30_000 + i64::from(i);
+            feed(&mut t, 30_000 + i, (ms, true, S, 100, 0, 0), &mut out);
+            feed(&mut t, 30_000 + i, (ms, false, R | A, 0, 101, 0), &mut out);
+        }
+        assert_eq!(t.flows(), 32);
+        // 14 new connections need room: 2 are evicted per pass (1/16 of 32).
+        for i in 0..14u16 {
+            feed(&mut t, 40_000 + i, (31_000, true, S, 100, 0, 0), &mut out);
             assert!(t.flows() <= 32);
         }
-        assert!(t.stats().evicted >= 68, "{:?}", t.stats());
-        let evicted = t
+        let evicted: Vec<u16> = t
             .drain_retired()
             .filter(|c| c.retired == RetireReason::Evicted)
-            .count();
+            .map(|c| c.ends.local.port())
+            .collect();
         assert_eq!(
-            evicted as u64,
+            evicted.len() as u64,
             t.stats().evicted,
-            "evicted flows still get summaries"
+            "each evicted flow gets its summary"
         );
+        // The 12 finished ones went first, although they were the most
+        // recently active; then the live ones, least recently active first.
+        let finished: Vec<u16> = evicted.iter().copied().filter(|p| *p >= 30_000).collect();
+        assert_eq!(finished.len(), 12, "{evicted:?}");
+        assert!(evicted.iter().take(12).all(|p| *p >= 30_000), "{evicted:?}");
+        assert_eq!(&evicted[12..], &[20_000, 20_001], "{evicted:?}");
     }
 }

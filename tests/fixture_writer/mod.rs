@@ -43,9 +43,14 @@ pub enum Container {
     PcapngTwoInterfaces,
 }
 
+/// At or above this snaplen a capture keeps payloads (the PCI leak test only).
+pub const FULL_SNAPLEN: usize = 65_535;
+
 pub struct Frame {
     pub ts: i64, // nanoseconds since the epoch
     pub bytes: Vec<u8>,
+    /// Length of the link, IP and TCP headers: what a header-only capture keeps.
+    pub headers: usize,
     pub interface: u32,
 }
 
@@ -132,6 +137,17 @@ impl Scenario {
         }
     }
 
+    /// Bytes of `f` the capture keeps. A header-only capture keeps each
+    /// frame's headers and not one payload byte (payloads carry card
+    /// numbers); only a full-snaplen capture (the PCI leak test) keeps more.
+    fn captured(&self, f: &Frame) -> usize {
+        if self.snaplen >= FULL_SNAPLEN {
+            f.bytes.len().min(self.snaplen)
+        } else {
+            f.headers.min(self.snaplen)
+        }
+    }
+
     pub fn with_config(mut self, config: &'static str) -> Scenario {
         self.config = config;
         self
@@ -169,6 +185,7 @@ impl Scenario {
         }
         self.frames.push(Frame {
             ts: self.now,
+            headers: bytes.len() - payload.len(),
             bytes,
             interface: self.interface,
         });
@@ -315,7 +332,7 @@ impl Scenario {
                 out.extend_from_slice(&(self.snaplen as u32).to_le_bytes());
                 out.extend_from_slice(&dlt.to_le_bytes());
                 for f in &self.frames {
-                    let cap = f.bytes.len().min(self.snaplen);
+                    let cap = self.captured(f);
                     let sub = if self.container == Container::PcapNano {
                         f.ts % NS
                     } else {
@@ -354,7 +371,7 @@ impl Scenario {
                     block(&mut out, 1, &idb);
                 }
                 for f in &self.frames {
-                    let cap = f.bytes.len().min(self.snaplen);
+                    let cap = self.captured(f);
                     let micros = (f.ts / 1000) as u64;
                     let mut epb = Vec::new();
                     epb.extend_from_slice(&f.interface.to_le_bytes());

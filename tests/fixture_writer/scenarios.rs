@@ -1,6 +1,8 @@
 //! The scenarios: each a small story from a payment link's life.
 
-use super::{Container, Conv, Framing, From, Scenario, F_ACK, F_FIN, F_PSH, F_RST, F_SYN};
+use super::{
+    Container, Conv, Framing, From, Scenario, FULL_SNAPLEN, F_ACK, F_FIN, F_PSH, F_RST, F_SYN,
+};
 
 const NS: i64 = 1_000_000_000;
 const VISA: Option<&str> = Some("visa-primary");
@@ -407,7 +409,7 @@ fn pci_full_payload() -> Scenario {
         "Captured with a full snaplen (what linewatch must never do itself): the payloads carry a test card number. No byte of it may appear in any output.",
         Framing::Ethernet,
         Container::PcapMicro,
-        65_535,
+        FULL_SNAPLEN,
     );
     let mut c = Conv::new("10.0.0.5:40123", "203.0.113.10:5000", VISA, 1, 2);
     handshake(&mut s, &mut c);
