@@ -159,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 {
                     eprintln!("linewatch: some notifications were not delivered within 120 s; they stay in {}", outbox.display());
                 }
-                e.shutdown();
+                e.shutdown(std::time::Duration::from_secs(5));
             }
             match result {
                 Ok(()) => Ok(ExitCode::SUCCESS),

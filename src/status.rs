@@ -33,6 +33,37 @@ pub struct StatusDoc {
     pub links: Vec<LinkDoc>,
     /// One entry per capture interface.
     pub captures: Vec<CaptureDoc>,
+    /// The probe's own state: its troubles and its outboxes.
+    #[serde(default)]
+    pub probe: ProbeDoc,
+}
+
+/// The probe's own health, apart from the lines it watches.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbeDoc {
+    /// What is wrong with the probe itself now (`capture on eth1`,
+    /// `emitter backlog`); empty when it is healthy. These open the probe's
+    /// own incident, never a line's.
+    pub troubles: Vec<String>,
+    /// One entry per paging destination (PagerDuty, Slack).
+    pub outboxes: Vec<OutboxDoc>,
+}
+
+/// A paging destination's on-disk outbox.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutboxDoc {
+    /// `pagerduty` or `slack`.
+    pub destination: String,
+    /// Notifications waiting to be delivered.
+    pub pending: u64,
+    /// Accepted by the endpoint since the daemon started.
+    pub delivered: u64,
+    /// Attempts that failed and will be retried.
+    pub retries: u64,
+    /// Refused for good by the endpoint (4xx).
+    pub rejected: u64,
+    /// Dropped, oldest first, because the outbox was full.
+    pub dropped_full: u64,
 }
 
 /// Health of a link as the daemon judges it.

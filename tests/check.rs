@@ -106,6 +106,7 @@ fn state_dir(tag: &str, age: f64, links: Vec<LinkDoc>) -> TempDir {
             state: "running".into(),
             ..CaptureDoc::default()
         }],
+        probe: Default::default(),
     };
     linewatch::status::write(&dir.0, &doc).unwrap();
     dir

@@ -138,13 +138,37 @@ impl Delivery {
         self.outbox.lock().map(|o| o.dropped_full()).unwrap_or(0)
     }
 
-    /// Stops the thread (pending entries stay in the outbox).
+    /// Stops the thread (pending entries stay in the outbox), waiting for
+    /// a request in flight to end (at most [`REQUEST_TIMEOUT`]).
     pub fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.wake.try_send(());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Stops the thread, waiting at most `limit` for a request in flight
+    /// (process exit: SIGTERM must stop within 5 s). A request still
+    /// running then is abandoned; its entry stays in the outbox and is sent
+    /// again after the restart (PagerDuty deduplicates by key). Returns
+    /// whether the thread ended in time.
+    pub fn shutdown_within(mut self, limit: Duration) -> bool {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.try_send(());
+        let start = std::time::Instant::now();
+        while let Some(t) = self.thread.take() {
+            if t.is_finished() {
+                let _ = t.join();
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            self.thread = Some(t);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Emitters {
     pagerduty: Option<(Delivery, String)>,
     slack: Option<Delivery>,
     dry: Option<(LineSink, Box<dyn Write + Send>)>,
+    /// In a dry run: whether `[pagerduty]` / `[slack]` are configured, so
+    /// only what would really be sent is printed.
+    dry_pagerduty: bool,
+    dry_slack: bool,
     /// Dry-run lines as JSON objects (for `--format json`).
     pub dry_json: bool,
     health: Vec<(Arc<str>, Health)>,
@@ -60,6 +64,55 @@ impl std::fmt::Debug for Emitters {
             .field("host", &self.host)
             .finish()
     }
+}
+
+fn start_statsd(config: &Config, host: &str) -> Result<Option<Statsd>, String> {
+    config
+        .statsd
+        .as_ref()
+        .map(|s| {
+            Statsd::new(&s.address, host)
+                .map_err(|err| format!("[statsd] address {}: {err}", s.address))
+        })
+        .transpose()
+}
+
+/// `[pagerduty]` with its routing key read (from its file or variable).
+fn pagerduty_dest(config: &Config) -> Result<Option<pagerduty::PagerDuty>, String> {
+    let Some(pd) = &config.pagerduty else {
+        return Ok(None);
+    };
+    let key = pd
+        .routing_key
+        .resolve()
+        .map_err(|err| format!("[pagerduty]: {err}"))?;
+    Ok(Some(pagerduty::PagerDuty {
+        url: pd.events_url.clone(),
+        routing_key: key,
+    }))
+}
+
+/// `[slack]` with its webhook URL read.
+fn slack_dest(config: &Config) -> Result<Option<slack::Slack>, String> {
+    let Some(sl) = &config.slack else {
+        return Ok(None);
+    };
+    let url = sl
+        .webhook_url
+        .resolve()
+        .map_err(|err| format!("[slack]: {err}"))?;
+    Ok(Some(slack::Slack { webhook_url: url }))
+}
+
+fn start<D: delivery::Destination>(
+    dest: Option<D>,
+    dir: &Path,
+) -> Result<Option<Delivery>, String> {
+    dest.map(|d| {
+        let name = d.name();
+        Delivery::start(d, dir).map_err(|err| format!("{name} outbox {}: {err}", dir.display()))
+    })
+    .transpose()
 }
 
 /// This machine's name, for `source` and `h:`.
@@ -88,6 +141,8 @@ impl Emitters {
             pagerduty: None,
             slack: None,
             dry: None,
+            dry_pagerduty: config.pagerduty.is_some(),
+            dry_slack: config.slack.is_some(),
             dry_json: false,
             health: Vec::new(),
             out: Vec::new(),
@@ -102,41 +157,77 @@ impl Emitters {
                 e.dry = Some((sink, dry_out.unwrap_or_else(|| Box::new(std::io::stdout()))));
             }
             EmitMode::Live => {
-                if let Some(s) = &config.statsd {
-                    e.statsd = Some(
-                        Statsd::new(&s.address, &host)
-                            .map_err(|err| format!("[statsd] address {}: {err}", s.address))?,
-                    );
-                }
-                if let Some(pd) = &config.pagerduty {
-                    let key = pd
-                        .routing_key
-                        .resolve()
-                        .map_err(|err| format!("[pagerduty]: {err}"))?;
-                    let dest = pagerduty::PagerDuty {
-                        url: pd.events_url.clone(),
-                        routing_key: key,
-                    };
-                    let d = Delivery::start(dest, &outbox_root.join("pagerduty"))
-                        .map_err(|err| format!("pagerduty outbox: {err}"))?;
-                    e.pagerduty = Some((d, host.clone()));
-                }
-                if let Some(sl) = &config.slack {
-                    let url = sl
-                        .webhook_url
-                        .resolve()
-                        .map_err(|err| format!("[slack]: {err}"))?;
-                    let d = Delivery::start(
-                        slack::Slack { webhook_url: url },
-                        &outbox_root.join("slack"),
-                    )
-                    .map_err(|err| format!("slack outbox: {err}"))?;
-                    e.slack = Some(d);
-                }
+                e.statsd = start_statsd(config, &host)?;
+                e.pagerduty = start(pagerduty_dest(config)?, &outbox_root.join("pagerduty"))?
+                    .map(|d| (d, host.clone()));
+                e.slack = start(slack_dest(config)?, &outbox_root.join("slack"))?;
             }
         }
         e.health = e.policy.health();
         Ok(e)
+    }
+
+    /// Takes a reloaded config (SIGHUP, live mode): the policy follows the
+    /// new links (see [`Policy::reconfigure`]); an emitter whose section
+    /// changed is restarted on the same outbox, so nothing waiting in it is
+    /// lost; one whose section was removed stops (its outbox stays on disk
+    /// and is delivered when the section comes back). If a new section
+    /// cannot be started (a secret file missing, say), the error is
+    /// returned and that emitter keeps running as before.
+    pub fn reconfigure(
+        &mut self,
+        old: &Config,
+        config: &Config,
+        outbox_root: &Path,
+        now: Timestamp,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut out = std::mem::take(&mut self.out);
+        self.policy.reconfigure(config, now, &mut out);
+        if config.statsd != old.statsd {
+            match start_statsd(config, &self.host) {
+                Ok(s) => {
+                    if let Some(old) = std::mem::replace(&mut self.statsd, s) {
+                        old.flush();
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        // Secrets are read first; only then does the old delivery thread
+        // let go of its outbox, before the new one opens it (one reader
+        // per outbox, so nothing is sent twice).
+        if config.pagerduty != old.pagerduty {
+            match pagerduty_dest(config) {
+                Ok(dest) => {
+                    if let Some((old, _)) = self.pagerduty.take() {
+                        old.shutdown();
+                    }
+                    match start(dest, &outbox_root.join("pagerduty")) {
+                        Ok(d) => self.pagerduty = d.map(|d| (d, self.host.clone())),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if config.slack != old.slack {
+            match slack_dest(config) {
+                Ok(dest) => {
+                    if let Some(old) = self.slack.take() {
+                        old.shutdown();
+                    }
+                    match start(dest, &outbox_root.join("slack")) {
+                        Ok(d) => self.slack = d,
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        self.after(&mut out, now);
+        self.out = out;
+        errors
     }
 
     /// Feeds one event.
@@ -155,8 +246,15 @@ impl Emitters {
     pub fn advance_to(&mut self, now: Timestamp) {
         let mut out = std::mem::take(&mut self.out);
         let backlog = self.backlog();
-        self.policy
-            .set_probe_trouble("emitter backlog", backlog > BACKLOG_TROUBLE, now, &mut out);
+        self.policy.set_probe_trouble(
+            "emitter backlog",
+            &format!(
+                "{backlog} notifications waiting in the outboxes (is PagerDuty/Slack reachable?)"
+            ),
+            backlog > BACKLOG_TROUBLE,
+            now,
+            &mut out,
+        );
         self.policy.advance_to(now, &mut out);
         self.after(&mut out, now);
         self.out = out;
@@ -203,20 +301,22 @@ impl Emitters {
                     serde_json::Value::String("***".into()),
                 );
             }
-            if self.dry_json {
-                let _ = writeln!(
-                    w,
-                    "{}",
-                    serde_json::json!({"event": "emit", "to": "pagerduty", "body": pd_body})
-                );
-                let _ = writeln!(
-                    w,
-                    "{}",
-                    serde_json::json!({"event": "emit", "to": "slack", "body": sl.body})
-                );
-            } else {
-                let _ = writeln!(w, "POST pagerduty {pd_body}");
-                let _ = writeln!(w, "POST slack {}", sl.body);
+            // Only what a live run would send: a destination without its
+            // config section sends nothing.
+            let sends = [
+                (self.dry_pagerduty, "pagerduty", &pd_body),
+                (self.dry_slack, "slack", &sl.body),
+            ];
+            for (_, to, body) in sends.iter().filter(|(on, _, _)| *on) {
+                if self.dry_json {
+                    let _ = writeln!(
+                        w,
+                        "{}",
+                        serde_json::json!({"event": "emit", "to": to, "body": body})
+                    );
+                } else {
+                    let _ = writeln!(w, "POST {to} {body}");
+                }
             }
             return;
         }
@@ -261,15 +361,39 @@ impl Emitters {
         self.policy.restore(open);
     }
 
-    /// Pages waiting in the outboxes (for status and the probe incident).
+    /// Notifications waiting in the outboxes now (for status and the probe
+    /// incident).
     pub fn backlog(&self) -> u64 {
-        let pd = self.pagerduty.as_ref().map_or(0, |(d, _)| {
-            d.stats.pending.load(std::sync::atomic::Ordering::Relaxed)
-        });
-        let sl = self.slack.as_ref().map_or(0, |d| {
-            d.stats.pending.load(std::sync::atomic::Ordering::Relaxed)
-        });
-        pd + sl
+        let pd = self.pagerduty.as_ref().map_or(0, |(d, _)| d.pending_now());
+        let sl = self.slack.as_ref().map_or(0, |d| d.pending_now());
+        (pd + sl) as u64
+    }
+
+    /// The probe's own state for the status document: its troubles and
+    /// each outbox's counters.
+    pub fn probe_doc(&self) -> crate::status::ProbeDoc {
+        let outbox = |name: &str, d: &Delivery| {
+            use std::sync::atomic::Ordering::Relaxed;
+            crate::status::OutboxDoc {
+                destination: name.to_string(),
+                pending: d.pending_now() as u64,
+                delivered: d.stats.delivered.load(Relaxed),
+                retries: d.stats.retries.load(Relaxed),
+                rejected: d.stats.rejected.load(Relaxed),
+                dropped_full: d.dropped_full(),
+            }
+        };
+        let mut outboxes = Vec::new();
+        if let Some((d, _)) = &self.pagerduty {
+            outboxes.push(outbox("pagerduty", d));
+        }
+        if let Some(d) = &self.slack {
+            outboxes.push(outbox("slack", d));
+        }
+        crate::status::ProbeDoc {
+            troubles: self.policy.probe_troubles(),
+            outboxes,
+        }
     }
 
     /// Waits up to `limit` for the outboxes to drain (replay --emit live).
@@ -288,16 +412,23 @@ impl Emitters {
         }
     }
 
-    /// Flushes metrics and stops the delivery threads (outboxes persist).
-    pub fn shutdown(self) {
+    /// Flushes metrics and stops the delivery threads (outboxes persist),
+    /// giving a request in flight at most `limit` in all.
+    pub fn shutdown(self, limit: std::time::Duration) {
         if let Some(s) = &self.statsd {
             s.flush();
         }
+        let start = std::time::Instant::now();
+        let left = || limit.saturating_sub(start.elapsed());
         if let Some((d, _)) = self.pagerduty {
-            d.shutdown();
+            if !d.shutdown_within(left()) {
+                eprintln!("linewatch: pagerduty: a request was still running at exit; its notification stays in the outbox");
+            }
         }
         if let Some(d) = self.slack {
-            d.shutdown();
+            if !d.shutdown_within(left()) {
+                eprintln!("linewatch: slack: a request was still running at exit; its notification stays in the outbox");
+            }
         }
     }
 }

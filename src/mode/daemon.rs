@@ -21,7 +21,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
-use serde_json::json;
 
 use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE_BATCHES};
 use crate::config::{Config, ConfigError};
@@ -280,25 +279,7 @@ impl Daemon {
         }
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
-            let _ = writeln!(
-                out,
-                "{}",
-                json!({
-                    "event": "connection_summary",
-                    "link": c.link.as_deref(),
-                    "local": c.ends.local.to_string(),
-                    "peer": c.ends.peer.to_string(),
-                    "orig": c.orig.to_string(),
-                    "resp": c.resp.to_string(),
-                    "conn_state": c.conn_state,
-                    "history": c.history,
-                    "state": c.state.name(),
-                    "packets": c.packets,
-                    "first_ts": c.first_ts.as_secs_f64(),
-                    "last_ts": c.last_ts.as_secs_f64(),
-                    "retired": c.retired.name(),
-                })
-            );
+            let _ = writeln!(out, "{}", c.to_json());
             let _ = out.flush();
         }
     }
@@ -435,6 +416,7 @@ impl Daemon {
                     degraded: c.degraded,
                 })
                 .collect(),
+            probe: self.emitters.probe_doc(),
         }
     }
 
@@ -469,12 +451,21 @@ impl Daemon {
                         Err(e) => log(&format!("SIGHUP: cannot restart captures: {e}")),
                     }
                 }
-                if config.statsd != self.config.statsd
-                    || config.pagerduty != self.config.pagerduty
-                    || config.slack != self.config.slack
-                {
-                    log("SIGHUP: [statsd], [pagerduty] and [slack] changes take effect at the next restart");
+                // Pages follow the new links too; changed emitter sections
+                // restart on their outboxes.
+                let before = self.emitters.open_incidents();
+                let errors = self.emitters.reconfigure(
+                    &self.config,
+                    &config,
+                    &self.state_dir.join("outbox"),
+                    wall_now(),
+                );
+                for e in errors {
+                    log(&format!(
+                        "SIGHUP: {e}; that emitter keeps its previous settings"
+                    ));
                 }
+                self.save_incidents(&before);
                 self.config = config;
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
@@ -605,7 +596,9 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         captures, emitters, ..
     } = d;
     captures.shutdown();
-    emitters.shutdown();
+    // SIGTERM must stop within 5 s: a page request in flight gets 2 s, then
+    // stays in the outbox for the next start.
+    emitters.shutdown(StdDuration::from_secs(2));
     Ok(())
 }
 

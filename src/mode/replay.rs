@@ -123,41 +123,7 @@ impl Spool {
 }
 
 fn summary_json(c: &ConnectionSummary) -> String {
-    let mut v = json!({
-        "event": "connection_summary",
-        "link": c.link.as_deref(),
-        "local": c.ends.local.to_string(),
-        "peer": c.ends.peer.to_string(),
-        "orig": c.orig.to_string(),
-        "resp": c.resp.to_string(),
-        "conn_state": c.conn_state,
-        "history": c.history,
-        "state": c.state.name(),
-        "packets": c.packets,
-        "retransmissions": c.retransmissions,
-        "first_ts": c.first_ts.as_secs_f64(),
-        "last_ts": c.last_ts.as_secs_f64(),
-        "retired": c.retired.name(),
-    });
-    if let (true, Some(obj)) = (c.zeek_rows.len() > 1, v.as_object_mut()) {
-        let rows = c
-            .zeek_rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "orig": r.orig.to_string(),
-                    "resp": r.resp.to_string(),
-                    "conn_state": r.conn_state,
-                    "history": r.history,
-                    "packets": r.packets,
-                    "first_ts": r.first_ts.as_secs_f64(),
-                    "last_ts": r.last_ts.as_secs_f64(),
-                })
-            })
-            .collect();
-        obj.insert("zeek_rows".into(), rows);
-    }
-    v.to_string()
+    c.to_json().to_string()
 }
 
 fn summary_text(c: &ConnectionSummary) -> String {

@@ -18,9 +18,10 @@
 //! gateways watching the same line make one PagerDuty incident. A trigger
 //! is sent on entering the link's `page_on` level (critical by default),
 //! again only if the incident escalates (warning to critical); the resolve
-//! is sent once health has stayed below `page_on` for `hold_down` (60 s by
-//! default), so a line bouncing every few seconds is one incident, not a
-//! storm. The probe's own trouble (capture lost or degraded, emitter
+//! is sent once health is back to OK and has stayed below `page_on` for
+//! `hold_down` (60 s by default), so a line bouncing every few seconds is
+//! one incident, not a storm, and a link still in WARNING keeps its
+//! incident open. The probe's own trouble (capture lost or degraded, emitter
 //! backlog) is a separate incident, `linewatch-probe/<host>`, never
 //! reported as the line being down.
 
@@ -109,6 +110,8 @@ struct LinkHealth {
     dropped_at: Option<Timestamp>,
     capture_degraded: bool,
     health: Health,
+    /// Since when health has been OK (the resolve waits for it).
+    ok_since: Option<Timestamp>,
     incident: Option<Incident>,
     last: Option<Event>,
     /// The last FIN/RST/silence/black hole: what a link_down page names.
@@ -141,6 +144,7 @@ impl LinkHealth {
             dropped_at: None,
             capture_degraded: false,
             health: Health::Ok,
+            ok_since: None,
             incident: None,
             last: None,
             last_trouble: None,
@@ -160,6 +164,26 @@ impl LinkHealth {
             Health::Warning
         } else {
             Health::Ok
+        }
+    }
+}
+
+/// What opened or closed a probe trouble, for its notification.
+#[derive(Debug)]
+struct ProbeCause {
+    text: String,
+    class: String,
+    ts: Timestamp,
+    details: Value,
+}
+
+impl ProbeCause {
+    fn of(e: &Event) -> ProbeCause {
+        ProbeCause {
+            text: e.to_text(),
+            class: e.kind.name().to_string(),
+            ts: e.ts,
+            details: e.to_json(),
         }
     }
 }
@@ -260,6 +284,50 @@ impl Policy {
         }
     }
 
+    /// Takes a reloaded config (SIGHUP). A link that keeps its name keeps
+    /// its connections, health and open incident, with the new
+    /// `expect_connections`, `page_on`, `hold_down` and interface; a new
+    /// link starts fresh and pages like any other; a link removed from the
+    /// config has its open incident resolved (it is no longer watched,
+    /// and an incident nobody will ever close is worse than none).
+    pub fn reconfigure(&mut self, config: &Config, now: Timestamp, out: &mut Vec<Notification>) {
+        let mut old = std::mem::take(&mut self.links);
+        for spec in &config.links {
+            let link = match old.iter().position(|l| l.name == spec.name) {
+                Some(i) => {
+                    let mut l = old.swap_remove(i);
+                    l.interface = spec.interface.clone();
+                    l.expected = spec.expect_connections;
+                    l.page_on = spec.page_on;
+                    l.hold_down = spec.hold_down;
+                    l
+                }
+                None => LinkHealth::new(spec),
+            };
+            self.links.push(link);
+        }
+        for l in old {
+            if let Some(inc) = l.incident {
+                out.push(Notification {
+                    action: Action::Resolve,
+                    dedup_key: Policy::link_key(&l.name),
+                    link: Some(l.name.clone()),
+                    severity: Health::Ok,
+                    summary: format!(
+                        "{}: no longer watched (removed from the config) (was: {})",
+                        l.name, inc.cause
+                    ),
+                    class: "unwatched".into(),
+                    ts: now,
+                    details: json!({"link": &*l.name}),
+                });
+            }
+        }
+        for i in 0..self.links.len() {
+            self.refresh(i, now, None, out);
+        }
+    }
+
     /// The dedup key of a link's incident.
     pub fn link_key(name: &str) -> String {
         format!("linewatch/{name}")
@@ -339,8 +407,8 @@ impl Policy {
                 {
                     l.capture_degraded = true;
                 }
-                self.probe_trouble.insert(interface.to_string());
-                self.probe_update(e, out);
+                self.probe_trouble.insert(format!("capture on {interface}"));
+                self.probe_update(&ProbeCause::of(e), out);
             }
             EventKind::CaptureResumed { interface, .. }
             | EventKind::CaptureRecovered { interface } => {
@@ -351,8 +419,9 @@ impl Policy {
                 {
                     l.capture_degraded = false;
                 }
-                self.probe_trouble.remove(&**interface);
-                self.probe_update(e, out);
+                self.probe_trouble
+                    .remove(&format!("capture on {interface}"));
+                self.probe_update(&ProbeCause::of(e), out);
             }
             _ => {}
         }
@@ -412,6 +481,11 @@ impl Policy {
         };
         let health = l.judge(now);
         l.health = health;
+        if health == Health::Ok {
+            l.ok_since.get_or_insert(now);
+        } else {
+            l.ok_since = None;
+        }
         let paging = pages(health, l.page_on);
         match (&mut l.incident, paging) {
             (None, true) => {
@@ -463,10 +537,12 @@ impl Policy {
     }
 
     /// Marks (or clears) a trouble of the probe itself other than its
-    /// captures, e.g. `emitter backlog`; it opens or keeps the probe incident.
+    /// captures: `what` names it (`emitter backlog`), `detail` says how bad
+    /// (`57 pages waiting`). It opens or keeps the probe incident.
     pub fn set_probe_trouble(
         &mut self,
         what: &str,
+        detail: &str,
         on: bool,
         ts: Timestamp,
         out: &mut Vec<Notification>,
@@ -477,23 +553,26 @@ impl Policy {
             self.probe_trouble.remove(what)
         };
         if changed {
-            let e = Event::probe(
+            let cause = ProbeCause {
+                text: format!("{what}: {detail}"),
+                class: what.replace(' ', "_"),
                 ts,
-                EventKind::CaptureDegraded {
-                    interface: Arc::from(what),
-                    dropped: 0,
-                },
-            );
-            self.probe_update(&e, out);
+                details: json!({ "trouble": what, "detail": detail }),
+            };
+            self.probe_update(&cause, out);
         }
     }
 
-    fn probe_update(&mut self, e: &Event, out: &mut Vec<Notification>) {
+    /// The probe's troubles now (`capture on eth1`, `emitter backlog`).
+    pub fn probe_troubles(&self) -> Vec<String> {
+        self.probe_trouble.iter().cloned().collect()
+    }
+
+    fn probe_update(&mut self, e: &ProbeCause, out: &mut Vec<Notification>) {
         let trouble = !self.probe_trouble.is_empty();
         match (&mut self.probe, trouble) {
             (None, true) => {
-                let summary = format!("linewatch probe on {}: {}", self.host, e.to_text());
-                let mut summary = summary;
+                let mut summary = format!("linewatch probe on {}: {}", self.host, e.text);
                 summary.truncate(1024);
                 out.push(Notification {
                     action: Action::Trigger,
@@ -501,9 +580,9 @@ impl Policy {
                     link: None,
                     severity: Health::Warning,
                     summary: summary.clone(),
-                    class: e.kind.name().to_string(),
+                    class: e.class.clone(),
                     ts: e.ts,
-                    details: e.to_json(),
+                    details: e.details.clone(),
                 });
                 self.probe = Some(Incident {
                     severity: Health::Warning,
@@ -539,11 +618,15 @@ impl Policy {
             let Some(l) = self.links.get_mut(i) else {
                 continue;
             };
+            // Below the paging level for hold_down, and OK: a link still in
+            // WARNING (one of two connections silent, say) keeps its incident.
             let due = l
                 .incident
                 .as_ref()
                 .and_then(|inc| inc.calm_since)
-                .map(|t| t.plus(l.hold_down));
+                .map(|t| t.plus(l.hold_down))
+                .zip(l.ok_since)
+                .map(|(calm, ok)| calm.max(ok));
             if let Some(due) = due {
                 if due < now {
                     let cause = l.incident.take().map(|inc| inc.cause).unwrap_or_default();
@@ -572,13 +655,18 @@ impl Policy {
             .map(|t| t.plus(self.probe_calm_hold));
         if let Some(due) = due {
             if due < now {
-                self.probe = None;
+                let cause = self.probe.take().map(|p| p.cause).unwrap_or_default();
+                let mut summary = format!(
+                    "linewatch probe on {}: healthy again (was: {cause})",
+                    self.host
+                );
+                summary.truncate(1024);
                 out.push(Notification {
                     action: Action::Resolve,
                     dedup_key: self.probe_key(),
                     link: None,
                     severity: Health::Ok,
-                    summary: format!("linewatch probe on {}: capture healthy again", self.host),
+                    summary,
                     class: "recovered".into(),
                     ts: due,
                     details: json!({}),

@@ -169,24 +169,137 @@ fn an_emitter_backlog_is_the_probes_incident_not_the_lines() {
     let mut p = Policy::new(&config, "gw-a");
     let mut out = Vec::new();
     let t = Timestamp::from_nanos(1_000_000_000_000);
-    p.set_probe_trouble("emitter backlog", true, t, &mut out);
-    p.set_probe_trouble(
-        "emitter backlog",
-        true,
-        t.plus(Duration::from_secs(1)),
-        &mut out,
-    );
-    assert_eq!(out.len(), 1);
+    let at = |s| t.plus(Duration::from_secs(s));
+    p.set_probe_trouble("emitter backlog", "57 waiting", true, t, &mut out);
+    p.set_probe_trouble("emitter backlog", "58 waiting", true, at(1), &mut out);
+    assert_eq!(out.len(), 1, "one trigger, not one per check");
     assert_eq!(out[0].dedup_key, "linewatch-probe/gw-a");
     assert_eq!(out[0].action, Action::Trigger);
-    p.set_probe_trouble(
-        "emitter backlog",
-        false,
-        t.plus(Duration::from_secs(2)),
-        &mut out,
+    assert_eq!(out[0].class, "emitter_backlog");
+    assert_eq!(
+        out[0].summary,
+        "linewatch probe on gw-a: emitter backlog: 57 waiting"
     );
-    p.advance_to(t.plus(Duration::from_secs(70)), &mut out);
+    assert_eq!(p.probe_troubles(), vec!["emitter backlog".to_string()]);
+    p.set_probe_trouble("emitter backlog", "0 waiting", false, at(2), &mut out);
+    p.advance_to(at(61), &mut out);
+    assert_eq!(out.len(), 1, "no resolve before the hold-down");
+    p.advance_to(at(70), &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].action, Action::Resolve);
+    assert_eq!(
+        out[1].summary,
+        "linewatch probe on gw-a: healthy again (was: linewatch probe on gw-a: emitter backlog: 57 waiting)"
+    );
     assert!(p.health().iter().all(|(_, h)| *h == Health::Ok));
+}
+
+fn ev(ts: Timestamp, link: &str, kind: EventKind, local_port: u16) -> Event {
+    let mut e = Event::probe(ts, kind);
+    e.link = Some(Arc::from(link));
+    e.conn = Some(Endpoints {
+        local: format!("10.0.0.5:{local_port}").parse().unwrap(),
+        peer: "203.0.113.10:5000".parse().unwrap(),
+    });
+    e
+}
+
+fn two_connection_config() -> Config {
+    Config::parse(
+        "[[link]]\nname = \"visa-primary\"\npeer = [\"203.0.113.10:5000\"]\nexpect_connections = 2\nhold_down = \"60s\"\n",
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_incident_stays_open_while_the_link_is_still_in_warning() {
+    let mut p = Policy::new(&two_connection_config(), "gw-a");
+    let mut out = Vec::new();
+    let t = Timestamp::from_nanos(1_000_000_000_000);
+    let at = |s| t.plus(Duration::from_secs(s));
+    let down = EventKind::LinkDown {
+        established: 0,
+        expected: 2,
+    };
+    let up = EventKind::LinkUp {
+        established: 2,
+        expected: 2,
+        down_for: Duration::from_secs(10),
+    };
+    let silence = EventKind::Silence {
+        after: Duration::from_secs(45),
+        capture_degraded: false,
+    };
+    p.on_event(&ev(at(0), "visa-primary", down, 0), &mut out);
+    assert_eq!(actions(&out), vec![("trigger", "link_down".to_string())]);
+    p.on_event(
+        &ev(at(10), "visa-primary", EventKind::Established, 1),
+        &mut out,
+    );
+    p.on_event(
+        &ev(at(10), "visa-primary", EventKind::Established, 2),
+        &mut out,
+    );
+    p.on_event(&ev(at(10), "visa-primary", up, 0), &mut out);
+    // One of the two connections goes silent: WARNING, below page_on.
+    p.on_event(&ev(at(20), "visa-primary", silence, 1), &mut out);
+    assert_eq!(p.health()[0].1, Health::Warning);
+    p.advance_to(at(300), &mut out);
+    assert_eq!(
+        out.len(),
+        1,
+        "no resolve while the link is in WARNING: {out:?}"
+    );
+    // The silence ends: OK; the resolve follows once calm for the hold-down.
+    let ended = EventKind::SilenceEnded {
+        silent_for: Duration::from_secs(280),
+    };
+    p.on_event(&ev(at(300), "visa-primary", ended, 1), &mut out);
+    assert_eq!(p.health()[0].1, Health::Ok);
+    p.advance_to(at(301), &mut out);
+    assert_eq!(
+        actions(&out),
+        vec![
+            ("trigger", "link_down".to_string()),
+            ("resolve", "recovered".to_string())
+        ],
+        "calm since 10 s (past the hold-down), OK since 300 s"
+    );
+    assert_eq!(out[1].ts, at(300));
+}
+
+#[test]
+fn a_reload_keeps_open_incidents_pages_new_links_and_resolves_removed_ones() {
+    let t = Timestamp::from_nanos(1_000_000_000_000);
+    let at = |s| t.plus(Duration::from_secs(s));
+    let mut p = Policy::new(&two_connection_config(), "gw-a");
+    let mut out = Vec::new();
+    let down = |n| EventKind::LinkDown {
+        established: 0,
+        expected: n,
+    };
+    p.on_event(&ev(at(0), "visa-primary", down(2), 0), &mut out);
+    assert_eq!(out.len(), 1);
+    // Reload: visa-primary stays (now expecting 1), visa-backup is new.
+    let both = Config::parse(
+        "[[link]]\nname = \"visa-primary\"\npeer = [\"203.0.113.10:5000\"]\n\n[[link]]\nname = \"visa-backup\"\npeer = [\"203.0.113.20:5000\"]\n",
+    )
+    .unwrap();
+    p.reconfigure(&both, at(1), &mut out);
+    assert_eq!(out.len(), 1, "a kept link's incident is not paged again");
+    assert_eq!(p.open_incidents().len(), 1);
+    p.on_event(&ev(at(2), "visa-backup", down(1), 0), &mut out);
+    assert_eq!(out.len(), 2, "the link added by the reload pages");
+    assert_eq!(out[1].dedup_key, "linewatch/visa-backup");
+    // Reload without visa-primary: its open incident is resolved.
+    let backup_only =
+        Config::parse("[[link]]\nname = \"visa-backup\"\npeer = [\"203.0.113.20:5000\"]\n")
+            .unwrap();
+    p.reconfigure(&backup_only, at(3), &mut out);
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].dedup_key, "linewatch/visa-primary");
+    assert_eq!(out[2].action, Action::Resolve);
+    assert_eq!(out[2].class, "unwatched");
+    assert_eq!(p.open_incidents().len(), 1);
+    assert_eq!(p.health().len(), 1);
 }

@@ -56,6 +56,7 @@ fn doc(written_at: f64, links: Vec<LinkDoc>) -> StatusDoc {
             state: "running".into(),
             ..CaptureDoc::default()
         }],
+        probe: Default::default(),
     }
 }
 
