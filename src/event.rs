@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::time::{Duration, Timestamp};
 
@@ -205,78 +205,167 @@ pub struct Event {
     pub evidence: Option<Evidence>,
 }
 
-fn addr(a: &SocketAddr) -> String {
-    // SocketAddr's Display already writes IPv6 as [addr]:port.
-    a.to_string()
+/// `addr:port` as JSON text; IPv6 as `[addr]:port` (SocketAddr's Display).
+/// IPv4, nearly every address on the line, is formatted by hand: std's
+/// Display was a seventh of a replay's time.
+pub(crate) fn serialize_addr<S: serde::Serializer>(
+    a: &SocketAddr,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let SocketAddr::V4(v4) = a else {
+        return s.collect_str(a);
+    };
+    let mut text = Decimal::default(); // at most 255.255.255.255:65535
+    for (i, octet) in v4.ip().octets().iter().enumerate() {
+        if i > 0 {
+            text.push(b'.');
+        }
+        text.number(u32::from(*octet));
+    }
+    text.push(b':');
+    text.number(u32::from(v4.port()));
+    match text.as_str() {
+        Some(t) => s.serialize_str(t),
+        None => s.collect_str(a),
+    }
 }
 
-impl Event {
-    /// The JSON object for `--format json` and the daemon's event log.
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("ts".into(), json!(self.ts.as_secs_f64()));
-        m.insert("event".into(), json!(self.kind.name()));
-        m.insert("link".into(), json!(self.link.as_deref()));
-        m.insert("local".into(), json!(self.conn.map(|c| addr(&c.local))));
-        m.insert("peer".into(), json!(self.conn.map(|c| addr(&c.peer))));
-        m.insert("packet".into(), json!(self.packet));
+/// A short ASCII text built on the stack.
+#[derive(Default)]
+struct Decimal {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Decimal {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn number(&mut self, mut v: u32) {
+        let mut digits = [0u8; 10];
+        let mut k = 0;
+        while let Some(d) = digits.get_mut(k) {
+            *d = b'0' + (v % 10) as u8;
+            k += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for d in digits.iter().take(k).rev() {
+            self.push(*d);
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+    }
+}
+
+/// One value of an event's JSON object, written without building a map.
+enum Field<'a> {
+    F64(f64),
+    Str(&'a str),
+    OptStr(Option<&'a str>),
+    Int(u64),
+    OptInt(Option<u64>),
+    Bool(bool),
+    Addr(Option<SocketAddr>),
+    Flags(crate::decode::TcpFlags),
+}
+
+impl serde::Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::F64(v) => s.serialize_f64(*v),
+            Field::Str(v) => s.serialize_str(v),
+            Field::OptStr(v) => v.serialize(s),
+            Field::Int(v) => s.serialize_u64(*v),
+            Field::OptInt(v) => v.serialize(s),
+            Field::Bool(v) => s.serialize_bool(*v),
+            Field::Addr(Some(a)) => serialize_addr(a, s),
+            Field::Addr(None) => s.serialize_none(),
+            Field::Flags(f) => s.serialize_str(&f.tcpdump()),
+        }
+    }
+}
+
+/// The JSON object of an event, keys in sorted order (as a
+/// `serde_json::Map` would have them), streamed: replay writes hundreds of
+/// thousands of these, and building a map for each was a third of its time.
+impl serde::Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut f: Vec<(&'static str, Field<'_>)> = Vec::with_capacity(12);
+        f.push(("ts", Field::F64(self.ts.as_secs_f64())));
+        f.push(("event", Field::Str(self.kind.name())));
+        f.push(("link", Field::OptStr(self.link.as_deref())));
+        f.push(("local", Field::Addr(self.conn.map(|c| c.local))));
+        f.push(("peer", Field::Addr(self.conn.map(|c| c.peer))));
+        f.push(("packet", Field::OptInt(self.packet)));
         match &self.kind {
             EventKind::FinFrom(side) | EventKind::ResetFrom(side) => {
-                m.insert("from".into(), json!(side.name()));
+                f.push(("from", Field::Str(side.name())));
             }
             EventKind::Silence {
                 after,
                 capture_degraded,
             } => {
-                m.insert("after_s".into(), json!(after.as_secs_f64()));
-                m.insert("capture_degraded".into(), json!(capture_degraded));
+                f.push(("after_s", Field::F64(after.as_secs_f64())));
+                f.push(("capture_degraded", Field::Bool(*capture_degraded)));
             }
             EventKind::CaptureLost { interface, reason } => {
-                m.insert("interface".into(), json!(&**interface));
-                m.insert("reason".into(), json!(reason));
+                f.push(("interface", Field::Str(interface)));
+                f.push(("reason", Field::Str(reason)));
             }
             EventKind::CaptureResumed {
                 interface,
                 lost_for,
             } => {
-                m.insert("interface".into(), json!(&**interface));
-                m.insert("lost_for_s".into(), json!(lost_for.as_secs_f64()));
+                f.push(("interface", Field::Str(interface)));
+                f.push(("lost_for_s", Field::F64(lost_for.as_secs_f64())));
             }
             EventKind::CaptureDegraded { interface, dropped } => {
-                m.insert("interface".into(), json!(&**interface));
-                m.insert("dropped".into(), json!(dropped));
+                f.push(("interface", Field::Str(interface)));
+                f.push(("dropped", Field::Int(*dropped)));
             }
             EventKind::CaptureRecovered { interface } => {
-                m.insert("interface".into(), json!(&**interface));
+                f.push(("interface", Field::Str(interface)));
             }
             EventKind::SilenceEnded { silent_for } => {
-                m.insert("silent_for_s".into(), json!(silent_for.as_secs_f64()));
+                f.push(("silent_for_s", Field::F64(silent_for.as_secs_f64())));
             }
             EventKind::BlackHole {
                 after,
                 retransmissions,
             } => {
-                m.insert("after_s".into(), json!(after.as_secs_f64()));
-                m.insert("retransmissions".into(), json!(retransmissions));
+                f.push(("after_s", Field::F64(after.as_secs_f64())));
+                f.push(("retransmissions", Field::Int(u64::from(*retransmissions))));
             }
             EventKind::BlackHoleEnded { unacked_for } => {
-                m.insert("unacked_for_s".into(), json!(unacked_for.as_secs_f64()));
+                f.push(("unacked_for_s", Field::F64(unacked_for.as_secs_f64())));
             }
             EventKind::LinkDown {
                 established,
                 expected,
             } => {
-                m.insert("established".into(), json!(established));
-                m.insert("expected".into(), json!(expected));
+                f.push(("established", Field::Int(u64::from(*established))));
+                f.push(("expected", Field::Int(u64::from(*expected))));
             }
             EventKind::LinkUp {
                 established,
                 expected,
                 down_for,
             } => {
-                m.insert("established".into(), json!(established));
-                m.insert("expected".into(), json!(expected));
-                m.insert("down_for_s".into(), json!(down_for.as_secs_f64()));
+                f.push(("established", Field::Int(u64::from(*established))));
+                f.push(("expected", Field::Int(u64::from(*expected))));
+                f.push(("down_for_s", Field::F64(down_for.as_secs_f64())));
             }
             EventKind::Established
             | EventKind::Discovered
@@ -285,14 +374,32 @@ impl Event {
             | EventKind::SynUnanswered => {}
         }
         if let Some(up) = self.up_for {
-            m.insert("up_for_s".into(), json!(up.as_secs_f64()));
+            f.push(("up_for_s", Field::F64(up.as_secs_f64())));
         }
         if let Some(e) = self.evidence {
-            m.insert("seq".into(), json!(e.seq));
-            m.insert("ack".into(), json!(e.ack));
-            m.insert("flags".into(), json!(e.flags.tcpdump()));
+            f.push(("seq", Field::Int(u64::from(e.seq))));
+            f.push(("ack", Field::Int(u64::from(e.ack))));
+            f.push(("flags", Field::Flags(e.flags)));
         }
-        Value::Object(m)
+        f.sort_unstable_by_key(|(k, _)| *k);
+        let mut m = s.serialize_map(Some(f.len()))?;
+        for (k, v) in &f {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl Event {
+    /// The JSON object for `--format json` and the daemon's event log.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The JSON line (no newline) for `--format json` and the daemon's
+    /// event log, written without building a [`Value`].
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// One human line for the text timeline.
@@ -377,5 +484,32 @@ impl Event {
             line.push_str(&format!(" [packet {p}]"));
         }
         line
+    }
+}
+
+#[cfg(test)]
+mod addr_tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct A(#[serde(serialize_with = "serialize_addr")] SocketAddr);
+
+    #[test]
+    fn addresses_are_written_as_socketaddr_display_writes_them() {
+        for a in [
+            "0.0.0.0:0",
+            "10.0.0.5:40123",
+            "255.255.255.255:65535",
+            "203.0.113.10:5000",
+            "1.22.103.4:9",
+            "[2001:db8::10]:5000",
+            "[::1]:1",
+        ] {
+            let addr: SocketAddr = a.parse().unwrap();
+            assert_eq!(
+                serde_json::to_string(&A(addr)).unwrap(),
+                format!("\"{addr}\"")
+            );
+        }
     }
 }

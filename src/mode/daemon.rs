@@ -272,14 +272,14 @@ impl Daemon {
     fn emit_lines(&mut self) {
         let mut out = self.out.lock();
         for e in self.events.drain(..) {
-            let _ = writeln!(out, "{}", e.to_json());
+            let _ = writeln!(out, "{}", e.to_json_line());
             let _ = out.flush();
             log(&e.to_text());
             self.emitters.on_event(&e);
         }
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
-            let _ = writeln!(out, "{}", c.to_json());
+            let _ = writeln!(out, "{}", c.to_json_line());
             let _ = out.flush();
         }
     }

@@ -123,7 +123,7 @@ impl Spool {
 }
 
 fn summary_json(c: &ConnectionSummary) -> String {
-    c.to_json().to_string()
+    c.to_json_line()
 }
 
 fn summary_text(c: &ConnectionSummary) -> String {
@@ -182,7 +182,7 @@ pub fn replay_with(
     let mut spool = Spool::new();
     let render = |e: &Event| match format {
         Format::Text => e.to_text(),
-        Format::Json => e.to_json().to_string(),
+        Format::Json => e.to_json_line(),
     };
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), cap.link())?;

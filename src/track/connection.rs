@@ -191,45 +191,96 @@ pub struct ConnectionSummary {
     pub zeek_rows: Vec<ZeekRow>,
 }
 
+/// The `connection_summary` object, fields in sorted order (the order a
+/// `serde_json::Map` gives), serialized without building a map.
+#[derive(serde::Serialize)]
+struct SummaryJson<'a> {
+    conn_state: &'static str,
+    event: &'static str,
+    first_ts: f64,
+    history: &'a str,
+    last_ts: f64,
+    link: Option<&'a str>,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    local: SocketAddr,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    orig: SocketAddr,
+    packets: u64,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    peer: SocketAddr,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    resp: SocketAddr,
+    retired: &'static str,
+    retransmissions: u64,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    zeek_rows: Vec<ZeekRowJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ZeekRowJson<'a> {
+    conn_state: &'static str,
+    first_ts: f64,
+    history: &'a str,
+    last_ts: f64,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    orig: SocketAddr,
+    packets: u64,
+    #[serde(serialize_with = "crate::event::serialize_addr")]
+    resp: SocketAddr,
+}
+
+impl serde::Serialize for ConnectionSummary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // `zeek_rows` only where Zeek would have logged several rows.
+        let rows = if self.zeek_rows.len() > 1 {
+            self.zeek_rows
+                .iter()
+                .map(|r| ZeekRowJson {
+                    conn_state: r.conn_state,
+                    first_ts: r.first_ts.as_secs_f64(),
+                    history: &r.history,
+                    last_ts: r.last_ts.as_secs_f64(),
+                    orig: r.orig,
+                    packets: r.packets,
+                    resp: r.resp,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SummaryJson {
+            conn_state: self.conn_state,
+            event: "connection_summary",
+            first_ts: self.first_ts.as_secs_f64(),
+            history: &self.history,
+            last_ts: self.last_ts.as_secs_f64(),
+            link: self.link.as_deref(),
+            local: self.ends.local,
+            orig: self.orig,
+            packets: self.packets,
+            peer: self.ends.peer,
+            resp: self.resp,
+            retired: self.retired.name(),
+            retransmissions: self.retransmissions,
+            state: self.state.name(),
+            zeek_rows: rows,
+        }
+        .serialize(s)
+    }
+}
+
 impl ConnectionSummary {
     /// The `connection_summary` JSON object, one schema for replay and the
     /// daemon.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "event": "connection_summary",
-            "link": self.link.as_deref(),
-            "local": self.ends.local.to_string(),
-            "peer": self.ends.peer.to_string(),
-            "orig": self.orig.to_string(),
-            "resp": self.resp.to_string(),
-            "conn_state": self.conn_state,
-            "history": self.history,
-            "state": self.state.name(),
-            "packets": self.packets,
-            "retransmissions": self.retransmissions,
-            "first_ts": self.first_ts.as_secs_f64(),
-            "last_ts": self.last_ts.as_secs_f64(),
-            "retired": self.retired.name(),
-        });
-        if let (true, Some(obj)) = (self.zeek_rows.len() > 1, v.as_object_mut()) {
-            let rows = self
-                .zeek_rows
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "orig": r.orig.to_string(),
-                        "resp": r.resp.to_string(),
-                        "conn_state": r.conn_state,
-                        "history": r.history,
-                        "packets": r.packets,
-                        "first_ts": r.first_ts.as_secs_f64(),
-                        "last_ts": r.last_ts.as_secs_f64(),
-                    })
-                })
-                .collect();
-            obj.insert("zeek_rows".into(), rows);
-        }
-        v
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `connection_summary` JSON line (no newline), written without
+    /// building a [`serde_json::Value`].
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 

@@ -62,6 +62,36 @@ enum Target {
     Link(usize),
 }
 
+/// Feeds `seg` to `conn` and re-arms its deadline; returns whether it was
+/// up before and is up now, and its link, for the link's bookkeeping.
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    conn: &mut Connection,
+    seg: &Segment,
+    ts: Timestamp,
+    packet: u64,
+    first: bool,
+    links: &[LinkState],
+    default: Thresholds,
+    timers: &mut BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
+    key: FlowKey,
+    out: &mut Vec<Event>,
+) -> (bool, bool, Option<usize>) {
+    let was_up = conn.is_up();
+    conn.on_segment(seg, ts, packet, first, out);
+    let (is_up, link) = (conn.is_up(), conn.link);
+    // The deadline usually moved later (a packet arrived), which needs no
+    // new heap entry: the old one re-arms when it comes due.
+    let th = thresholds_of(links, default, link);
+    if let Some(d) = conn.next_deadline(&th) {
+        if conn.scheduled.is_none_or(|s| d < s) {
+            conn.scheduled = Some(d);
+            timers.push(Reverse((d, conn.uid, Target::Conn(key))));
+        }
+    }
+    (was_up, is_up, link)
+}
+
 fn thresholds_of(links: &[LinkState], default: Thresholds, link: Option<usize>) -> Thresholds {
     link.and_then(|i| links.get(i))
         .map_or(default, |l| l.thresholds)
@@ -385,46 +415,57 @@ impl Tracker {
         };
         let ts = self.now.max(seg.ts);
         let key = flow_key(seg.src, seg.dst);
-        let first = match self.flows.get(&key) {
-            Some(conn) if conn.is_new_attempt(seg) => {
-                self.retire(key, RetireReason::Reused, ts, out);
-                true
+        // The common case, a packet of a connection in the table: one lookup.
+        let reused = match self.flows.get_mut(&key) {
+            Some(conn) if !conn.is_new_attempt(seg) => {
+                let (was_up, is_up, link) = feed(
+                    conn,
+                    seg,
+                    ts,
+                    packet,
+                    false,
+                    &self.links,
+                    self.default_thresholds,
+                    &mut self.timers,
+                    key,
+                    out,
+                );
+                self.link_changed(link, was_up, is_up, ts, out);
+                return;
             }
-            Some(_) => false,
-            None => true,
+            Some(_) => true,
+            None => false,
         };
-        if first {
-            let link = watched.map(|(i, peer_is_dst)| {
-                let name: Arc<str> = self
-                    .links
-                    .get(i)
-                    .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
-                (i, name, peer_is_dst)
-            });
-            if self.flows.len() >= self.max_flows {
-                self.evict(ts, out);
-            }
-            let conn = Box::new(Connection::new(self.next_uid, seg, link));
-            self.next_uid += 1;
-            self.stats.connections += 1;
-            self.flows.insert(key, conn);
-            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+        if reused {
+            self.retire(key, RetireReason::Reused, ts, out);
         }
-        let Some(conn) = self.flows.get_mut(&key) else {
-            return;
-        };
-        let was_up = conn.is_up();
-        conn.on_segment(seg, ts, packet, first, out);
-        let (is_up, link) = (conn.is_up(), conn.link);
-        // Reschedule with the same lookup: the deadline usually moved
-        // later (a packet arrived), which needs no heap entry.
-        let th = thresholds_of(&self.links, self.default_thresholds, link);
-        if let Some(d) = conn.next_deadline(&th) {
-            if conn.scheduled.is_none_or(|s| d < s) {
-                conn.scheduled = Some(d);
-                self.timers.push(Reverse((d, conn.uid, Target::Conn(key))));
-            }
+        let link = watched.map(|(i, peer_is_dst)| {
+            let name: Arc<str> = self
+                .links
+                .get(i)
+                .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
+            (i, name, peer_is_dst)
+        });
+        if self.flows.len() >= self.max_flows {
+            self.evict(ts, out);
         }
+        let mut conn = Box::new(Connection::new(self.next_uid, seg, link));
+        self.next_uid += 1;
+        self.stats.connections += 1;
+        let (was_up, is_up, link) = feed(
+            &mut conn,
+            seg,
+            ts,
+            packet,
+            true,
+            &self.links,
+            self.default_thresholds,
+            &mut self.timers,
+            key,
+            out,
+        );
+        self.flows.insert(key, conn);
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
         self.link_changed(link, was_up, is_up, ts, out);
     }
 
