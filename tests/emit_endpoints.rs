@@ -340,29 +340,10 @@ fn pages_arrive_exactly_once_in_order_through_faults() {
     }
     assert!(!lines.is_empty(), "no DogStatsD datagram received");
     for l in &lines {
-        let ok = if l.starts_with("_e{") {
-            let (head, rest) = l.split_once("}:").unwrap();
-            let (t, x) = head.trim_start_matches("_e{").split_once(',').unwrap();
-            let (t, x): (usize, usize) = (t.parse().unwrap(), x.parse().unwrap());
-            let title = &rest[..t];
-            rest.as_bytes()[t] == b'|'
-                && rest[t + 1..].len() >= x
-                && !title.is_empty()
-                && l.contains("|t:")
-        } else if l.starts_with("_sc|") {
-            l.rsplit('|').next().unwrap().starts_with("m:")
-        } else {
-            let (name, rest) = l.split_once(':').unwrap();
-            let fields: Vec<&str> = rest.split('|').collect();
-            name.starts_with("linewatch.")
-                && fields[0].parse::<f64>().is_ok()
-                && matches!(fields[1], "c" | "g")
-                && fields
-                    .iter()
-                    .skip(2)
-                    .all(|f| f.starts_with('#') && f[1..].split(',').all(|t| t.contains(':')))
-        };
-        assert!(ok, "malformed DogStatsD line: {l}");
+        assert!(
+            common::dogstatsd_line_ok(l),
+            "malformed DogStatsD line: {l}"
+        );
     }
     assert!(
         lines
@@ -411,6 +392,42 @@ fn dry_run_prints_what_would_be_sent_and_masks_secrets() {
     assert!(text
         .lines()
         .any(|l| l.starts_with("UDP statsd linewatch.reset:1|c|")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A dry run prints only what a live run would send: without `[slack]`
+/// and `[statsd]`, no Slack POST and no datagram.
+#[test]
+fn dry_run_prints_only_the_configured_destinations() {
+    let dir = tempdir("dry-pd-only");
+    let cfg = config(&dir, 9, "127.0.0.1:8125");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let pd_only = text.split("\n\n[statsd]").next().unwrap().to_string()
+        + "\n\n"
+        + &text[text.find("[pagerduty]").unwrap()..text.find("[slack]").unwrap()];
+    assert!(!pd_only.contains("[slack]") && !pd_only.contains("[statsd]"));
+    std::fs::write(&cfg, pd_only).unwrap();
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--emit", "dry-run", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("flapping.pcap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("POST pagerduty "))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("POST slack"), "{text}");
+    assert!(!text.contains("UDP statsd"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -3,6 +3,7 @@
 //! and a restart, the trigger arrives once, and the inherited incident is
 //! resolved once, in order.
 
+mod common;
 mod live;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -170,10 +171,19 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
     assert!(daemon.stderr().contains("left open by the previous run"));
     // The daemon's DogStatsD output: heartbeat, gauges, service checks.
     let lines = metrics.lock().unwrap().clone();
+    for l in &lines {
+        assert!(
+            common::dogstatsd_line_ok(l),
+            "malformed DogStatsD line: {l}"
+        );
+    }
     for want in [
         "linewatch.probe.heartbeat:1|g",
         "linewatch.link.established:1|g|#link:visa-test",
         "_sc|linewatch.link|0|",
+        "_sc|linewatch.probe|0|",
+        "linewatch.emit.pending:0|g|#dest:pagerduty",
+        "linewatch.connection.last_packet_age:",
     ] {
         assert!(
             lines.iter().any(|l| l.starts_with(want)),

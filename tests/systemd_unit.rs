@@ -99,26 +99,61 @@ fn example_config_documents_and_loads_every_key() {
     config.check_daemon().unwrap();
     assert_eq!(config.links.len(), 2);
     let text = std::fs::read_to_string(&path).unwrap();
-    for key in [
-        "state_dir",
-        "status_interval",
-        "max_flows",
-        "name",
-        "interface",
-        "peer",
-        "local",
-        "expect_connections",
-        "silence_after",
-        "black_hole_after",
-        "reconnect_grace",
-        "snaplen",
-        "buffer_size",
+    // Every key check-config prints (the full set, with the optional
+    // emitter sections switched on) must be documented in the example.
+    let dir = std::env::temp_dir().join(format!("linewatch-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("pagerduty");
+    std::fs::write(&secret, "key\n").unwrap();
+    let full: String = text
+        .lines()
+        .map(|l| {
+            let l = l.strip_prefix("#> ").unwrap_or(l);
+            if l.starts_with("routing_key_file") {
+                format!("routing_key_file = \"{}\"\n", secret.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>();
+    let full_path = dir.join("full.toml");
+    std::fs::write(&full_path, &full).unwrap();
+    let out = Command::new(common::linewatch())
+        .arg("check-config")
+        .arg(&full_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let keys: std::collections::BTreeSet<&str> = printed
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    for section in [
+        "[daemon]",
+        "[limits]",
+        "[statsd]",
+        "[pagerduty]",
+        "[slack]",
+        "[[link]]",
     ] {
         assert!(
-            text.contains(&format!("\n{key} = ")),
+            printed.contains(section),
+            "check-config lacks {section}:\n{printed}"
+        );
+    }
+    assert!(keys.len() >= 20, "{keys:?}");
+    for key in keys {
+        assert!(
+            text.contains(&format!("\n{key} = ")) || text.contains(&format!("\n#> {key} = ")),
             "example config lacks `{key}`"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
     // check-config prints the effective config and it parses back the same.
     let out = Command::new(common::linewatch())
         .arg("check-config")

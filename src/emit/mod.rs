@@ -56,6 +56,9 @@ pub struct Emitters {
     pub dry_json: bool,
     health: Vec<(Arc<str>, Health)>,
     out: Vec<Notification>,
+    /// Where open incidents are persisted (the daemon's
+    /// `STATE_DIR/incidents.json`), and what was last written there.
+    incidents_file: Option<(std::path::PathBuf, Vec<crate::policy::OpenIncident>)>,
 }
 
 impl std::fmt::Debug for Emitters {
@@ -146,6 +149,7 @@ impl Emitters {
             dry_json: false,
             health: Vec::new(),
             out: Vec::new(),
+            incidents_file: None,
         };
         match mode {
             EmitMode::Off => {}
@@ -284,10 +288,60 @@ impl Emitters {
             }
         }
         self.health = now;
+        // Crash safety of pages (SIGKILL, power loss): the open incidents
+        // are written before a trigger enters the outbox and after a
+        // resolve has. A crash between the two then leaves either an
+        // incident the restarted daemon knows of but never paged (it pages
+        // again: same dedup key, one PagerDuty incident) or a resolve that
+        // will be sent twice (harmless); never a page nobody resolves.
+        if out
+            .iter()
+            .any(|n| n.action == crate::policy::Action::Trigger)
+        {
+            self.persist_incidents();
+        }
         for n in out.drain(..) {
             self.deliver(&n);
         }
+        self.persist_incidents();
         self.print_dry();
+    }
+
+    /// Persists open incidents in `path` from now on (the daemon's
+    /// `STATE_DIR/incidents.json`), so a restart resolves what it
+    /// inherited; `written` is what the file holds now.
+    pub fn persist_incidents_in(
+        &mut self,
+        path: std::path::PathBuf,
+        written: Vec<crate::policy::OpenIncident>,
+    ) {
+        self.incidents_file = Some((path, written));
+    }
+
+    fn persist_incidents(&mut self) {
+        let now = self.policy.open_incidents();
+        let Some((path, written)) = &mut self.incidents_file else {
+            return;
+        };
+        if *written == now {
+            return;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let write = serde_json::to_vec_pretty(&now)
+            .map_err(std::io::Error::other)
+            .and_then(|b| {
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&b)?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, &*path));
+        match write {
+            Ok(()) => *written = now,
+            Err(e) => eprintln!(
+                "linewatch: cannot save open incidents to {}: {e}",
+                path.display()
+            ),
+        }
     }
 
     fn deliver(&mut self, n: &Notification) {

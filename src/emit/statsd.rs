@@ -303,6 +303,31 @@ impl Statsd {
             self.last_capture.retain(|(i, _)| i != &c.interface);
             self.last_capture.push((c.interface.clone(), now));
         }
+        // The probe's own health, apart from the lines: a channel that does
+        // not wait behind a stuck PagerDuty outbox.
+        let (probe, why) = if doc.probe.troubles.is_empty() {
+            (Health::Ok, "probe healthy".to_string())
+        } else {
+            (Health::Warning, doc.probe.troubles.join("; "))
+        };
+        self.raw(&service_check_line(
+            "linewatch.probe",
+            probe,
+            ts,
+            &self.host,
+            &[],
+            &why,
+        ));
+        for o in &doc.probe.outboxes {
+            self.client
+                .gauge_with_tags("emit.pending", o.pending)
+                .with_tag("dest", &o.destination)
+                .send();
+            self.client
+                .gauge_with_tags("emit.dropped_full", o.dropped_full)
+                .with_tag("dest", &o.destination)
+                .send();
+        }
         self.client.gauge("probe.heartbeat", 1u64).ok();
         self.client
             .gauge("emit.statsd_dropped", self.dropped())

@@ -240,33 +240,7 @@ struct Daemon {
 
 impl Daemon {
     fn emit(&mut self) {
-        if !self.events.is_empty() {
-            let before = self.emitters.open_incidents();
-            self.emit_lines();
-            self.save_incidents(&before);
-        } else {
-            self.emit_lines();
-        }
-    }
-
-    /// Persists open incidents when they changed (`STATE_DIR/incidents.json`).
-    fn save_incidents(&self, before: &[crate::policy::OpenIncident]) {
-        let now = self.emitters.open_incidents();
-        if now.as_slice() == before {
-            return;
-        }
-        let path = self.state_dir.join(INCIDENTS_FILE);
-        let tmp = self.state_dir.join(format!(".{INCIDENTS_FILE}.tmp"));
-        let write = serde_json::to_vec_pretty(&now)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = write {
-            log(&format!(
-                "cannot save open incidents to {}: {e}",
-                path.display()
-            ));
-        }
+        self.emit_lines();
     }
 
     fn emit_lines(&mut self) {
@@ -453,7 +427,6 @@ impl Daemon {
                 }
                 // Pages follow the new links too; changed emitter sections
                 // restart on their outboxes.
-                let before = self.emitters.open_incidents();
                 let errors = self.emitters.reconfigure(
                     &self.config,
                     &config,
@@ -465,7 +438,6 @@ impl Daemon {
                         "SIGHUP: {e}; that emitter keeps its previous settings"
                     ));
                 }
-                self.save_incidents(&before);
                 self.config = config;
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
@@ -509,9 +481,11 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         None,
     )
     .map_err(DaemonError::Setup)?;
+    let mut inherited = Vec::new();
     if let Ok(text) = std::fs::read(state_dir.join(INCIDENTS_FILE)) {
         match serde_json::from_slice::<Vec<crate::policy::OpenIncident>>(&text) {
             Ok(open) => {
+                inherited.clone_from(&open);
                 if !open.is_empty() {
                     log(&format!(
                         "{} incident(s) left open by the previous run; they resolve once the links are seen healthy",
@@ -523,6 +497,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             Err(e) => log(&format!("ignoring unreadable {INCIDENTS_FILE}: {e}")),
         }
     }
+    emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
     let mut d = Daemon {
         emitters,
         tracker: Tracker::new(&config),
@@ -554,9 +529,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             let now = wall_now();
             let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
             d.tracker.advance_to(lagged, &mut d.events);
-            let before = d.emitters.open_incidents();
             d.emitters.advance_to(lagged);
-            d.save_incidents(&before);
             if let Some(w) = watchdog {
                 // Fed from this loop: a wedged tracker stops the keep-alives.
                 if last_watchdog.elapsed() >= w {

@@ -95,6 +95,10 @@ struct Incident {
     calm_since: Option<Timestamp>,
     /// What triggered it, for the resolve's summary.
     cause: String,
+    /// Taken back from a previous run: its trigger may not have left
+    /// before the crash, so if the link is still failing it is sent again
+    /// (same dedup key: still one PagerDuty incident).
+    restored: bool,
 }
 
 #[derive(Debug)]
@@ -365,14 +369,17 @@ impl Policy {
     }
 
     /// Takes back incidents a previous run left open. They resolve like any
-    /// other, once fresh events show the link healthy for `hold_down`; no
-    /// new trigger is sent for them.
+    /// other, once fresh events show the link healthy for `hold_down`; if
+    /// fresh events show the link still failing, the trigger is sent once
+    /// more (the previous run may have died before it left; PagerDuty
+    /// folds it into the same incident by its dedup key).
     pub fn restore(&mut self, open: &[OpenIncident]) {
         for o in open {
             let incident = Incident {
                 severity: o.severity,
                 calm_since: None,
                 cause: o.cause.clone(),
+                restored: true,
             };
             match &o.link {
                 Some(name) => {
@@ -506,13 +513,16 @@ impl Policy {
                         severity: health,
                         calm_since: None,
                         cause: summary,
+                        restored: false,
                     });
                 }
             }
             (Some(inc), true) => {
                 inc.calm_since = None;
-                if health == Health::Critical && inc.severity == Health::Warning {
-                    // Escalation: same key, higher severity.
+                let again = std::mem::take(&mut inc.restored);
+                if again || (health == Health::Critical && inc.severity == Health::Warning) {
+                    // Escalation (same key, higher severity), or an incident
+                    // taken back after a restart whose link still fails.
                     inc.severity = health;
                     if let Some(e) = cause.or(l.last.as_ref()).cloned() {
                         let summary = summary_of(&e, l);
@@ -530,6 +540,7 @@ impl Policy {
                 }
             }
             (Some(inc), false) => {
+                inc.restored = false;
                 inc.calm_since.get_or_insert(now);
             }
             (None, false) => {}
@@ -588,6 +599,7 @@ impl Policy {
                     severity: Health::Warning,
                     calm_since: None,
                     cause: summary,
+                    restored: false,
                 });
             }
             (Some(inc), true) => inc.calm_since = None,

@@ -303,3 +303,39 @@ fn a_reload_keeps_open_incidents_pages_new_links_and_resolves_removed_ones() {
     assert_eq!(p.open_incidents().len(), 1);
     assert_eq!(p.health().len(), 1);
 }
+
+#[test]
+fn a_restored_incident_pages_again_if_the_link_still_fails_and_resolves_if_not() {
+    let t = Timestamp::from_nanos(1_000_000_000_000);
+    let at = |s| t.plus(Duration::from_secs(s));
+    let inherited = vec![OpenIncident {
+        dedup_key: "linewatch/visa-primary".into(),
+        link: Some("visa-primary".into()),
+        severity: Health::Critical,
+        cause: "visa-primary: peer sent FIN".into(),
+    }];
+    let down = EventKind::LinkDown {
+        established: 0,
+        expected: 2,
+    };
+    // Still down after the restart: the trigger goes out again, once.
+    let mut p = Policy::new(&two_connection_config(), "gw-a");
+    p.restore(&inherited);
+    let mut out = Vec::new();
+    p.on_event(&ev(at(0), "visa-primary", down.clone(), 0), &mut out);
+    p.on_event(&ev(at(1), "visa-primary", down, 0), &mut out);
+    assert_eq!(actions(&out), vec![("trigger", "link_down".to_string())]);
+    assert_eq!(out[0].dedup_key, "linewatch/visa-primary");
+    // Healthy after the restart: no trigger, the resolve after hold_down.
+    let mut p = Policy::new(&two_connection_config(), "gw-a");
+    p.restore(&inherited);
+    let mut out = Vec::new();
+    for port in [1, 2] {
+        p.on_event(
+            &ev(at(0), "visa-primary", EventKind::Established, port),
+            &mut out,
+        );
+    }
+    p.advance_to(at(61), &mut out);
+    assert_eq!(actions(&out), vec![("resolve", "recovered".to_string())]);
+}

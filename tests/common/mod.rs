@@ -32,3 +32,91 @@ pub fn fixtures() -> PathBuf {
 pub fn linewatch() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_linewatch"))
 }
+
+/// Is `l` one well-formed DogStatsD line: a metric
+/// (`linewatch.NAME:VALUE|c|g[|#k:v,...]`), an event
+/// (`_e{TITLE_LEN,TEXT_LEN}:TITLE|TEXT|d:..|h:..|t:..|#..`) or a service
+/// check (`_sc|NAME|STATUS|d:TS|h:HOST|#TAGS|m:MESSAGE`)?
+pub fn dogstatsd_line_ok(l: &str) -> bool {
+    let tags_ok = |f: &str| {
+        f.strip_prefix('#')
+            .is_some_and(|t| t.split(',').all(|t| t.contains(':') && !t.starts_with(':')))
+    };
+    if let Some(rest) = l.strip_prefix("_e{") {
+        let Some((head, body)) = rest.split_once("}:") else {
+            return false;
+        };
+        let Some((t, x)) = head.split_once(',') else {
+            return false;
+        };
+        let (Ok(t), Ok(x)) = (t.parse::<usize>(), x.parse::<usize>()) else {
+            return false;
+        };
+        let (Some(title), Some(after)) = (body.get(..t), body.get(t..)) else {
+            return false;
+        };
+        let Some(text_and_fields) = after.strip_prefix('|') else {
+            return false;
+        };
+        let (Some(_text), Some(fields)) = (text_and_fields.get(..x), text_and_fields.get(x..))
+        else {
+            return false;
+        };
+        !title.is_empty()
+            && fields.contains("|t:")
+            && fields.split('|').skip(1).all(|f| {
+                ["d:", "h:", "k:", "p:", "s:", "t:"]
+                    .iter()
+                    .any(|p| f.starts_with(p))
+                    || tags_ok(f)
+            })
+    } else if let Some(rest) = l.strip_prefix("_sc|") {
+        let parts: Vec<&str> = rest.split('|').collect();
+        let [name, status, fields @ ..] = parts.as_slice() else {
+            return false;
+        };
+        let last_is_message = fields.last().is_some_and(|f| f.starts_with("m:"));
+        let before_message = fields.len().saturating_sub(1);
+        !name.is_empty()
+            && matches!(*status, "0" | "1" | "2" | "3")
+            && last_is_message
+            && fields
+                .iter()
+                .take(before_message)
+                .all(|f| f.starts_with("d:") || f.starts_with("h:") || tags_ok(f))
+    } else {
+        let Some((name, rest)) = l.split_once(':') else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split('|').collect();
+        name.starts_with("linewatch.")
+            && fields.first().is_some_and(|v| v.parse::<f64>().is_ok())
+            && fields.get(1).is_some_and(|t| matches!(*t, "c" | "g"))
+            && fields.iter().skip(2).all(|f| tags_ok(f))
+    }
+}
+
+#[test]
+fn the_dogstatsd_line_check_rejects_malformed_lines() {
+    for good in [
+        "linewatch.fin:1|c|#link:visa,side:peer",
+        "linewatch.probe.heartbeat:1|g",
+        "_sc|linewatch.link|2|d:1700000000|h:gw-a|#link:visa|m:visa: 0/1 connections",
+        "_e{5,4}:title|text|d:1|h:gw|t:error|#link:visa",
+    ] {
+        assert!(dogstatsd_line_ok(good), "{good}");
+    }
+    for bad in [
+        "linewatch.fin:x|c",
+        "other.fin:1|c",
+        "linewatch.fin:1|ms",
+        "linewatch.fin:1|c|link:visa",
+        "_sc|linewatch.link|7|m:x",
+        "_sc|linewatch.link|0|d:1",
+        "_sc||0|m:x",
+        "_e{9,4}:title|text|t:error",
+        "_e{5,4}:title|text|d:1",
+    ] {
+        assert!(!dogstatsd_line_ok(bad), "{bad}");
+    }
+}

@@ -66,7 +66,9 @@ pub struct Net {
 impl Net {
     pub fn new() -> Net {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}{}", std::process::id() % 100_000, n);
+        // pid and counter with a separator: "1234"+"56" and "12345"+"6"
+        // must not meet (names stay within IFNAMSIZ: lwc + 5 + x + 3).
+        let id = format!("{}x{}", std::process::id() % 100_000, n % 1000);
         let subnet = (std::process::id() % 200 + n * 7) % 250 + 1;
         let net = Net {
             client: format!("lwc{id}"),
@@ -127,6 +129,20 @@ impl Net {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         }
         Ok(())
+    }
+
+    /// Sets the client side's veth (the one the probe captures on) up or down.
+    pub fn client_link(&self, up: bool) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.client,
+            "link",
+            "set",
+            &self.veth_client,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
     }
 
     pub fn delete_veth(&self) {
@@ -244,7 +260,22 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Starts the daemon and waits until its capture is open.
     pub fn start(net: &Net, config: &std::path::Path, dir: &std::path::Path) -> Daemon {
+        let d = Daemon::spawn(net, config, dir);
+        // Ready once the capture is open.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if d.stderr().contains("capture open on") {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not open its capture:\n{}", d.stderr());
+    }
+
+    /// Starts the daemon without waiting for its capture.
+    pub fn spawn(net: &Net, config: &std::path::Path, dir: &std::path::Path) -> Daemon {
         let state_dir = dir.join("state");
         let stderr_path = dir.join("stderr.log");
         let mut child = Command::new("ip")
@@ -271,22 +302,13 @@ impl Daemon {
                 }
             }
         });
-        let d = Daemon {
+        Daemon {
             child,
             lines: rx,
             seen: Vec::new(),
             stderr_path,
             state_dir,
-        };
-        // Ready once the capture is open.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if d.stderr().contains("capture open on") {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("daemon did not open its capture:\n{}", d.stderr());
     }
 
     pub fn stderr(&self) -> String {
