@@ -407,6 +407,45 @@ fn unparseable_status_document_is_unknown() {
 }
 
 #[test]
+fn unreadable_status_document_is_unknown() {
+    // A directory where the file should be: the read fails (as root, a
+    // permission error cannot be staged; this is the same code path).
+    let dir = TempDir::new("unreadable");
+    std::fs::create_dir_all(dir.0.join("status.json")).unwrap();
+    let out = check_dir(&dir.0, &["--link", "visa-primary"]);
+    let (state, summary, _, _) = plugin_output(&out);
+    assert_eq!(state, "UNKNOWN");
+    assert!(summary.contains("cannot read"), "{summary}");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn all_on_a_document_without_links_is_unknown() {
+    let dir = state_dir("nolinks", 0.5, vec![]);
+    let out = check_dir(&dir.0, &["--all"]);
+    assert_eq!(plugin_output(&out).0, "UNKNOWN");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn the_daemons_own_unknown_stays_unknown_even_with_thresholds() {
+    let mut l = healthy("visa-primary");
+    l.health = Health::Unknown;
+    l.reason = "capture lost on eth1: the probe cannot see the line".into();
+    let dir = state_dir("daemon-unknown", 0.5, vec![l]);
+    for args in [
+        vec!["--link", "visa-primary"],
+        vec!["--link", "visa-primary", "--idle-critical", "60"],
+    ] {
+        let out = check_dir(&dir.0, &args);
+        let (state, summary, _, _) = plugin_output(&out);
+        assert_eq!(state, "UNKNOWN", "{args:?}");
+        assert!(summary.contains("capture lost"), "{summary}");
+        assert_eq!(out.status.code(), Some(3));
+    }
+}
+
+#[test]
 fn stale_status_document_is_unknown() {
     let dir = state_dir("stale", 60.0, vec![healthy("visa-primary")]);
     let out = check_dir(&dir.0, &["--link", "visa-primary"]);
@@ -512,13 +551,22 @@ fn help_lists_the_thresholds_and_exits_unknown() {
 #[test]
 fn reading_the_status_document_is_fast() {
     let dir = state_dir("fast", 0.0, vec![healthy("visa-primary")]);
-    let started = Instant::now();
-    for _ in 0..5 {
+    let mut runs = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
         let out = check_dir(&dir.0, &["--link", "visa-primary"]);
+        runs.push(started.elapsed());
         assert_eq!(out.status.code(), Some(0));
     }
-    // A debug build, process start included: generous, but catches a sleep.
-    assert!(started.elapsed() < Duration::from_secs(5));
+    runs.sort();
+    println!(
+        "check --link, whole process (this build): median {:.1} ms, max {:.1} ms",
+        runs[5].as_secs_f64() * 1e3,
+        runs[9].as_secs_f64() * 1e3
+    );
+    // A debug build, process start included: generous, but catches a sleep
+    // or a wait on the timeout thread.
+    assert!(runs[5] < Duration::from_millis(500), "{runs:?}");
 }
 
 // ---- standalone: replay a capture file ----

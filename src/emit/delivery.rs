@@ -172,6 +172,20 @@ impl Delivery {
     }
 }
 
+/// `Retry-After`: delta-seconds (`120`) or an HTTP-date (`Wed, 21 Oct
+/// 2015 07:28:00 GMT`), against `now` (seconds since the epoch). A date in
+/// the past means now.
+fn retry_after(value: &str, now: i64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(Duration::from_secs(
+        u64::try_from(at.timestamp() - now).unwrap_or(0),
+    ))
+}
+
 fn run<D: Destination>(
     dest: D,
     outbox: &Mutex<Outbox>,
@@ -263,8 +277,7 @@ fn run<D: Destination>(
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                        .and_then(|v| retry_after(v, chrono::Utc::now().timestamp()));
                     let text = resp.text().await.unwrap_or_default();
                     let text: String = text.chars().take(500).collect();
                     match status {
@@ -322,5 +335,25 @@ fn run<D: Destination>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = 1_445_412_400; // Wed, 21 Oct 2015 07:26:40 GMT
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(80))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
     }
 }

@@ -137,6 +137,11 @@ pub struct Statsd {
     dropped: Arc<AtomicU64>,
     /// Last cumulative capture counters, to send deltas as counts.
     last_capture: Vec<(String, [u64; 4])>,
+    /// Connections lost (FIN, RST) per link and not yet replaced: the next
+    /// `established` on that link is a reconnect, not a first connection.
+    /// Bounded by the links' connections: an entry leaves on the reconnect,
+    /// and at most 1,024 are kept.
+    lost: std::collections::BTreeSet<(String, String)>,
 }
 
 impl std::fmt::Debug for Statsd {
@@ -177,6 +182,7 @@ impl Statsd {
             host: host.to_string(),
             dropped,
             last_capture: Vec::new(),
+            lost: std::collections::BTreeSet::new(),
         }
     }
 
@@ -203,10 +209,23 @@ impl Statsd {
             }),
             _ => None,
         };
+        if let (EventKind::FinFrom(_) | EventKind::ResetFrom(_), Some(c)) = (&e.kind, e.conn) {
+            if self.lost.len() < 1024 {
+                self.lost.insert((link.to_string(), c.local.to_string()));
+            }
+        }
+        let reconnect = matches!(e.kind, EventKind::Established)
+            && self
+                .lost
+                .iter()
+                .find(|(l, _)| l == link)
+                .cloned()
+                .is_some_and(|k| self.lost.remove(&k));
         let name = match &e.kind {
             EventKind::FinFrom(_) => "fin",
             EventKind::ResetFrom(_) => "reset",
-            EventKind::Established => "reconnect",
+            EventKind::Established if reconnect => "reconnect",
+            EventKind::Established => "established",
             EventKind::Refused => "refused",
             EventKind::SynUnanswered => "syn_unanswered",
             EventKind::Silence { .. } => "silence",
@@ -412,6 +431,32 @@ mod tests {
         assert_eq!(
             l,
             "_sc|linewatch.link|2|d:5|h:gw-a|#link:a_b_c|m:down / badly"
+        );
+    }
+
+    #[test]
+    fn the_first_connection_is_established_and_the_one_after_a_fin_a_reconnect() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let config = crate::config::Config::load(&dir.join("linewatch.toml")).unwrap();
+        let r =
+            crate::mode::replay::collect(&dir.join("iso8583-fin-from-peer.pcap"), &config).unwrap();
+        let sink = LineSink::default();
+        let mut st = Statsd::with_sink(sink.clone(), "gw-a");
+        for e in &r.events {
+            st.on_event(e);
+        }
+        st.flush();
+        let lines = sink.take();
+        let count = |p: &str| lines.iter().filter(|l| l.starts_with(p)).count();
+        assert_eq!(
+            count("linewatch.established:1|c|#link:visa-primary"),
+            1,
+            "{lines:#?}"
+        );
+        assert_eq!(
+            count("linewatch.reconnect:1|c|#link:visa-primary"),
+            1,
+            "{lines:#?}"
         );
     }
 }
