@@ -122,6 +122,19 @@ pub enum EventKind {
         /// The interface.
         interface: Arc<str>,
     },
+    /// An ICMP error (unreachable, time exceeded, ...) about one of this
+    /// connection's segments: who on the path said so. Evidence, not a
+    /// state change.
+    IcmpError {
+        /// The router (or host) that sent the ICMP error.
+        router: std::net::IpAddr,
+        /// What it said (`destination unreachable (host unreachable)`).
+        reason: String,
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        code: u8,
+    },
     /// The link is back to its expected number of connections.
     LinkUp {
         /// Connections established now.
@@ -150,6 +163,7 @@ impl EventKind {
             EventKind::BlackHoleEnded { .. } => "black_hole_ended",
             EventKind::LinkDown { .. } => "link_down",
             EventKind::LinkUp { .. } => "link_up",
+            EventKind::IcmpError { .. } => "icmp_error",
             EventKind::CaptureLost { .. } => "capture_lost",
             EventKind::CaptureResumed { .. } => "capture_resumed",
             EventKind::CaptureDegraded { .. } => "capture_degraded",
@@ -277,6 +291,7 @@ enum Field<'a> {
     OptInt(Option<u64>),
     Bool(bool),
     Addr(Option<SocketAddr>),
+    Ip(std::net::IpAddr),
     Flags(crate::decode::TcpFlags),
 }
 
@@ -291,6 +306,7 @@ impl serde::Serialize for Field<'_> {
             Field::Bool(v) => s.serialize_bool(*v),
             Field::Addr(Some(a)) => serialize_addr(a, s),
             Field::Addr(None) => s.serialize_none(),
+            Field::Ip(ip) => s.collect_str(ip),
             Field::Flags(f) => s.serialize_str(&f.tcpdump()),
         }
     }
@@ -337,6 +353,17 @@ impl serde::Serialize for Event {
             }
             EventKind::CaptureRecovered { interface } => {
                 f.push(("interface", Field::Str(interface)));
+            }
+            EventKind::IcmpError {
+                router,
+                reason,
+                icmp_type,
+                code,
+            } => {
+                f.push(("router", Field::Ip(*router)));
+                f.push(("reason", Field::Str(reason)));
+                f.push(("icmp_type", Field::Int(u64::from(*icmp_type))));
+                f.push(("icmp_code", Field::Int(u64::from(*code))));
             }
             EventKind::SilenceEnded { silent_for } => {
                 f.push(("silent_for_s", Field::F64(silent_for.as_secs_f64())));
@@ -450,6 +477,9 @@ impl Event {
             }
             EventKind::CaptureRecovered { interface } => {
                 format!("probe: capture on {interface} no longer dropping")
+            }
+            EventKind::IcmpError { router, reason, .. } => {
+                format!("ICMP {reason} from {router} about {}", conn(false))
             }
             EventKind::SilenceEnded { silent_for } => {
                 format!("silence ended after {silent_for} {}", conn(false))

@@ -36,7 +36,7 @@ impl Pipeline {
         self.first_ts.get_or_insert(frame.ts);
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
         match self.decoder.decode(frame) {
-            Some(seg) => self.tracker.on_segment(&seg, self.packets, out),
+            Some(d) => self.tracker.on_decoded(&d, self.packets, out),
             // A skipped frame still moves the clock: time passed.
             None => self.tracker.advance_to(frame.ts, out),
         }

@@ -84,6 +84,28 @@ live_test!(s04_black_hole_when_the_peer_drops_everything, {
         .wait_for("black_hole_ended", Duration::from_secs(30), |_| true);
 });
 
+live_test!(s04b_icmp_unreachable_names_who_said_so, {
+    let mut s = setup("icmp", false);
+    s.net.reject_with_icmp(true);
+    let (_, e) = s.daemon.wait_for("icmp_error", T, |_| true);
+    assert_eq!(e["router"], s.net.server_ip.as_str(), "{e}");
+    assert_eq!(
+        e["reason"], "destination unreachable (host unreachable)",
+        "{e}"
+    );
+    assert!(
+        e["local"]
+            .as_str()
+            .is_some_and(|l| l.starts_with(&format!("{}:", s.net.client_ip))),
+        "{e}"
+    );
+    assert_eq!(e["peer"], s.net.server_addr().to_string(), "{e}");
+    s.daemon.wait_for("black_hole", T, |_| true);
+    s.net.reject_with_icmp(false);
+    s.daemon
+        .wait_for("black_hole_ended", Duration::from_secs(30), |_| true);
+});
+
 live_test!(s05_silence_then_silence_ended, {
     let mut s = setup("silence", false);
     s.server.send(Cmd::Mute);

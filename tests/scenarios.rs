@@ -67,6 +67,7 @@ const SCENARIOS: &[&str] = &[
     "rst-from-local",
     "silence",
     "black-hole",
+    "icmp-unreachable",
     "refused-reconnects",
     "mid-stream",
     "vlan",
@@ -273,5 +274,5 @@ fn header_only_fixtures_hold_no_payload_byte() {
         );
         checked += 1;
     }
-    assert!(checked >= 13, "only {checked} fixtures checked");
+    assert!(checked >= 14, "only {checked} fixtures checked");
 }

@@ -18,7 +18,7 @@ use std::time::{Duration as StdDuration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::config::LinkSpec;
-use crate::decode::{Decoder, Frame, LinkType, Segment};
+use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::time::Timestamp;
 
 /// Segments per batch before it is sent (a batch also goes on every timeout).
@@ -83,21 +83,31 @@ impl CaptureSpec {
         }
         for s in &mut specs {
             let tcp = format!("tcp and ({})", s.filter);
-            s.filter = format!("({tcp}) or icmp or icmp6 or (vlan and (({tcp}) or icmp or icmp6))");
+            s.filter = format!("({tcp}) or {ICMP_ERRORS} or (vlan and (({tcp}) or {ICMP_ERRORS}))");
         }
         specs
     }
 }
 
+/// ICMP and ICMPv6 *errors* (unreachable, source quench, time exceeded,
+/// parameter problem; ICMPv6 types 1-4), not echoes or neighbour discovery:
+/// they quote the segment they are about, which tells the carrier where on
+/// the path it was dropped. They carry no ports, so the filter cannot name
+/// the peer; the tracker keeps only those about a tracked connection.
+const ICMP_ERRORS: &str = "(icmp[icmptype] == icmp-unreach or icmp[icmptype] == icmp-sourcequench \
+     or icmp[icmptype] == icmp-timxceed or icmp[icmptype] == icmp-paramprob \
+     or (icmp6 and icmp6[0] >= 1 and icmp6[0] <= 4))";
+
 /// What a capture thread tells the tracker thread.
 #[derive(Debug)]
 pub enum CaptureMsg {
-    /// Decoded segments, each with its frame number on this interface.
+    /// Decoded frames (TCP segments, ICMP errors about TCP), each with its
+    /// frame number on this interface.
     Segments {
         /// Index of the capture.
         capture: usize,
-        /// `(frame number, segment)`.
-        segments: Vec<(u64, Segment)>,
+        /// `(frame number, decoded frame)`.
+        segments: Vec<(u64, Decoded)>,
     },
     /// The capture is open (again).
     Opened {
@@ -285,14 +295,14 @@ fn pump(
     frame_no: &mut u64,
 ) -> Option<String> {
     let mut decoder = Decoder::new(link);
-    let mut batch: Vec<(u64, Segment)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(u64, Decoded)> = Vec::with_capacity(BATCH);
     let mut last_stats = Instant::now();
     let base = (
         counters.received.load(Ordering::Relaxed),
         counters.dropped.load(Ordering::Relaxed),
         counters.if_dropped.load(Ordering::Relaxed),
     );
-    let flush = |batch: &mut Vec<(u64, Segment)>| {
+    let flush = |batch: &mut Vec<(u64, Decoded)>| {
         if batch.is_empty() {
             return;
         }
@@ -390,5 +400,31 @@ fn pump(
                     .store(base.2 + u64::from(s.if_dropped), Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated filter is what libpcap compiles, for one link, two
+    /// links on one interface, IPv6 and CIDR peers.
+    #[test]
+    fn generated_filters_compile_in_libpcap() {
+        let config = crate::config::Config::parse(
+            "[[link]]\nname = \"a\"\ninterface = \"eth1\"\npeer = [\"203.0.113.10:5000\", \"198.51.100.0/24\"]\n\n[[link]]\nname = \"b\"\ninterface = \"eth1\"\npeer = [\"[2001:db8::10]:5000\"]\n\n[[link]]\nname = \"c\"\ninterface = \"eth2\"\npeer = [\"192.0.2.7\"]\n",
+        )
+        .unwrap();
+        let specs = CaptureSpec::for_links(&config.links);
+        assert_eq!(specs.len(), 2);
+        for spec in &specs {
+            assert!(spec.filter.contains("icmp-unreach"), "{}", spec.filter);
+            let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).unwrap();
+            dead.compile(&spec.filter, true)
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.filter));
+        }
+        assert!(specs[0].filter.contains("host 203.0.113.10 and port 5000"));
+        assert!(specs[0].filter.contains("net 198.51.100.0/24"));
+        assert!(specs[0].filter.contains("host 2001:db8::10 and port 5000"));
     }
 }

@@ -12,7 +12,7 @@ mod link;
 mod segment;
 
 pub use link::{dlt_name, LinkType, UnsupportedLinkType};
-pub use segment::{Segment, TcpFlags, TcpOptions};
+pub use segment::{Decoded, IcmpError, Segment, TcpFlags, TcpOptions};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -47,7 +47,7 @@ pub enum SkipReason {
     BadIpExtension,
     /// A non-first IP fragment (no TCP header in it).
     IpFragment,
-    /// IP, but not TCP (UDP, ICMP, ...).
+    /// IP, but not TCP (UDP, ICMP other than an error about TCP, ...).
     NotTcp,
     /// TCP header (with options) cut off by the snaplen or the frame's end.
     TruncatedTcp,
@@ -120,6 +120,7 @@ pub struct Decoder {
     link: LinkType,
     frames: u64,
     segments: u64,
+    icmp_errors: u64,
     skipped: SkipCounts,
 }
 
@@ -151,6 +152,7 @@ impl Decoder {
             link,
             frames: 0,
             segments: 0,
+            icmp_errors: 0,
             skipped: SkipCounts::default(),
         }
     }
@@ -170,18 +172,26 @@ impl Decoder {
         self.segments
     }
 
+    /// Frames that were ICMP errors about a TCP segment.
+    pub fn icmp_errors(&self) -> u64 {
+        self.icmp_errors
+    }
+
     /// Skip counters by reason.
     pub fn skipped(&self) -> &SkipCounts {
         &self.skipped
     }
 
     /// Decodes one frame. `None` means skipped (and counted).
-    pub fn decode(&mut self, frame: &Frame<'_>) -> Option<Segment> {
+    pub fn decode(&mut self, frame: &Frame<'_>) -> Option<Decoded> {
         self.frames += 1;
         match decode_frame(self.link, frame) {
-            Ok(seg) => {
-                self.segments += 1;
-                Some(seg)
+            Ok(d) => {
+                match d {
+                    Decoded::Tcp(_) => self.segments += 1,
+                    Decoded::IcmpError(_) => self.icmp_errors += 1,
+                }
+                Some(d)
             }
             Err(reason) => {
                 self.skipped.bump(reason);
@@ -192,7 +202,7 @@ impl Decoder {
 }
 
 /// Decodes one frame without counting: the pure function behind [`Decoder`].
-pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Segment, SkipReason> {
+pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Decoded, SkipReason> {
     let data = frame.data;
     let ip = match link {
         LinkType::Ethernet => ethernet_payload(data)?,
@@ -301,7 +311,7 @@ fn ether_payload(ether_type: u16, data: &[u8], depth: usize) -> Result<&[u8], Sk
     }
 }
 
-fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, SkipReason> {
+fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, SkipReason> {
     let (ip_slice, ext_err) = LaxIpSlice::from_slice(ip).map_err(|_| SkipReason::BadIpHeader)?;
     let payload = ip_slice.payload();
     if ext_err.is_some() {
@@ -357,6 +367,16 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, 
             )
         }
     };
+    if payload.ip_number == ip_number::ICMP || payload.ip_number == ip_number::IPV6_ICMP {
+        return icmp_error(
+            frame,
+            src,
+            payload.ip_number == ip_number::IPV6_ICMP,
+            payload.payload,
+        )
+        .map(Decoded::IcmpError)
+        .ok_or(SkipReason::NotTcp);
+    }
     if payload.ip_number != ip_number::TCP {
         return Err(SkipReason::NotTcp);
     }
@@ -381,7 +401,7 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, 
             flags |= bit;
         }
     }
-    Ok(Segment {
+    Ok(Decoded::Tcp(Segment {
         ts: frame.ts,
         src: SocketAddr::new(src, tcp.source_port()),
         dst: SocketAddr::new(dst, tcp.destination_port()),
@@ -391,6 +411,52 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Segment, 
         window: tcp.window_size(),
         payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
         options: parse_options(&tcp),
+    }))
+}
+
+/// An ICMP(v6) error message that quotes a TCP segment: type, code, and the
+/// quoted IP header plus the first 8 bytes of TCP (ports and sequence
+/// number, RFC 792 / RFC 4443). Anything else (echo, neighbour discovery,
+/// an error about UDP) is `None`.
+fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Option<IcmpError> {
+    let (&icmp_type, &code) = (icmp.first()?, icmp.get(1)?);
+    let is_error = if v6 {
+        (1..=4).contains(&icmp_type)
+    } else {
+        matches!(icmp_type, 3 | 4 | 11 | 12)
+    };
+    if !is_error {
+        return None;
+    }
+    // 8 bytes of ICMP header, then the original datagram as it was sent.
+    let quoted = icmp.get(8..)?;
+    let (ip, _) = LaxIpSlice::from_slice(quoted).ok()?;
+    let (src, dst) = match &ip {
+        LaxIpSlice::Ipv4(v4) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+        ),
+        LaxIpSlice::Ipv6(v6) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+        ),
+    };
+    let p = ip.payload();
+    if p.ip_number != ip_number::TCP {
+        return None;
+    }
+    let tcp = p.payload;
+    let port = |at: usize| be16(tcp, at);
+    let seq = tcp.get(4..8)?;
+    Some(IcmpError {
+        ts: frame.ts,
+        router,
+        v6,
+        icmp_type,
+        code,
+        src: SocketAddr::new(src, port(0)?),
+        dst: SocketAddr::new(dst, port(2)?),
+        seq: u32::from_be_bytes([*seq.first()?, *seq.get(1)?, *seq.get(2)?, *seq.get(3)?]),
     })
 }
 
@@ -473,17 +539,115 @@ mod tests {
         f
     }
 
+    /// An ICMP(v6) error from a router about `quoted` (cut to `keep` bytes).
+    fn icmp_about(v6: bool, icmp_type: u8, code: u8, quoted: &[u8], keep: usize) -> Vec<u8> {
+        let q = &quoted[..quoted.len().min(keep)];
+        let mut out = Vec::new();
+        if v6 {
+            let mut router = [0u8; 16];
+            router[0] = 0x20;
+            router[15] = 1;
+            let mut local = router;
+            local[15] = 5;
+            PacketBuilder::ipv6(router, local, 64)
+                .icmpv6_raw(icmp_type, code, [0; 4])
+                .write(&mut out, q)
+                .unwrap();
+        } else {
+            PacketBuilder::ipv4([198, 51, 100, 1], [10, 0, 0, 5], 64)
+                .icmpv4_raw(icmp_type, code, [0; 4])
+                .write(&mut out, q)
+                .unwrap();
+        }
+        out
+    }
+
+    fn decode_any(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+        decode_frame(
+            LinkType::Ethernet,
+            &Frame {
+                ts: Timestamp::from_nanos(1),
+                data: &bytes[..bytes.len().min(128)],
+                wire_len: bytes.len() as u32,
+            },
+        )
+    }
+
+    #[test]
+    fn icmp_errors_about_tcp_name_the_router_and_the_quoted_connection() {
+        // Host unreachable from a router, quoting our segment with its payload.
+        let frame = eth(0x0800, &icmp_about(false, 3, 1, &ipv4_tcp(100), 140));
+        let Ok(Decoded::IcmpError(e)) = decode_any(&frame) else {
+            panic!("{:?}", decode_any(&frame));
+        };
+        assert_eq!(e.router.to_string(), "198.51.100.1");
+        assert_eq!(e.src.to_string(), "10.0.0.5:40000");
+        assert_eq!(e.dst.to_string(), "203.0.113.10:5000");
+        assert_eq!(e.seq, 7);
+        assert_eq!(e.reason(), "destination unreachable (host unreachable)");
+        // RFC 792's minimum quote: IP header + 8 bytes.
+        let frame = eth(0x0800, &icmp_about(false, 11, 0, &ipv4_tcp(0), 28));
+        let Ok(Decoded::IcmpError(e)) = decode_any(&frame) else {
+            panic!("{:?}", decode_any(&frame));
+        };
+        assert_eq!(e.reason(), "time exceeded (TTL exceeded in transit)");
+        // ICMPv6 hop limit exceeded.
+        let frame = eth(0x86DD, &icmp_about(true, 3, 0, &ipv6_tcp(0), 48));
+        let Ok(Decoded::IcmpError(e)) = decode_any(&frame) else {
+            panic!("{:?}", decode_any(&frame));
+        };
+        assert!(e.v6 && e.router.is_ipv6());
+        assert_eq!(e.dst.port(), 5000);
+        assert_eq!(e.reason(), "time exceeded (hop limit exceeded in transit)");
+    }
+
+    #[test]
+    fn other_icmp_is_not_tcp() {
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 5], [203, 0, 113, 10], 64)
+            .udp(5353, 53)
+            .write(&mut udp, &[0; 8])
+            .unwrap();
+        for (name, frame) in [
+            (
+                "echo request",
+                eth(0x0800, &icmp_about(false, 8, 0, &ipv4_tcp(0), 28)),
+            ),
+            (
+                "error about UDP",
+                eth(0x0800, &icmp_about(false, 3, 3, &udp, 28)),
+            ),
+            (
+                "quote without the seq",
+                eth(0x0800, &icmp_about(false, 3, 1, &ipv4_tcp(0), 24)),
+            ),
+            (
+                "quote cut in the IP header",
+                eth(0x0800, &icmp_about(false, 3, 1, &ipv4_tcp(0), 12)),
+            ),
+            (
+                "ICMPv6 echo",
+                eth(0x86DD, &icmp_about(true, 128, 0, &ipv6_tcp(0), 48)),
+            ),
+        ] {
+            assert_eq!(decode_any(&frame), Err(SkipReason::NotTcp), "{name}");
+        }
+    }
+
     /// Decodes `bytes` cut to `snaplen`, with the full length as wire length.
     fn decode(link: LinkType, bytes: &[u8], snaplen: usize) -> Result<Segment, SkipReason> {
         let cut = &bytes[..bytes.len().min(snaplen)];
-        decode_frame(
+        match decode_frame(
             link,
             &Frame {
                 ts: Timestamp::from_nanos(1),
                 data: cut,
                 wire_len: bytes.len() as u32,
             },
-        )
+        )? {
+            Decoded::Tcp(seg) => Ok(seg),
+            Decoded::IcmpError(_) => Err(SkipReason::NotTcp),
+        }
     }
 
     #[test]

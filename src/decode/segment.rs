@@ -123,3 +123,89 @@ impl Segment {
         self.payload_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
     }
 }
+
+/// An ICMP or ICMPv6 error (unreachable, time exceeded, packet too big,
+/// ...) about one of our TCP segments, as a router on the path or the peer's
+/// host reported it: evidence for the carrier of *where* the path broke.
+/// Only headers are kept: the router, the type and code, and the quoted
+/// TCP segment's addresses, ports and sequence number.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// Capture time from the packet clock.
+    pub ts: Timestamp,
+    /// Who sent the ICMP error (a router, or the destination host).
+    pub router: std::net::IpAddr,
+    /// ICMPv6 (`true`) or ICMPv4.
+    pub v6: bool,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// Source of the quoted (original) TCP segment.
+    pub src: SocketAddr,
+    /// Destination of the quoted TCP segment.
+    pub dst: SocketAddr,
+    /// Sequence number of the quoted TCP segment.
+    pub seq: u32,
+}
+
+impl IcmpError {
+    /// What the error says, in words (`destination unreachable (host
+    /// unreachable)`).
+    pub fn reason(&self) -> String {
+        let (what, detail): (&str, Option<&str>) = if self.v6 {
+            match (self.icmp_type, self.code) {
+                (1, c) => (
+                    "destination unreachable",
+                    match c {
+                        0 => Some("no route"),
+                        1 => Some("administratively prohibited"),
+                        3 => Some("address unreachable"),
+                        4 => Some("port unreachable"),
+                        5 => Some("source address failed policy"),
+                        6 => Some("reject route"),
+                        _ => None,
+                    },
+                ),
+                (2, _) => ("packet too big", None),
+                (3, 0) => ("time exceeded", Some("hop limit exceeded in transit")),
+                (3, _) => ("time exceeded", Some("fragment reassembly")),
+                (4, _) => ("parameter problem", None),
+                _ => ("ICMPv6 error", None),
+            }
+        } else {
+            match (self.icmp_type, self.code) {
+                (3, c) => (
+                    "destination unreachable",
+                    match c {
+                        0 => Some("net unreachable"),
+                        1 => Some("host unreachable"),
+                        2 => Some("protocol unreachable"),
+                        3 => Some("port unreachable"),
+                        4 => Some("fragmentation needed"),
+                        9 | 10 | 13 => Some("administratively prohibited"),
+                        _ => None,
+                    },
+                ),
+                (4, _) => ("source quench", None),
+                (11, 0) => ("time exceeded", Some("TTL exceeded in transit")),
+                (11, _) => ("time exceeded", Some("fragment reassembly")),
+                (12, _) => ("parameter problem", None),
+                _ => ("ICMP error", None),
+            }
+        };
+        match detail {
+            Some(d) => format!("{what} ({d})"),
+            None => format!("{what} (type {}, code {})", self.icmp_type, self.code),
+        }
+    }
+}
+
+/// What one frame decodes to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A TCP segment.
+    Tcp(Segment),
+    /// An ICMP/ICMPv6 error quoting a TCP segment.
+    IcmpError(IcmpError),
+}

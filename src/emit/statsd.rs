@@ -233,6 +233,7 @@ impl Statsd {
             EventKind::LinkDown { .. } => "link_down",
             EventKind::CaptureLost { .. } => "capture.lost",
             EventKind::CaptureDegraded { .. } => "capture.degraded",
+            EventKind::IcmpError { .. } => "icmp_error",
             _ => return,
         };
         let mut m = self.client.count_with_tags(name, 1).with_tag("link", link);

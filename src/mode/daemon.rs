@@ -261,8 +261,8 @@ impl Daemon {
     fn on_message(&mut self, msg: CaptureMsg) {
         match msg {
             CaptureMsg::Segments { segments, .. } => {
-                for (frame, seg) in &segments {
-                    self.tracker.on_segment(seg, *frame, &mut self.events);
+                for (frame, d) in &segments {
+                    self.tracker.on_decoded(d, *frame, &mut self.events);
                 }
             }
             CaptureMsg::Opened { capture, link } => {

@@ -271,6 +271,8 @@ fn write_replay_summary(
                 "skipped_total": d.skipped().total(),
                 "skipped": skipped,
                 "unwatched_segments": t.unwatched,
+                "icmp_errors": d.icmp_errors(),
+                "icmp_errors_unmatched": t.icmp_errors_unmatched,
                 "connections": t.connections,
                 "evicted": t.evicted,
                 "peak_flows": t.peak_flows,
@@ -301,6 +303,14 @@ fn write_replay_summary(
                 .collect();
             if !reasons.is_empty() {
                 writeln!(out, "# skipped: {}", reasons.join(" "))?;
+            }
+            if d.icmp_errors() > 0 {
+                writeln!(
+                    out,
+                    "# {} ICMP errors about TCP ({} about connections not tracked)",
+                    d.icmp_errors(),
+                    t.icmp_errors_unmatched
+                )?;
             }
             if let Some(e) = failure {
                 writeln!(out, "# INCOMPLETE: {e}")?;

@@ -120,7 +120,13 @@ struct LinkHealth {
     last: Option<Event>,
     /// The last FIN/RST/silence/black hole: what a link_down page names.
     last_trouble: Option<Event>,
+    /// The last ICMP error about one of the link's connections: a page
+    /// within [`ICMP_EVIDENCE`] of it names the router.
+    last_icmp: Option<Event>,
 }
+
+/// How close to a page an ICMP error must be to be named in it.
+const ICMP_EVIDENCE: Duration = Duration::from_secs(300);
 
 fn key(c: &Endpoints) -> (String, String) {
     (c.local.to_string(), c.peer.to_string())
@@ -152,6 +158,7 @@ impl LinkHealth {
             incident: None,
             last: None,
             last_trouble: None,
+            last_icmp: None,
         }
     }
 
@@ -234,8 +241,36 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
         link.up.len(),
         link.expected
     );
-    s.truncate(1024);
+    if let Some(icmp) = recent_icmp(e, link) {
+        if let EventKind::IcmpError { router, reason, .. } = &icmp.kind {
+            s.push_str(&format!("; router {router} reported {reason}"));
+        }
+    }
+    truncate_chars(&mut s, 1024);
     s
+}
+
+/// The link's last ICMP error, if it is within [`ICMP_EVIDENCE`] of `e`.
+fn recent_icmp<'a>(e: &Event, link: &'a LinkHealth) -> Option<&'a Event> {
+    link.last_icmp.as_ref().filter(|i| {
+        let apart = if i.ts > e.ts {
+            i.ts.since(e.ts)
+        } else {
+            e.ts.since(i.ts)
+        };
+        apart <= ICMP_EVIDENCE
+    })
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
 }
 
 fn details_of(e: &Event, link: &LinkHealth) -> Value {
@@ -269,6 +304,9 @@ fn details_of(e: &Event, link: &LinkHealth) -> Value {
             if let Some(v) = src.get(k) {
                 obj.insert(k.to_string(), v.clone());
             }
+        }
+        if let Some(icmp) = recent_icmp(e, link) {
+            obj.insert("icmp_error".to_string(), icmp.to_json());
         }
     }
     d
@@ -460,6 +498,7 @@ impl Policy {
                 (EventKind::SilenceEnded { .. } | EventKind::BlackHoleEnded { .. }, Some(c)) => {
                     l.troubled.remove(&c);
                 }
+                (EventKind::IcmpError { .. }, _) => l.last_icmp = Some(e.clone()),
                 (EventKind::LinkDown { .. }, _) => l.down = true,
                 (EventKind::LinkUp { .. }, _) => l.down = false,
                 _ => {}
@@ -584,7 +623,7 @@ impl Policy {
         match (&mut self.probe, trouble) {
             (None, true) => {
                 let mut summary = format!("linewatch probe on {}: {}", self.host, e.text);
-                summary.truncate(1024);
+                truncate_chars(&mut summary, 1024);
                 out.push(Notification {
                     action: Action::Trigger,
                     dedup_key: self.probe_key(),
@@ -672,7 +711,7 @@ impl Policy {
                     "linewatch probe on {}: healthy again (was: {cause})",
                     self.host
                 );
-                summary.truncate(1024);
+                truncate_chars(&mut summary, 1024);
                 out.push(Notification {
                     action: Action::Resolve,
                     dedup_key: self.probe_key(),

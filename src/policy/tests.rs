@@ -339,3 +339,35 @@ fn a_restored_incident_pages_again_if_the_link_still_fails_and_resolves_if_not()
     p.advance_to(at(61), &mut out);
     assert_eq!(actions(&out), vec![("resolve", "recovered".to_string())]);
 }
+
+#[test]
+fn a_page_names_the_router_that_reported_the_path_broken() {
+    let (events, config) = fixture("icmp-unreachable");
+    let mut p = Policy::new(&config, "gw-a");
+    let mut out = Vec::new();
+    for e in &events {
+        p.on_event(e, &mut out);
+    }
+    // One connection, black-holed: critical, paged, with the ICMP evidence.
+    let t = out.first().expect("a page");
+    assert_eq!(t.action, Action::Trigger);
+    assert_eq!(t.class, "black_hole");
+    assert!(
+        t.summary
+            .ends_with("; router 198.51.100.1 reported destination unreachable (host unreachable)"),
+        "{}",
+        t.summary
+    );
+    assert_eq!(t.details["icmp_error"]["router"], "198.51.100.1");
+    assert_eq!(t.details["icmp_error"]["icmp_code"], 1);
+}
+
+#[test]
+fn summaries_are_cut_at_1024_bytes_on_a_character_boundary() {
+    let mut s = "é".repeat(600); // 1200 bytes
+    truncate_chars(&mut s, 1024);
+    assert_eq!(s.len(), 1024);
+    let mut s = format!("x{}", "é".repeat(600));
+    truncate_chars(&mut s, 1024);
+    assert_eq!(s.len(), 1023);
+}

@@ -284,6 +284,9 @@ impl ConnectionSummary {
     }
 }
 
+/// The same ICMP error on a connection is reported again after this long.
+pub const ICMP_REPEAT: Duration = Duration::from_secs(60);
+
 /// One TCP connection between a local and a peer endpoint.
 #[derive(Clone, Debug)]
 pub struct Connection {
@@ -314,6 +317,10 @@ pub struct Connection {
     black_hole: bool,
     /// Earliest time this connection is scheduled in the tracker's timer heap.
     pub(super) scheduled: Option<Timestamp>,
+    /// The last ICMP error reported on this connection: (router, type,
+    /// code, when), so a router answering every retransmission is one
+    /// timeline line a minute, not one per packet.
+    last_icmp: Option<(std::net::IpAddr, u8, u8, Timestamp)>,
     zeek: ZeekView,
 }
 
@@ -379,6 +386,7 @@ impl Connection {
             silent: false,
             black_hole: false,
             scheduled: None,
+            last_icmp: None,
             zeek: ZeekView::new(seg),
         }
     }
@@ -483,7 +491,30 @@ impl Connection {
         }
     }
 
-    fn event(&self, ts: Timestamp, kind: EventKind, packet: Option<u64>) -> Event {
+    /// Whether an ICMP error from `router` with `icmp_type`/`code` at `ts`
+    /// is worth a timeline line: the first, a different one, or the same
+    /// again after [`ICMP_REPEAT`].
+    pub(super) fn icmp_news(
+        &mut self,
+        router: std::net::IpAddr,
+        icmp_type: u8,
+        code: u8,
+        ts: Timestamp,
+    ) -> bool {
+        let news = match self.last_icmp {
+            Some((r, t, c, at)) => {
+                (r, t, c) != (router, icmp_type, code) || ts >= at.plus(ICMP_REPEAT)
+            }
+            None => true,
+        };
+        if news {
+            self.last_icmp = Some((router, icmp_type, code, ts));
+        }
+        news
+    }
+
+    /// An event about this connection (no TCP evidence attached).
+    pub(super) fn event(&self, ts: Timestamp, kind: EventKind, packet: Option<u64>) -> Event {
         Event {
             ts,
             kind,

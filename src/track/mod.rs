@@ -35,7 +35,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::config::{Config, LinkSpec, DEFAULT_BLACK_HOLE_AFTER, DEFAULT_SILENCE_AFTER};
-use crate::decode::Segment;
+use crate::decode::{Decoded, IcmpError, Segment};
 use crate::event::{Event, EventKind};
 use crate::time::{Duration, Timestamp};
 
@@ -189,6 +189,11 @@ pub struct TrackerStats {
     pub evicted: u64,
     /// Largest table size seen.
     pub peak_flows: usize,
+    /// ICMP errors about a connection in the table (the first of a kind
+    /// each minute is reported as an event).
+    pub icmp_errors: u64,
+    /// ICMP errors about no connection in the table (counted only).
+    pub icmp_errors_unmatched: u64,
 }
 
 /// The connection tracker: segments and time in, events out.
@@ -387,6 +392,44 @@ impl Tracker {
                 Target::Conn(key) => self.fire_conn(t, uid, key, out),
                 Target::Link(i) => self.fire_link(t, i, out),
             }
+        }
+    }
+
+    /// Feeds one decoded frame, packet number `packet` (1-based) in its
+    /// capture.
+    pub fn on_decoded(&mut self, d: &Decoded, packet: u64, out: &mut Vec<Event>) {
+        match d {
+            Decoded::Tcp(seg) => self.on_segment(seg, packet, out),
+            Decoded::IcmpError(icmp) => self.on_icmp_error(icmp, packet, out),
+        }
+    }
+
+    /// Feeds an ICMP error quoting a TCP segment: if the segment belongs to
+    /// a connection in the table, the error is reported on it (`icmp_error`,
+    /// with the router that sent it): evidence of where the path broke. It
+    /// changes no state; the connection's own packets (or their absence)
+    /// decide silence, black holes and resets.
+    pub fn on_icmp_error(&mut self, icmp: &IcmpError, packet: u64, out: &mut Vec<Event>) {
+        self.advance_to(icmp.ts, out);
+        let ts = self.now.max(icmp.ts);
+        match self.flows.get_mut(&flow_key(icmp.src, icmp.dst)) {
+            Some(conn) => {
+                self.stats.icmp_errors += 1;
+                if !conn.icmp_news(icmp.router, icmp.icmp_type, icmp.code, ts) {
+                    return;
+                }
+                out.push(conn.event(
+                    ts,
+                    EventKind::IcmpError {
+                        router: icmp.router,
+                        reason: icmp.reason(),
+                        icmp_type: icmp.icmp_type,
+                        code: icmp.code,
+                    },
+                    Some(packet),
+                ));
+            }
+            None => self.stats.icmp_errors_unmatched += 1,
         }
     }
 

@@ -195,6 +195,46 @@ impl Scenario {
         self.now += 500_000;
     }
 
+    /// An ICMPv4 error from `router` to our end of `c`, quoting (IP header
+    /// and the first 8 bytes of TCP, RFC 792) the last `len` bytes we sent.
+    /// Ethernet framing only.
+    pub fn icmp_error(&mut self, c: &Conv, router: [u8; 4], icmp_type: u8, code: u8, len: usize) {
+        assert_eq!(
+            self.framing,
+            Framing::Ethernet,
+            "ICMP fixtures are Ethernet"
+        );
+        let (IpAddr::V4(local), IpAddr::V4(peer)) = (c.local.ip(), c.peer.ip()) else {
+            panic!("ICMP fixtures are IPv4");
+        };
+        let mut original = Vec::new();
+        PacketBuilder::ipv4(local.octets(), peer.octets(), 64)
+            .tcp(
+                c.local.port(),
+                c.peer.port(),
+                c.lseq.wrapping_sub(len as u32),
+                64_240,
+            )
+            .ack(c.pseq)
+            .psh()
+            .write(&mut original, &vec![0u8; len])
+            .unwrap();
+        let quoted = &original[..20 + 8];
+        let mut bytes = Vec::new();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 0x10], [0x02, 0, 0, 0, 0, 0x05])
+            .ipv4(router, local.octets(), 250)
+            .icmpv4_raw(icmp_type, code, [0; 4])
+            .write(&mut bytes, quoted)
+            .unwrap();
+        self.frames.push(Frame {
+            ts: self.now,
+            headers: bytes.len(),
+            bytes,
+            interface: self.interface,
+        });
+        self.now += 500_000;
+    }
+
     /// A segment that re-sends old data (retransmission), not advancing seq.
     pub fn retransmit(&mut self, c: &mut Conv, from: From, len: usize) {
         let saved = (c.lseq, c.pseq);

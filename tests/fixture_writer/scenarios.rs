@@ -202,6 +202,72 @@ fn black_hole() -> Scenario {
     s
 }
 
+fn icmp_unreachable() -> Scenario {
+    let mut s = Scenario::new(
+        "icmp-unreachable",
+        "The carrier's edge router (198.51.100.1) loses its route to the card network: our request is never acknowledged, and the router answers it and each retransmission with ICMP host unreachable. The timeline names the router once a minute (the first report, then a repeat after 60 s), beside the black hole; then the route is back.",
+        Framing::Ethernet,
+        Container::PcapMicro,
+        HEADER_SNAPLEN,
+    );
+    let mut c = Conv::new("10.0.0.5:40123", "203.0.113.10:5000", VISA, 9_000, 9_500);
+    handshake(&mut s, &mut c);
+    traffic(&mut s, &mut c, 30);
+    s.wait(2.0);
+    s.segment(&mut c, From::Local, F_ACK | F_PSH, 180, "0200");
+    let (first_ts, first_packet) = (c.last_ts, c.last_packet);
+    s.wait(0.002);
+    s.icmp_error(&c, [198, 51, 100, 1], 3, 1, 180);
+    let icmp = |s: &mut Scenario, c: &Conv| {
+        let ts = s.now - 500_000;
+        s.expect_at(ts, c, "icmp_error", None, Some(s.packets()));
+        if let Some(v) = s.expected.last_mut() {
+            v["router"] = "198.51.100.1".into();
+            v["reason"] = "destination unreachable (host unreachable)".into();
+        }
+    };
+    icmp(&mut s, &c);
+    // Retransmissions, each answered by the router: one report a minute.
+    let mut last_report = s.now - 500_000;
+    for rto in [0.3, 0.6, 1.2, 2.4, 4.8, 9.6, 19.2, 38.4] {
+        s.wait(rto);
+        s.retransmit(&mut c, From::Local, 180);
+        s.wait(0.002);
+        let ts = s.now;
+        s.icmp_error(&c, [198, 51, 100, 1], 3, 1, 180);
+        if ts >= last_report + 60 * NS {
+            icmp(&mut s, &c);
+            last_report = ts;
+        }
+    }
+    // The black hole, 10 s after the first unacknowledged send, in time order.
+    let bh = json_event(first_ts + BLACK_HOLE, &c, "black_hole", first_packet);
+    let at = s
+        .expected
+        .iter()
+        .position(|v| v["ts"].as_f64().unwrap() > (first_ts + BLACK_HOLE) as f64 / NS as f64)
+        .unwrap_or(s.expected.len());
+    s.expected.insert(at, bh);
+    s.wait(3.0);
+    s.segment(&mut c, From::Peer, F_ACK | F_PSH, 160, "0210");
+    s.expect(&c, "black_hole_ended", None);
+    s.segment(&mut c, From::Local, F_ACK, 0, "");
+    traffic(&mut s, &mut c, 30);
+    s
+}
+
+/// The declared form of a connection event at `ts` (ns) from `packet`.
+fn json_event(ts: i64, c: &Conv, event: &str, packet: u64) -> serde_json::Value {
+    serde_json::json!({
+        "ts": ts as f64 / NS as f64,
+        "event": event,
+        "link": c.link,
+        "local": c.local.to_string(),
+        "peer": c.peer.to_string(),
+        "packet": packet,
+    })
+}
+
 fn refused_reconnects() -> Scenario {
     let mut s = Scenario::new(
         "refused-reconnects",
@@ -462,6 +528,7 @@ pub fn all() -> Vec<Scenario> {
         rst_from_local(),
         silence(),
         black_hole(),
+        icmp_unreachable(),
         refused_reconnects(),
         mid_stream(),
         vlan(),

@@ -164,8 +164,19 @@ impl Net {
 
     /// nftables in the server namespace drops everything (a black hole).
     pub fn black_hole(&self, on: bool) {
+        self.nft_rules(on, "table inet lw {\n chain in { type filter hook input priority 0; policy drop; }\n chain out { type filter hook output priority 0; policy drop; }\n}\n");
+    }
+
+    /// nftables in the server namespace rejects the client's TCP with ICMP
+    /// host unreachable (what a router that lost its route answers) and
+    /// stops the server's own TCP.
+    pub fn reject_with_icmp(&self, on: bool) {
+        let rules = format!("table inet lw {{\n chain in {{ type filter hook input priority 0; tcp dport {PORT} reject with icmp type host-unreachable; }}\n chain out {{ type filter hook output priority 0; tcp sport {PORT} drop; }}\n}}\n");
+        self.nft_rules(on, &rules);
+    }
+
+    fn nft_rules(&self, on: bool, rules: &str) {
         if on {
-            let rules = "table inet lw {\n chain in { type filter hook input priority 0; policy drop; }\n chain out { type filter hook output priority 0; policy drop; }\n}\n";
             let mut child = Command::new("ip")
                 .args(["netns", "exec", &self.server, "nft", "-f", "-"])
                 .stdin(Stdio::piped())
