@@ -452,6 +452,49 @@ fn generate(path: &Path, packets: u64) -> BoxResult<()> {
     Ok(())
 }
 
+/// Connections in the flood capture: far more than the flow table holds.
+const FLOOD_FLOWS: u32 = 300_000;
+
+/// The worst case for memory: `FLOOD_FLOWS` connections that never close
+/// (three data segments each, all ACK-bearing, so each is picked up
+/// mid-stream and stays until evicted), 0.3 ms apart. The flow table fills
+/// and stays full; peak RSS then shows the table's bound, not the file's
+/// size.
+fn flood(dir: &Path) -> BoxResult<PathBuf> {
+    let path = dir.join(format!("flood-v{GENERATOR_VERSION}-{FLOOD_FLOWS}.pcap"));
+    if path.exists() {
+        println!("reusing {}", path.display());
+        return Ok(path);
+    }
+    let tmp = path.with_extension("tmp");
+    let mut out = PcapOut::create(&tmp)?;
+    let mut now: u64 = 1_700_000_000 * SECOND;
+    for i in 0..FLOOD_FLOWS {
+        let [_, a, b, c] = i.to_be_bytes();
+        for k in 0..3u32 {
+            out.tcp(
+                now,
+                &Seg {
+                    src: [10, a, b, c],
+                    dst: [192, 0, 2, (i % 200) as u8 + 1],
+                    sport: 40_000 + (i % 20_000) as u16,
+                    dport: 443,
+                    seq: 1_000 + k * 100,
+                    ack: 5_000,
+                    flags: ACK | PSH,
+                    len: 100,
+                },
+            )?;
+            now += 100;
+        }
+    }
+    out.w.flush()?;
+    drop(out);
+    fs::rename(&tmp, &path)?;
+    println!("generated {} ({} connections)", path.display(), FLOOD_FLOWS);
+    Ok(path)
+}
+
 fn capture(dir: &Path, packets: u64) -> BoxResult<PathBuf> {
     let path = dir.join(format!("synthetic-v{GENERATOR_VERSION}-{packets}.pcap"));
     if path.exists() {
@@ -661,6 +704,8 @@ fn main() -> BoxResult<()> {
     fs::create_dir_all(&data)?;
     let big = capture(&data, packets)?;
     let small = capture(&data, small_packets)?;
+    let flood = flood(&data)?;
+    let flood_s = flood.to_str().ok_or("non-UTF-8 data dir")?;
     let big_s = big.to_str().ok_or("non-UTF-8 data dir")?;
     let small_s = small.to_str().ok_or("non-UTF-8 data dir")?;
     warm(&big)?;
@@ -693,6 +738,16 @@ fn main() -> BoxResult<()> {
         "small",
         small_packets,
         &[lw, "replay", small_s, "--format", "json"],
+        runs,
+        timeout,
+        &data,
+    )?;
+    // Memory's worst case: the flow table full for most of the file.
+    let lw_flood = measure(
+        "linewatch --format json",
+        "flood",
+        u64::from(FLOOD_FLOWS) * 3,
+        &[lw, "replay", flood_s, "--format", "json"],
         runs,
         timeout,
         &data,
@@ -760,6 +815,7 @@ fn main() -> BoxResult<()> {
         &lw_json,
         &lw_text,
         &lw_small,
+        &lw_flood,
         &lw_cfg,
         &lw_cfg_small,
         &tcpdump,
@@ -866,7 +922,9 @@ fn main() -> BoxResult<()> {
         Some(&lw),
         lw_text.as_ref(),
         lw_small.as_ref(),
+        lw_flood.as_ref(),
         lw_cfg.as_ref(),
+        lw_cfg_small.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -885,6 +943,12 @@ fn main() -> BoxResult<()> {
             ls.packets,
             lw.rss_kib as f64 / 1024.0,
             lw.packets
+        );
+    }
+    if let Some(f) = &lw_flood {
+        println!(
+            "  linewatch RSS with the flow table full ({FLOOD_FLOWS} connections): {:.1} MiB",
+            f.rss_kib as f64 / 1024.0
         );
     }
     Ok(())

@@ -93,7 +93,19 @@ impl Health {
         }
     }
 
-    /// Upper-case name for plugin output.
+    /// Is this a worse verdict than `other` (OK < UNKNOWN < WARNING <
+    /// CRITICAL, the order in which the Nagios check's `--all` reports)?
+    pub fn worse_than(self, other: Health) -> bool {
+        let rank = |h: Health| match h {
+            Health::Ok => 0,
+            Health::Unknown => 1,
+            Health::Warning => 2,
+            Health::Critical => 3,
+        };
+        rank(self) > rank(other)
+    }
+
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
     pub fn upper(self) -> &'static str {
         match self {
             Health::Ok => "OK",

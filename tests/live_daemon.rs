@@ -68,6 +68,38 @@ live_test!(s02_server_aborts_rst_from_peer, {
     s.daemon.wait_for("reset", T, |e| e["from"] == "peer");
 });
 
+// A RST with a quick reconnect is a WARNING for the hold-down in the
+// pages' policy, and the status document, hence `linewatch check`, agrees.
+live_test!(s02b_reset_then_quick_reconnect_is_a_warning_everywhere, {
+    let mut s = setup("rstwarn", true);
+    s.server.send(Cmd::Abort);
+    s.daemon.wait_for("reset", T, |e| e["from"] == "peer");
+    s.daemon.wait_for("established", T, |_| true);
+    let deadline = Instant::now() + T;
+    let link = loop {
+        let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
+        let l = doc.links[0].clone();
+        if l.established == 1 && l.health == linewatch::status::Health::Warning {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "{l:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        link.reason.contains("closed or reset less than 1m"),
+        "{}",
+        link.reason
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["check", "--link", "visa-test", "--state-dir"])
+        .arg(&s.daemon.state_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("LINEWATCH WARNING - visa-test"), "{text}");
+});
+
 live_test!(s03_client_aborts_rst_from_local, {
     let mut s = setup("rstlocal", false);
     s.client.send(Cmd::Abort);

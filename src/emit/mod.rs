@@ -405,6 +405,14 @@ impl Emitters {
         }
     }
 
+    /// The incident policy's health of `link` now.
+    pub fn link_health(&self, link: &str) -> Option<Health> {
+        self.health
+            .iter()
+            .find(|(n, _)| &**n == link)
+            .map(|(_, h)| *h)
+    }
+
     /// Incidents open now.
     pub fn open_incidents(&self) -> Vec<crate::policy::OpenIncident> {
         self.policy.open_incidents()

@@ -363,6 +363,18 @@ impl Daemon {
                             "capture lost on {}: the probe cannot see the line",
                             v.spec.interface.as_deref().unwrap_or("?")
                         );
+                    } else if let Some(paged) = self.emitters.link_health(&d.name) {
+                        // One verdict for pages, the service check, the
+                        // gauge and the Nagios check: the incident policy's
+                        // where it is worse (a connection dropped and
+                        // replaced within the hold-down is a WARNING).
+                        if d.health != status::Health::Unknown && paged.worse_than(d.health) {
+                            d.reason = format!(
+                                "{}; a connection was closed or reset less than {} ago",
+                                d.reason, v.spec.hold_down
+                            );
+                            d.health = paged;
+                        }
                     }
                     d
                 })

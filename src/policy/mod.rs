@@ -250,6 +250,24 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
     s
 }
 
+/// The resolve of `link`'s incident.
+fn resolve(link: &LinkHealth, summary: String, class: &str, ts: Timestamp) -> Notification {
+    Notification {
+        action: Action::Resolve,
+        dedup_key: Policy::link_key(&link.name),
+        link: Some(link.name.clone()),
+        severity: Health::Ok,
+        summary,
+        class: class.into(),
+        ts,
+        details: json!({
+            "link": &*link.name,
+            "established": link.up.len(),
+            "expected": link.expected,
+        }),
+    }
+}
+
 /// The link's last ICMP error, if it is within [`ICMP_EVIDENCE`] of `e`.
 fn recent_icmp<'a>(e: &Event, link: &'a LinkHealth) -> Option<&'a Event> {
     link.last_icmp.as_ref().filter(|i| {
@@ -349,20 +367,12 @@ impl Policy {
             self.links.push(link);
         }
         for l in old {
-            if let Some(inc) = l.incident {
-                out.push(Notification {
-                    action: Action::Resolve,
-                    dedup_key: Policy::link_key(&l.name),
-                    link: Some(l.name.clone()),
-                    severity: Health::Ok,
-                    summary: format!(
-                        "{}: no longer watched (removed from the config) (was: {})",
-                        l.name, inc.cause
-                    ),
-                    class: "unwatched".into(),
-                    ts: now,
-                    details: json!({"link": &*l.name}),
-                });
+            if let Some(inc) = &l.incident {
+                let why = format!(
+                    "{}: no longer watched (removed from the config) (was: {})",
+                    l.name, inc.cause
+                );
+                out.push(resolve(&l, why, "unwatched", now));
             }
         }
         for i in 0..self.links.len() {
@@ -681,21 +691,13 @@ impl Policy {
             if let Some(due) = due {
                 if due < now {
                     let cause = l.incident.take().map(|inc| inc.cause).unwrap_or_default();
-                    out.push(Notification {
-                        action: Action::Resolve,
-                        dedup_key: Policy::link_key(&l.name),
-                        link: Some(l.name.clone()),
-                        severity: Health::Ok,
-                        summary: format!(
-                            "{}: recovered, {}/{} connections established (was: {cause})",
-                            l.name,
-                            l.up.len(),
-                            l.expected
-                        ),
-                        class: "recovered".into(),
-                        ts: due,
-                        details: json!({"link": &*l.name, "established": l.up.len(), "expected": l.expected}),
-                    });
+                    let why = format!(
+                        "{}: recovered, {}/{} connections established (was: {cause})",
+                        l.name,
+                        l.up.len(),
+                        l.expected
+                    );
+                    out.push(resolve(l, why, "recovered", due));
                 }
             }
         }

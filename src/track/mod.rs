@@ -9,7 +9,8 @@
 //! packet with `advance_to` in between yields the same events.
 //!
 //! # Bounds
-//! The flow table holds at most `max_flows` connections (default 65,536).
+//! The flow table holds at most `max_flows` connections (default 32,768,
+//! about 1.5 KB each).
 //! Finished connections leave it `linger` (5 s) after their last packet;
 //! connections outside any configured link leave it after `idle_timeout`
 //! (1 h) without packets. When the table is full and a new connection
@@ -17,7 +18,9 @@
 //! finished connections first, then connections of no configured link, then
 //! link connections, each group least recently active first. Evictions are
 //! counted ([`TrackerStats::evicted`]) and evicted connections still get
-//! their summary. The timer heap holds at most a few entries per connection.
+//! their summary. The timer heap holds at most `2 * flows + 1024` entries:
+//! entries of connections that left the table are dropped once they
+//! outnumber the live ones.
 
 mod connection;
 mod seq;
@@ -510,6 +513,26 @@ impl Tracker {
         self.flows.insert(key, conn);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
         self.link_changed(link, was_up, is_up, ts, out);
+        self.compact_timers();
+    }
+
+    /// Drops timer entries of connections that left the table (evicted,
+    /// retired, replaced) once they outnumber the live ones: otherwise they
+    /// would stay until due (an hour for unwatched flows) and the heap
+    /// would grow with the connections seen, not with the table. Bound: at
+    /// most `2 * flows + 1024` entries; the cost is amortised O(1).
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.flows.len() + 1024 {
+            return;
+        }
+        let flows = &self.flows;
+        self.timers
+            .retain(|Reverse((t, uid, target))| match target {
+                Target::Conn(key) => flows
+                    .get(key)
+                    .is_some_and(|c| c.uid == *uid && c.scheduled == Some(*t)),
+                Target::Link(_) => true,
+            });
     }
 
     /// Ends tracking (end of a replay file): every connection left in the
@@ -1133,5 +1156,29 @@ mod tests {
         assert_eq!(finished.len(), 12, "{evicted:?}");
         assert!(evicted.iter().take(12).all(|p| *p >= 30_000), "{evicted:?}");
         assert_eq!(&evicted[12..], &[20_000, 20_001], "{evicted:?}");
+    }
+
+    #[test]
+    fn the_timer_heap_stays_bounded_by_the_table_not_by_the_connections_seen() {
+        let config = Config {
+            max_flows: 64,
+            ..Config::default()
+        };
+        let mut t = Tracker::new(&config);
+        let mut out = Vec::new();
+        for i in 0..20_000u32 {
+            // Mid-stream data on ever new connections: each stays (idle
+            // timeout 1 h) until evicted, leaving its timer entry behind.
+            let mut s = seg(&(i64::from(i), true, A, 1, 1, 10));
+            s.src =
+                std::net::SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0000 + i).into(), 40_000);
+            t.on_segment(&s, u64::from(i) + 1, &mut out);
+            assert!(
+                t.timers.len() <= 2 * 64 + 1024 + 1,
+                "{} at {i}",
+                t.timers.len()
+            );
+        }
+        assert!(t.stats().evicted > 19_000);
     }
 }

@@ -69,6 +69,18 @@ pub struct Scenario {
     interface: u32,
 }
 
+/// The declared form of an event at `ts` (ns) about `c`, from `packet`.
+pub fn declared(ts: i64, c: &Conv, event: &str, packet: Option<u64>) -> Value {
+    json!({
+        "ts": ts as f64 / NS as f64,
+        "event": event,
+        "link": c.link,
+        "local": c.local.to_string(),
+        "peer": c.peer.to_string(),
+        "packet": packet,
+    })
+}
+
 /// One TCP connection's endpoints and sequence state.
 #[derive(Clone, Debug)]
 pub struct Conv {
@@ -320,14 +332,7 @@ impl Scenario {
         from: Option<From>,
         packet: Option<u64>,
     ) {
-        let mut v = json!({
-            "ts": ts as f64 / NS as f64,
-            "event": event,
-            "link": c.link,
-            "local": c.local.to_string(),
-            "peer": c.peer.to_string(),
-            "packet": packet,
-        });
+        let mut v = declared(ts, c, event, packet);
         if let Some(f) = from {
             v["from"] = json!(match f {
                 From::Local => "local",

@@ -1,7 +1,8 @@
 //! The scenarios: each a small story from a payment link's life.
 
 use super::{
-    Container, Conv, Framing, From, Scenario, FULL_SNAPLEN, F_ACK, F_FIN, F_PSH, F_RST, F_SYN,
+    declared, Container, Conv, Framing, From, Scenario, FULL_SNAPLEN, F_ACK, F_FIN, F_PSH, F_RST,
+    F_SYN,
 };
 
 const NS: i64 = 1_000_000_000;
@@ -241,7 +242,7 @@ fn icmp_unreachable() -> Scenario {
         }
     }
     // The black hole, 10 s after the first unacknowledged send, in time order.
-    let bh = json_event(first_ts + BLACK_HOLE, &c, "black_hole", first_packet);
+    let bh = declared(first_ts + BLACK_HOLE, &c, "black_hole", Some(first_packet));
     let at = s
         .expected
         .iter()
@@ -254,18 +255,6 @@ fn icmp_unreachable() -> Scenario {
     s.segment(&mut c, From::Local, F_ACK, 0, "");
     traffic(&mut s, &mut c, 30);
     s
-}
-
-/// The declared form of a connection event at `ts` (ns) from `packet`.
-fn json_event(ts: i64, c: &Conv, event: &str, packet: u64) -> serde_json::Value {
-    serde_json::json!({
-        "ts": ts as f64 / NS as f64,
-        "event": event,
-        "link": c.link,
-        "local": c.local.to_string(),
-        "peer": c.peer.to_string(),
-        "packet": packet,
-    })
 }
 
 fn refused_reconnects() -> Scenario {
