@@ -16,6 +16,8 @@ enum Fault {
     Status500,
     TooMany(u64),
     Stall(Duration),
+    /// 400 with PagerDuty's error body, as for an invalid routing key.
+    BadRequest,
     Accept,
 }
 
@@ -176,6 +178,18 @@ fn server(
                         std::thread::sleep(d);
                         respond(&mut stream, "500 Internal Server Error", "", "too late");
                     });
+                }
+                Fault::BadRequest => {
+                    s.lock()
+                        .unwrap()
+                        .log
+                        .push(format!("400 injected {}", body["event_action"]));
+                    respond(
+                        &mut stream,
+                        "400 Bad Request",
+                        "",
+                        "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\",\"errors\":[\"Invalid routing key\"]}",
+                    );
                 }
                 Fault::Accept => {
                     s.lock()
@@ -392,6 +406,49 @@ fn dry_run_prints_what_would_be_sent_and_masks_secrets() {
     assert!(text
         .lines()
         .any(|l| l.starts_with("UDP statsd linewatch.reset:1|c|")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A trigger refused with 400 is not retried, its resolve is never sent
+/// (PagerDuty would only refuse it too), and PagerDuty's error is logged.
+#[test]
+fn a_trigger_refused_with_400_is_not_retried_and_takes_its_resolve_with_it() {
+    let dir = tempdir("e400");
+    let port = free_port();
+    let cfg = config(&dir, port, "127.0.0.1:9");
+    let seen = server(port, Duration::ZERO, vec![Fault::BadRequest], false);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--emit", "live", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
+        .env(
+            "LINEWATCH_TEST_SLACK",
+            format!("http://127.0.0.1:{port}/slack/x"),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seen = seen.lock().unwrap();
+    let pd: Vec<&String> = seen
+        .log
+        .iter()
+        .filter(|l| !l.starts_with("slack"))
+        .collect();
+    assert_eq!(pd, vec!["400 injected \"trigger\""], "{stderr}");
+    assert!(
+        !seen
+            .accepted
+            .iter()
+            .any(|(p, _)| p.starts_with("/v2/enqueue")),
+        "nothing accepted"
+    );
+    assert!(stderr.contains("Invalid routing key"), "{stderr}");
+    assert!(
+        stderr.contains("dropping resolve of linewatch/visa-primary"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -347,6 +347,120 @@ live_test!(s12_capture_interface_down_then_up, {
     wait_for_capture_state(&s.daemon, "running");
 });
 
+// systemd's notify protocol, for real: READY=1 once the capture is open,
+// WATCHDOG=1 from the tracker loop at half of WATCHDOG_USEC, STOPPING=1 on
+// SIGTERM.
+live_test!(s13_systemd_notify_ready_watchdog_stopping, {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let net = Net::new();
+    let path = dir.0.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let daemon = Daemon::spawn_with(
+        &net,
+        &net.config(&dir.0),
+        &dir.0,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", path.as_os_str()),
+            ("WATCHDOG_USEC", std::ffi::OsStr::new("400000")),
+        ],
+    );
+    let mut got: Vec<(Instant, String)> = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + T;
+    while got.iter().filter(|(_, m)| m == "WATCHDOG=1").count() < 3 {
+        assert!(Instant::now() < deadline, "{got:?}\n{}", daemon.stderr());
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push((
+                Instant::now(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
+        }
+    }
+    let ready = got.iter().position(|(_, m)| m.starts_with("READY=1"));
+    let first_watchdog = got.iter().position(|(_, m)| m == "WATCHDOG=1");
+    assert!(ready.is_some() && ready < first_watchdog, "{got:?}");
+    assert!(
+        daemon.stderr().contains("capture open on"),
+        "READY before the capture opened"
+    );
+    // About every 200 ms (half of 400 ms), never slower than the limit.
+    let beats: Vec<Instant> = got
+        .iter()
+        .filter(|(_, m)| m == "WATCHDOG=1")
+        .map(|(t, _)| *t)
+        .collect();
+    for w in beats.windows(2) {
+        assert!(w[1] - w[0] < Duration::from_millis(400), "{got:?}");
+    }
+    daemon.signal(Signal::SIGTERM);
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(Instant::now() < deadline, "no STOPPING=1: {got:?}");
+        if let Ok(n) = sock.recv(&mut buf) {
+            if &buf[..n] == b"STOPPING=1" {
+                break;
+            }
+        }
+    }
+});
+
+// As root outside systemd, `--user nobody`: the process runs as nobody with
+// only CAP_NET_RAW and CAP_NET_ADMIN, and can still reopen its capture when
+// the interface is deleted and re-created.
+live_test!(s14_user_switch_keeps_only_the_capture_capabilities, {
+    let dir = TempDir::new("user");
+    let net = Net::new();
+    let state = dir.0.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut daemon = Daemon::spawn_with(
+        &net,
+        &net.config(&dir.0),
+        &dir.0,
+        &["--user", "nobody"],
+        &[],
+    );
+    let deadline = Instant::now() + T;
+    while !daemon.stderr().contains("running as nobody") {
+        assert!(Instant::now() < deadline, "{}", daemon.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+    assert!(
+        field("Uid:")
+            .split_whitespace()
+            .all(|u| u == nobody.to_string()),
+        "{status}"
+    );
+    // CAP_NET_ADMIN (12) and CAP_NET_RAW (13), nothing else.
+    assert_eq!(
+        u64::from_str_radix(&field("CapEff:"), 16).unwrap(),
+        0x3000,
+        "{status}"
+    );
+    assert_eq!(
+        u64::from_str_radix(&field("CapPrm:"), 16).unwrap(),
+        0x3000,
+        "{status}"
+    );
+    net.delete_veth();
+    daemon.wait_for("capture_lost", T, |_| true);
+    net.make_veth().unwrap();
+    daemon.wait_for("capture_resumed", Duration::from_secs(15), |_| true);
+});
+
 live_test!(status_document_shows_the_live_connection, {
     let mut s = setup("status", false);
     std::thread::sleep(Duration::from_millis(600));

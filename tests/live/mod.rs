@@ -287,6 +287,18 @@ impl Daemon {
 
     /// Starts the daemon without waiting for its capture.
     pub fn spawn(net: &Net, config: &std::path::Path, dir: &std::path::Path) -> Daemon {
+        Daemon::spawn_with(net, config, dir, &[], &[])
+    }
+
+    /// Starts the daemon with extra arguments and environment variables,
+    /// without waiting for its capture.
+    pub fn spawn_with(
+        net: &Net,
+        config: &std::path::Path,
+        dir: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Daemon {
         let state_dir = dir.join("state");
         let stderr_path = dir.join("stderr.log");
         let mut child = Command::new("ip")
@@ -297,6 +309,8 @@ impl Daemon {
             .arg(config)
             .arg("--state-dir")
             .arg(&state_dir)
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
