@@ -52,6 +52,31 @@ pub enum PageOn {
     Warning,
 }
 
+/// How a connection closed or reset and replaced within the reconnect
+/// grace counts, for `hold_down` after it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnReconnect {
+    /// A WARNING (default): the line dropped a connection, even if the
+    /// application got it back.
+    Warning,
+    /// Nothing: for links whose peer closes connections by design (daily
+    /// re-keying, cut-over).
+    Ok,
+}
+
+/// How it counts when every established connection of a link is silent
+/// or black-holed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSilence {
+    /// CRITICAL (default): nothing gets through.
+    Critical,
+    /// A WARNING: for links that may legitimately go quiet (no traffic at
+    /// night and no heartbeats); a missing connection is still CRITICAL.
+    Warning,
+}
+
 /// Default state directory (systemd's `StateDirectory=linewatch`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/linewatch";
 /// Default status document write interval.
@@ -338,6 +363,8 @@ struct RawLink {
     local: Option<Vec<PeerSpec>>,
     page_on: Option<PageOn>,
     hold_down: Option<ConfigDuration>,
+    on_reconnect: Option<OnReconnect>,
+    on_silence: Option<OnSilence>,
     snaplen: Option<Spanned<u32>>,
     buffer_size: Option<Spanned<u32>>,
 }
@@ -369,6 +396,10 @@ pub struct LinkSpec {
     pub page_on: PageOn,
     /// How long the link must be healthy before its incident resolves.
     pub hold_down: Duration,
+    /// How a FIN/RST with a quick reconnect counts.
+    pub on_reconnect: OnReconnect,
+    /// How silence or a black hole on every connection counts.
+    pub on_silence: OnSilence,
 }
 
 impl LinkSpec {
@@ -514,6 +545,8 @@ impl Config {
                 buffer_size,
                 page_on: l.page_on.unwrap_or(PageOn::Critical),
                 hold_down: l.hold_down.map_or(DEFAULT_HOLD_DOWN, |d| d.0),
+                on_reconnect: l.on_reconnect.unwrap_or(OnReconnect::Warning),
+                on_silence: l.on_silence.unwrap_or(OnSilence::Critical),
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -638,6 +671,20 @@ impl Config {
                 }
             ));
             out.push_str(&format!("hold_down = {}\n", ms(l.hold_down)));
+            out.push_str(&format!(
+                "on_reconnect = \"{}\"\n",
+                match l.on_reconnect {
+                    OnReconnect::Warning => "warning",
+                    OnReconnect::Ok => "ok",
+                }
+            ));
+            out.push_str(&format!(
+                "on_silence = \"{}\"\n",
+                match l.on_silence {
+                    OnSilence::Critical => "critical",
+                    OnSilence::Warning => "warning",
+                }
+            ));
         }
         out
     }

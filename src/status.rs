@@ -216,13 +216,19 @@ pub fn link_doc(v: &LinkView<'_>, now: Timestamp) -> LinkDoc {
             Health::Critical,
             format!("{}/{expected} connections established", v.established),
         ),
-        _ if troubled > 0 && troubled >= up.len() && !v.capture_degraded => (
-            Health::Critical,
-            format!(
-                "{troubled} of {} established connections silent or black-holed",
-                up.len()
-            ),
-        ),
+        _ if troubled > 0
+            && troubled >= up.len()
+            && !v.capture_degraded
+            && v.spec.on_silence == crate::config::OnSilence::Critical =>
+        {
+            (
+                Health::Critical,
+                format!(
+                    "{troubled} of {} established connections silent or black-holed",
+                    up.len()
+                ),
+            )
+        }
         LinkStatus::Unknown if v.established < expected => (
             Health::Unknown,
             format!(

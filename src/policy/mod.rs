@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::config::{Config, LinkSpec, PageOn, DEFAULT_HOLD_DOWN};
+use crate::config::{Config, LinkSpec, OnReconnect, OnSilence, PageOn, DEFAULT_HOLD_DOWN};
 use crate::event::{Endpoints, Event, EventKind, Side};
 use crate::status::Health;
 use crate::time::{Duration, Timestamp};
@@ -108,6 +108,8 @@ struct LinkHealth {
     expected: u32,
     page_on: PageOn,
     hold_down: Duration,
+    on_reconnect: OnReconnect,
+    on_silence: OnSilence,
     up: BTreeSet<(String, String)>,
     troubled: BTreeSet<(String, String)>,
     down: bool,
@@ -148,6 +150,8 @@ impl LinkHealth {
             expected: spec.expect_connections,
             page_on: spec.page_on,
             hold_down: spec.hold_down,
+            on_reconnect: spec.on_reconnect,
+            on_silence: spec.on_silence,
             up: BTreeSet::new(),
             troubled: BTreeSet::new(),
             down: false,
@@ -164,14 +168,14 @@ impl LinkHealth {
 
     fn judge(&self, now: Timestamp) -> Health {
         let troubled = self.troubled.intersection(&self.up).count();
-        if self.down || (troubled > 0 && troubled >= self.up.len() && !self.capture_degraded) {
-            Health::Critical
-        } else if troubled > 0
-            || self.capture_degraded
-            || self
+        let all_troubled = troubled > 0 && troubled >= self.up.len() && !self.capture_degraded;
+        let recent_drop = self.on_reconnect == OnReconnect::Warning
+            && self
                 .dropped_at
-                .is_some_and(|t| now < t.plus(self.hold_down))
-        {
+                .is_some_and(|t| now < t.plus(self.hold_down));
+        if self.down || (all_troubled && self.on_silence == OnSilence::Critical) {
+            Health::Critical
+        } else if troubled > 0 || self.capture_degraded || recent_drop {
             Health::Warning
         } else {
             Health::Ok
@@ -360,6 +364,8 @@ impl Policy {
                     l.expected = spec.expect_connections;
                     l.page_on = spec.page_on;
                     l.hold_down = spec.hold_down;
+                    l.on_reconnect = spec.on_reconnect;
+                    l.on_silence = spec.on_silence;
                     l
                 }
                 None => LinkHealth::new(spec),

@@ -371,3 +371,30 @@ fn summaries_are_cut_at_1024_bytes_on_a_character_boundary() {
     truncate_chars(&mut s, 1024);
     assert_eq!(s.len(), 1023);
 }
+
+#[test]
+fn health_rules_are_overridable_per_link() {
+    use crate::config::{OnReconnect, OnSilence, PageOn};
+    // A RST with a reconnect within the grace: a WARNING (paged with
+    // page_on = "warning") unless the link says reconnects are routine.
+    let warn = |c: &mut Config| c.links[0].page_on = PageOn::Warning;
+    let n = run("rst-from-peer", warn, 120);
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "reset".to_string()),
+            ("resolve", "recovered".to_string())
+        ]
+    );
+    let routine = |c: &mut Config| {
+        c.links[0].page_on = PageOn::Warning;
+        c.links[0].on_reconnect = OnReconnect::Ok;
+    };
+    assert!(run("rst-from-peer", routine, 120).is_empty());
+    // Silence on the only connection: CRITICAL, unless the link may go quiet.
+    let n = run("silence", |_| {}, 120);
+    assert_eq!(n.first().map(|n| n.class.as_str()), Some("silence"));
+    assert_eq!(n.first().map(|n| n.severity), Some(Health::Critical));
+    let quiet = |c: &mut Config| c.links[0].on_silence = OnSilence::Warning;
+    assert!(run("silence", quiet, 120).is_empty());
+}
