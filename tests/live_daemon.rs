@@ -461,6 +461,58 @@ live_test!(s14_user_switch_keeps_only_the_capture_capabilities, {
     daemon.wait_for("capture_resumed", Duration::from_secs(15), |_| true);
 });
 
+// Primary and backup lines on two interfaces: one capture thread each,
+// and each link's events come from its own line.
+live_test!(s15_two_links_on_two_interfaces, {
+    let dir = TempDir::new("twolinks");
+    let net = Net::new();
+    let backup = net.second_path();
+    let config = dir.0.join("two.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstatus_interval = \"200ms\"\n\n[[link]]\nname = \"primary\"\ninterface = \"{}\"\npeer = [\"{}\"]\nreconnect_grace = \"500ms\"\n\n[[link]]\nname = \"backup\"\ninterface = \"{}\"\npeer = [\"{}\"]\nreconnect_grace = \"500ms\"\n",
+            net.veth_client,
+            net.server_addr(),
+            backup.veth_client,
+            backup.server_addr()
+        ),
+    )
+    .unwrap();
+    let server_a = Peer::server(&net);
+    let server_b = Peer::server(&backup);
+    let mut daemon = Daemon::spawn(&net, &config, &dir.0);
+    let deadline = Instant::now() + T;
+    while daemon.stderr().matches("capture open on").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", daemon.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client_a = Peer::client(&net, false);
+    let client_b = Peer::client(&backup, false);
+    daemon.wait_for("established", T, |e| e["link"] == "primary");
+    daemon.wait_for("established", T, |e| e["link"] == "backup");
+    server_b.send(Cmd::Abort);
+    let (_, e) = daemon.wait_for("reset", T, |e| e["from"] == "peer");
+    assert_eq!(e["link"], "backup", "{e}");
+    assert_eq!(e["peer"], backup.server_addr().to_string(), "{e}");
+    daemon.wait_for("link_down", T, |e| e["link"] == "backup");
+    let deadline = Instant::now() + T;
+    loop {
+        let doc = linewatch::status::read(&daemon.state_dir).unwrap();
+        let running = doc.captures.iter().filter(|c| c.state == "running").count();
+        let health = |name: &str| doc.links.iter().find(|l| l.name == name).map(|l| l.health);
+        if running == 2
+            && health("primary") == Some(linewatch::status::Health::Ok)
+            && health("backup") == Some(linewatch::status::Health::Critical)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{doc:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop((client_a, client_b, server_a, server_b, daemon, backup));
+});
+
 live_test!(status_document_shows_the_live_connection, {
     let mut s = setup("status", false);
     std::thread::sleep(Duration::from_millis(600));

@@ -84,6 +84,22 @@ impl Net {
         net
     }
 
+    /// A second line between the same two namespaces: another veth pair
+    /// (names suffixed `b`) on another subnet, as a backup leased line.
+    pub fn second_path(&self) -> Net {
+        let subnet = self.client_ip.split('.').nth(2).unwrap_or("1").to_string();
+        let b = Net {
+            client: self.client.clone(),
+            server: self.server.clone(),
+            veth_client: format!("{}b", self.veth_client),
+            veth_server: format!("{}b", self.veth_server),
+            client_ip: format!("10.78.{subnet}.1"),
+            server_ip: format!("10.78.{subnet}.2"),
+        };
+        b.make_veth().unwrap();
+        b
+    }
+
     /// (Re)creates the veth pair with addresses, as on start.
     pub fn make_veth(&self) -> Result<(), String> {
         sh(&[
