@@ -464,18 +464,15 @@ fn dry_run_prints_only_the_configured_destinations() {
         + &text[text.find("[pagerduty]").unwrap()..text.find("[slack]").unwrap()];
     assert!(!pd_only.contains("[slack]") && !pd_only.contains("[statsd]"));
     std::fs::write(&cfg, pd_only).unwrap();
-    let out = Command::new(common::linewatch())
-        .args(["replay", "--emit", "dry-run", "--config"])
-        .arg(&cfg)
-        .arg(common::fixtures().join("flapping.pcap"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let fixture = common::fixtures().join("flapping.pcap");
+    let text = common::linewatch_ok([
+        "replay".as_ref(),
+        "--emit".as_ref(),
+        "dry-run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        fixture.as_os_str(),
+    ]);
     assert_eq!(
         text.lines()
             .filter(|l| l.starts_with("POST pagerduty "))

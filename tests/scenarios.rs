@@ -161,22 +161,19 @@ fn committed_fixtures_are_what_the_writer_writes() {
 #[test]
 fn the_cli_prints_the_same_timeline_as_json_lines() {
     let (v, _) = expected("iso8583-fin-from-peer");
-    let out = Command::new(common::linewatch())
-        .args(["replay", "--format", "json", "--config"])
-        .arg(common::fixtures().join("linewatch.toml"))
-        .arg(capture_path(&v))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let config = common::fixtures().join("linewatch.toml");
+    let capture = capture_path(&v);
+    let lines: Vec<Value> = common::linewatch_ok([
+        "replay".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        capture.as_os_str(),
+    ])
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
     let declared = v["events"].as_array().unwrap();
     let events: Vec<&Value> = lines
         .iter()

@@ -118,17 +118,8 @@ fn example_config_documents_and_loads_every_key() {
         .collect::<String>();
     let full_path = dir.join("full.toml");
     std::fs::write(&full_path, &full).unwrap();
-    let out = Command::new(common::linewatch())
-        .arg("check-config")
-        .arg(&full_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed =
+        common::linewatch_ok([std::ffi::OsStr::new("check-config"), full_path.as_os_str()]);
     let keys: std::collections::BTreeSet<&str> = printed
         .lines()
         .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))

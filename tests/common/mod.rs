@@ -33,6 +33,25 @@ pub fn linewatch() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_linewatch"))
 }
 
+/// Runs `linewatch ARGS`, asserts it succeeded (showing its stderr if
+/// not) and returns its stdout.
+pub fn linewatch_ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(linewatch())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Is `l` one well-formed DogStatsD line: a metric
 /// (`linewatch.NAME:VALUE|c|g[|#k:v,...]`), an event
 /// (`_e{TITLE_LEN,TEXT_LEN}:TITLE|TEXT|d:..|h:..|t:..|#..`) or a service
