@@ -491,6 +491,9 @@ live_test!(s15_two_links_on_two_interfaces, {
     let client_b = Peer::client(&backup, false);
     daemon.wait_for("established", T, |e| e["link"] == "primary");
     daemon.wait_for("established", T, |e| e["link"] == "backup");
+    // The kernel completes the handshake before the test server accepts:
+    // let it accept (as `setup` does) before aborting.
+    std::thread::sleep(Duration::from_millis(300));
     server_b.send(Cmd::Abort);
     let (_, e) = daemon.wait_for("reset", T, |e| e["from"] == "peer");
     assert_eq!(e["link"], "backup", "{e}");
