@@ -229,56 +229,43 @@ pub(crate) fn serialize_addr<S: serde::Serializer>(
     let SocketAddr::V4(v4) = a else {
         return s.collect_str(a);
     };
-    let mut text = Decimal::default(); // at most 255.255.255.255:65535
+    let mut text = Ascii::default(); // at most 255.255.255.255:65535
+    let mut digits = itoa::Buffer::new();
     for (i, octet) in v4.ip().octets().iter().enumerate() {
         if i > 0 {
-            text.push(b'.');
+            text.push(".");
         }
-        text.number(u32::from(*octet));
+        text.push(digits.format(*octet));
     }
-    text.push(b':');
-    text.number(u32::from(v4.port()));
-    match text.as_str() {
-        Some(t) => s.serialize_str(t),
-        None => s.collect_str(a),
-    }
+    text.push(":");
+    text.push(digits.format(v4.port()));
+    s.serialize_str(text.as_str())
 }
 
-/// A short ASCII text built on the stack.
+/// A short ASCII text built on the stack (no allocation per address).
 #[derive(Default)]
-struct Decimal {
+struct Ascii {
     buf: [u8; 24],
     len: usize,
 }
 
-impl Decimal {
-    fn push(&mut self, b: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
+impl Ascii {
+    /// Appends `part`; what would not fit is left out (never the case for
+    /// an IPv4 `addr:port`, at most 21 bytes).
+    fn push(&mut self, part: &str) {
+        let end = self.len + part.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(part.as_bytes());
+            self.len = end;
         }
     }
 
-    fn number(&mut self, mut v: u32) {
-        let mut digits = [0u8; 10];
-        let mut k = 0;
-        while let Some(d) = digits.get_mut(k) {
-            *d = b'0' + (v % 10) as u8;
-            k += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for d in digits.iter().take(k).rev() {
-            self.push(*d);
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
+    fn as_str(&self) -> &str {
+        // Only whole ASCII parts are ever pushed.
         self.buf
             .get(..self.len)
             .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 }
 

@@ -93,16 +93,15 @@ impl Health {
         }
     }
 
-    /// Is this a worse verdict than `other` (OK < UNKNOWN < WARNING <
-    /// CRITICAL, the order in which the Nagios check's `--all` reports)?
-    pub fn worse_than(self, other: Health) -> bool {
-        let rank = |h: Health| match h {
+    /// How bad: CRITICAL > WARNING > UNKNOWN > OK (the order in which the
+    /// Nagios check's `--all` reports, and in which verdicts combine).
+    pub fn rank(self) -> u8 {
+        match self {
             Health::Ok => 0,
             Health::Unknown => 1,
             Health::Warning => 2,
             Health::Critical => 3,
-        };
-        rank(self) > rank(other)
+        }
     }
 
     /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
@@ -203,8 +202,11 @@ fn secs(t: Timestamp) -> f64 {
     t.as_secs_f64()
 }
 
-/// Judges one link and describes it.
-pub fn link_doc(v: &LinkView<'_>, now: Timestamp) -> LinkDoc {
+/// Judges one link and describes it. `paged` is the incident policy's
+/// verdict, where there is one (the daemon): it wins where it is worse, so
+/// pages, the service check, the gauge and the Nagios check say the same
+/// (a connection dropped and replaced within the hold-down is a WARNING).
+pub fn link_doc(v: &LinkView<'_>, now: Timestamp, paged: Option<Health>) -> LinkDoc {
     let expected = v.spec.expect_connections;
     let up: Vec<_> = v.connections.iter().filter(|c| c.is_up()).collect();
     let troubled = up
@@ -258,6 +260,16 @@ pub fn link_doc(v: &LinkView<'_>, now: Timestamp) -> LinkDoc {
             Health::Ok,
             format!("{}/{expected} connections established", v.established),
         ),
+    };
+    let (health, reason) = match paged {
+        Some(p) if health != Health::Unknown && p.rank() > health.rank() => (
+            p,
+            format!(
+                "{reason}; a connection was closed or reset less than {} ago",
+                v.spec.hold_down
+            ),
+        ),
+        _ => (health, reason),
     };
     LinkDoc {
         name: v.spec.name.to_string(),

@@ -367,15 +367,11 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
             )
         }
     };
-    if payload.ip_number == ip_number::ICMP || payload.ip_number == ip_number::IPV6_ICMP {
-        return icmp_error(
-            frame,
-            src,
-            payload.ip_number == ip_number::IPV6_ICMP,
-            payload.payload,
-        )
-        .map(Decoded::IcmpError)
-        .ok_or(SkipReason::NotTcp);
+    let icmp_v6 = payload.ip_number == ip_number::IPV6_ICMP;
+    if icmp_v6 || payload.ip_number == ip_number::ICMP {
+        return icmp_error(frame, src, icmp_v6, payload.payload)
+            .map(Decoded::IcmpError)
+            .ok_or(SkipReason::NotTcp);
     }
     if payload.ip_number != ip_number::TCP {
         return Err(SkipReason::NotTcp);
@@ -446,7 +442,6 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
         return None;
     }
     let tcp = p.payload;
-    let port = |at: usize| be16(tcp, at);
     let seq = tcp.get(4..8)?;
     Some(IcmpError {
         ts: frame.ts,
@@ -454,8 +449,8 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
         v6,
         icmp_type,
         code,
-        src: SocketAddr::new(src, port(0)?),
-        dst: SocketAddr::new(dst, port(2)?),
+        src: SocketAddr::new(src, be16(tcp, 0)?),
+        dst: SocketAddr::new(dst, be16(tcp, 2)?),
         seq: u32::from_be_bytes([*seq.first()?, *seq.get(1)?, *seq.get(2)?, *seq.get(3)?]),
     })
 }

@@ -140,12 +140,8 @@ impl Delivery {
 
     /// Stops the thread (pending entries stay in the outbox), waiting for
     /// a request in flight to end (at most [`REQUEST_TIMEOUT`]).
-    pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.wake.try_send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn shutdown(self) {
+        self.shutdown_within(Duration::MAX);
     }
 
     /// Stops the thread, waiting at most `limit` for a request in flight

@@ -45,7 +45,7 @@ pub struct Emitters {
     policy: Policy,
     host: String,
     statsd: Option<Statsd>,
-    pagerduty: Option<(Delivery, String)>,
+    pagerduty: Option<Delivery>,
     slack: Option<Delivery>,
     dry: Option<(LineSink, Box<dyn Write + Send>)>,
     /// In a dry run: whether `[pagerduty]` / `[slack]` are configured, so
@@ -118,6 +118,30 @@ fn start<D: delivery::Destination>(
     .transpose()
 }
 
+/// Replaces the delivery in `slot` with one for `dest` on the same outbox
+/// `dir` (SIGHUP). The secret was read first (`dest`); only then does the
+/// old thread let go of the outbox, before the new one opens it: one reader
+/// per outbox, so nothing is sent twice. On an error the old delivery keeps
+/// running and the error goes to `errors`.
+fn restart<D: delivery::Destination>(
+    slot: &mut Option<Delivery>,
+    dest: Result<Option<D>, String>,
+    dir: &Path,
+    errors: &mut Vec<String>,
+) {
+    let dest = match dest {
+        Ok(dest) => dest,
+        Err(e) => return errors.push(e),
+    };
+    if let Some(old) = slot.take() {
+        old.shutdown();
+    }
+    match start(dest, dir) {
+        Ok(d) => *slot = d,
+        Err(e) => errors.push(e),
+    }
+}
+
 /// This machine's name, for `source` and `h:`.
 pub fn hostname() -> String {
     nix::unistd::gethostname()
@@ -162,8 +186,7 @@ impl Emitters {
             }
             EmitMode::Live => {
                 e.statsd = start_statsd(config, &host)?;
-                e.pagerduty = start(pagerduty_dest(config)?, &outbox_root.join("pagerduty"))?
-                    .map(|d| (d, host.clone()));
+                e.pagerduty = start(pagerduty_dest(config)?, &outbox_root.join("pagerduty"))?;
                 e.slack = start(slack_dest(config)?, &outbox_root.join("slack"))?;
             }
         }
@@ -198,36 +221,18 @@ impl Emitters {
                 Err(e) => errors.push(e),
             }
         }
-        // Secrets are read first; only then does the old delivery thread
-        // let go of its outbox, before the new one opens it (one reader
-        // per outbox, so nothing is sent twice).
         if config.pagerduty != old.pagerduty {
-            match pagerduty_dest(config) {
-                Ok(dest) => {
-                    if let Some((old, _)) = self.pagerduty.take() {
-                        old.shutdown();
-                    }
-                    match start(dest, &outbox_root.join("pagerduty")) {
-                        Ok(d) => self.pagerduty = d.map(|d| (d, self.host.clone())),
-                        Err(e) => errors.push(e),
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
+            let dir = outbox_root.join("pagerduty");
+            restart(
+                &mut self.pagerduty,
+                pagerduty_dest(config),
+                &dir,
+                &mut errors,
+            );
         }
         if config.slack != old.slack {
-            match slack_dest(config) {
-                Ok(dest) => {
-                    if let Some(old) = self.slack.take() {
-                        old.shutdown();
-                    }
-                    match start(dest, &outbox_root.join("slack")) {
-                        Ok(d) => self.slack = d,
-                        Err(e) => errors.push(e),
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
+            let dir = outbox_root.join("slack");
+            restart(&mut self.slack, slack_dest(config), &dir, &mut errors);
         }
         self.after(&mut out, now);
         self.out = out;
@@ -374,7 +379,7 @@ impl Emitters {
             }
             return;
         }
-        if let Some((d, _)) = &self.pagerduty {
+        if let Some(d) = &self.pagerduty {
             if let Err(err) = d.enqueue(&pd) {
                 eprintln!(
                     "linewatch: pagerduty: cannot store the notification in the outbox: {err}"
@@ -426,7 +431,7 @@ impl Emitters {
     /// Notifications waiting in the outboxes now (for status and the probe
     /// incident).
     pub fn backlog(&self) -> u64 {
-        let pd = self.pagerduty.as_ref().map_or(0, |(d, _)| d.pending_now());
+        let pd = self.pagerduty.as_ref().map_or(0, |d| d.pending_now());
         let sl = self.slack.as_ref().map_or(0, |d| d.pending_now());
         (pd + sl) as u64
     }
@@ -446,7 +451,7 @@ impl Emitters {
             }
         };
         let mut outboxes = Vec::new();
-        if let Some((d, _)) = &self.pagerduty {
+        if let Some(d) = &self.pagerduty {
             outboxes.push(outbox("pagerduty", d));
         }
         if let Some(d) = &self.slack {
@@ -462,7 +467,7 @@ impl Emitters {
     pub fn drain(&self, limit: std::time::Duration) -> bool {
         let start = std::time::Instant::now();
         loop {
-            let pending = self.pagerduty.as_ref().map_or(0, |(d, _)| d.pending_now())
+            let pending = self.pagerduty.as_ref().map_or(0, |d| d.pending_now())
                 + self.slack.as_ref().map_or(0, |d| d.pending_now());
             if pending == 0 {
                 return true;
@@ -482,7 +487,7 @@ impl Emitters {
         }
         let start = std::time::Instant::now();
         let left = || limit.saturating_sub(start.elapsed());
-        if let Some((d, _)) = self.pagerduty {
+        if let Some(d) = self.pagerduty {
             if !d.shutdown_within(left()) {
                 eprintln!("linewatch: pagerduty: a request was still running at exit; its notification stays in the outbox");
             }

@@ -239,11 +239,9 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Writes pending events and retired summaries as JSON lines, and
+    /// feeds the events to the emitters.
     fn emit(&mut self) {
-        self.emit_lines();
-    }
-
-    fn emit_lines(&mut self) {
         let mut out = self.out.lock();
         for e in self.events.drain(..) {
             let _ = writeln!(out, "{}", e.to_json_line());
@@ -352,7 +350,8 @@ impl Daemon {
                 .link_views()
                 .iter()
                 .map(|v| {
-                    let mut d = status::link_doc(v, now);
+                    let paged = self.emitters.link_health(&v.spec.name);
+                    let mut d = status::link_doc(v, now, paged);
                     let lost = self.captures.list.iter().any(|c| {
                         Some(&c.spec.interface) == v.spec.interface.as_ref()
                             && c.lost_since.is_some()
@@ -363,18 +362,6 @@ impl Daemon {
                             "capture lost on {}: the probe cannot see the line",
                             v.spec.interface.as_deref().unwrap_or("?")
                         );
-                    } else if let Some(paged) = self.emitters.link_health(&d.name) {
-                        // One verdict for pages, the service check, the
-                        // gauge and the Nagios check: the incident policy's
-                        // where it is worse (a connection dropped and
-                        // replaced within the hold-down is a WARNING).
-                        if d.health != status::Health::Unknown && paged.worse_than(d.health) {
-                            d.reason = format!(
-                                "{}; a connection was closed or reset less than {} ago",
-                                d.reason, v.spec.hold_down
-                            );
-                            d.health = paged;
-                        }
                     }
                     d
                 })

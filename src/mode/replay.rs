@@ -122,10 +122,6 @@ impl Spool {
     }
 }
 
-fn summary_json(c: &ConnectionSummary) -> String {
-    c.to_json_line()
-}
-
 fn summary_text(c: &ConnectionSummary) -> String {
     let mut line = format!(
         "{} -> {}  {}  {} {}  {} packets, {} retransmissions, {} .. {}  ({}, {})",
@@ -213,7 +209,7 @@ pub fn replay_with(
         for c in pipeline.tracker_mut().drain_retired() {
             spool.push(match format {
                 Format::Text => summary_text(&c),
-                Format::Json => summary_json(&c),
+                Format::Json => c.to_json_line(),
             })?;
         }
     }
@@ -227,7 +223,7 @@ pub fn replay_with(
     for c in pipeline.tracker_mut().drain_retired() {
         spool.push(match format {
             Format::Text => summary_text(&c),
-            Format::Json => summary_json(&c),
+            Format::Json => c.to_json_line(),
         })?;
     }
     if format == Format::Text {

@@ -787,8 +787,10 @@ impl Connection {
                     (Some(sent), true) => Seq(seg.ack).at_or_after(sent),
                     _ => false,
                 };
-                let progress = covers || seg.flags.rst() || ack_progress;
-                if progress {
+                // Covered or reset: nothing outstanding. Partial progress:
+                // data still in flight, but the peer is taking it.
+                let settled = covers || seg.flags.rst();
+                if settled || ack_progress {
                     if let Some((since, _)) = self.awaiting_ack.take() {
                         if self.black_hole {
                             self.black_hole = false;
@@ -800,9 +802,8 @@ impl Connection {
                                 Some(packet),
                             ));
                         }
-                        if !(covers || seg.flags.rst()) {
-                            // Partial ACK: data still in flight, the clock
-                            // restarts at this ACK.
+                        if !settled {
+                            // The clock restarts at this partial ACK.
                             self.awaiting_ack = Some((ts, packet));
                             self.awaiting_retransmissions = 0;
                         }

@@ -83,16 +83,25 @@ fn feed(
     let was_up = conn.is_up();
     conn.on_segment(seg, ts, packet, first, out);
     let (is_up, link) = (conn.is_up(), conn.link);
-    // The deadline usually moved later (a packet arrived), which needs no
-    // new heap entry: the old one re-arms when it comes due.
-    let th = thresholds_of(links, default, link);
-    if let Some(d) = conn.next_deadline(&th) {
+    arm(conn, &thresholds_of(links, default, link), timers, key);
+    (was_up, is_up, link)
+}
+
+/// Puts `conn`'s next deadline in the timer heap if it is earlier than the
+/// one already there. A deadline that moved later (a packet arrived) needs
+/// no new entry: the old one re-arms when it comes due.
+fn arm(
+    conn: &mut Connection,
+    th: &Thresholds,
+    timers: &mut BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
+    key: FlowKey,
+) {
+    if let Some(d) = conn.next_deadline(th) {
         if conn.scheduled.is_none_or(|s| d < s) {
             conn.scheduled = Some(d);
             timers.push(Reverse((d, conn.uid, Target::Conn(key))));
         }
     }
-    (was_up, is_up, link)
 }
 
 fn thresholds_of(links: &[LinkState], default: Thresholds, link: Option<usize>) -> Thresholds {
@@ -446,18 +455,16 @@ impl Tracker {
         let watched = if self.links.is_empty() {
             None
         } else {
-            match self
+            let found = self
                 .links
                 .iter()
                 .enumerate()
-                .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)))
-            {
-                Some(found) => Some(found),
-                None => {
-                    self.stats.unwatched += 1;
-                    return;
-                }
-            }
+                .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)));
+            let Some(found) = found else {
+                self.stats.unwatched += 1;
+                return;
+            };
+            Some(found)
         };
         let ts = self.now.max(seg.ts);
         let key = flow_key(seg.src, seg.dst);
@@ -549,18 +556,9 @@ impl Tracker {
     }
 
     fn schedule_conn(&mut self, key: FlowKey) {
-        let Some(conn) = self.flows.get(&key) else {
-            return;
-        };
-        let th = self.thresholds(conn.link);
-        let Some(conn) = self.flows.get_mut(&key) else {
-            return;
-        };
-        if let Some(d) = conn.next_deadline(&th) {
-            if conn.scheduled.is_none_or(|s| d < s) {
-                conn.scheduled = Some(d);
-                self.timers.push(Reverse((d, conn.uid, Target::Conn(key))));
-            }
+        if let Some(conn) = self.flows.get_mut(&key) {
+            let th = thresholds_of(&self.links, self.default_thresholds, conn.link);
+            arm(conn, &th, &mut self.timers, key);
         }
     }
 

@@ -328,19 +328,9 @@ pub fn outcome_of(result: Result<Outcome, CheckError>) -> Outcome {
     }
 }
 
-/// Rank for "worst": CRITICAL > WARNING > UNKNOWN > OK.
-fn rank(h: Health) -> u8 {
-    match h {
-        Health::Ok => 0,
-        Health::Unknown => 1,
-        Health::Warning => 2,
-        Health::Critical => 3,
-    }
-}
-
 /// The worse of two states (CRITICAL > WARNING > UNKNOWN > OK).
 pub fn worst(a: Health, b: Health) -> Health {
-    if rank(b) > rank(a) {
+    if b.rank() > a.rank() {
         b
     } else {
         a
@@ -784,7 +774,7 @@ pub fn combine(verdicts: &[LinkVerdict]) -> Outcome {
         .iter()
         .fold(Health::Ok, |acc, v| worst(acc, v.state));
     let mut bad: Vec<&LinkVerdict> = verdicts.iter().filter(|v| v.state != Health::Ok).collect();
-    bad.sort_by_key(|v| std::cmp::Reverse(rank(v.state)));
+    bad.sort_by_key(|v| std::cmp::Reverse(v.state.rank()));
     let ok = verdicts.len() - bad.len();
     let mut parts: Vec<String> = bad
         .iter()
@@ -958,7 +948,7 @@ fn only_link(p: &Pipeline, now: Timestamp) -> Result<LinkDoc, CheckError> {
     p.tracker()
         .link_views()
         .first()
-        .map(|v| status::link_doc(v, now))
+        .map(|v| status::link_doc(v, now, None))
         .ok_or_else(|| CheckError::Internal("no link configured".into()))
 }
 
