@@ -24,18 +24,18 @@
 
 mod connection;
 mod seq;
+mod table;
 mod zeek;
 
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
 pub use seq::Seq;
 pub use zeek::{ZeekConn, ZeekRow, ZeekView};
 
+use table::{flow_key, FlowTable, SlotId};
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use rustc_hash::FxHashMap;
 
 use crate::config::{Config, LinkSpec, DEFAULT_BLACK_HOLE_AFTER, DEFAULT_SILENCE_AFTER};
 use crate::decode::{Decoded, IcmpError, Segment};
@@ -47,23 +47,16 @@ pub const LINGER: Duration = Duration::from_secs(5);
 /// How long a connection of no configured link may idle before it is retired.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// The connection key: both endpoints, smaller first, so both directions meet.
-type FlowKey = (SocketAddr, SocketAddr);
-
-fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
-
-/// What a timer entry is for.
+/// What a timer entry is for: a connection's slot in the table, or a link.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
-    Conn(FlowKey),
-    Link(usize),
+    Conn(SlotId),
+    Link(u32),
 }
+
+/// Timer entries: due time, the connection's uid (so that an entry left
+/// behind by a connection whose slot was reused is recognised), target.
+type Timers = BinaryHeap<Reverse<(Timestamp, u64, Target)>>;
 
 /// Feeds `seg` to `conn` and re-arms its deadline; returns whether it was
 /// up before and is up now, and its link, for the link's bookkeeping.
@@ -76,30 +69,25 @@ fn feed(
     first: bool,
     links: &[LinkState],
     default: Thresholds,
-    timers: &mut BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
-    key: FlowKey,
+    timers: &mut Timers,
+    slot: SlotId,
     out: &mut Vec<Event>,
 ) -> (bool, bool, Option<usize>) {
     let was_up = conn.is_up();
     conn.on_segment(seg, ts, packet, first, out);
     let (is_up, link) = (conn.is_up(), conn.link);
-    arm(conn, &thresholds_of(links, default, link), timers, key);
+    arm(conn, &thresholds_of(links, default, link), timers, slot);
     (was_up, is_up, link)
 }
 
 /// Puts `conn`'s next deadline in the timer heap if it is earlier than the
 /// one already there. A deadline that moved later (a packet arrived) needs
 /// no new entry: the old one re-arms when it comes due.
-fn arm(
-    conn: &mut Connection,
-    th: &Thresholds,
-    timers: &mut BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
-    key: FlowKey,
-) {
+fn arm(conn: &mut Connection, th: &Thresholds, timers: &mut Timers, slot: SlotId) {
     if let Some(d) = conn.next_deadline(th) {
         if conn.scheduled.is_none_or(|s| d < s) {
             conn.scheduled = Some(d);
-            timers.push(Reverse((d, conn.uid, Target::Conn(key))));
+            timers.push(Reverse((d, conn.uid, Target::Conn(slot))));
         }
     }
 }
@@ -214,9 +202,8 @@ pub struct Tracker {
     links: Vec<LinkState>,
     default_thresholds: Thresholds,
     max_flows: usize,
-    /// Boxed: the table moves pointers, not connections, when it grows.
-    flows: FxHashMap<FlowKey, Box<Connection>>,
-    timers: BinaryHeap<Reverse<(Timestamp, u64, Target)>>,
+    flows: FlowTable,
+    timers: Timers,
     started: Option<Timestamp>,
     now: Timestamp,
     next_uid: u64,
@@ -238,7 +225,7 @@ impl Tracker {
                 idle_timeout: Some(IDLE_TIMEOUT),
             },
             max_flows: config.max_flows.max(1),
-            flows: FxHashMap::default(),
+            flows: FlowTable::default(),
             timers: BinaryHeap::new(),
             started: None,
             now: Timestamp::default(),
@@ -264,7 +251,7 @@ impl Tracker {
         }
         let old_names: Vec<Arc<str>> = self.links.iter().map(|l| l.spec.name.clone()).collect();
         let mut gone = Vec::new();
-        for (key, conn) in self.flows.iter_mut() {
+        for (slot, conn) in self.flows.iter_mut() {
             let Some(old) = conn.link else { continue };
             let name = old_names.get(old).cloned();
             match links
@@ -279,22 +266,22 @@ impl Tracker {
                         }
                     }
                 }
-                None => gone.push(*key),
+                None => gone.push(slot),
             }
             conn.scheduled = None;
         }
         self.links = links;
         self.max_flows = config.max_flows.max(1);
         let now = self.now;
-        for key in gone {
-            if let Some(conn) = self.flows.remove(&key) {
+        for slot in gone {
+            if let Some(conn) = self.flows.remove(slot) {
                 self.retired.push(conn.summary(RetireReason::CaptureEnd));
             }
         }
         self.timers.clear();
-        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        for key in keys {
-            self.schedule_conn(key);
+        let slots: Vec<SlotId> = self.flows.iter().map(|(slot, _, _)| slot).collect();
+        for slot in slots {
+            self.schedule_conn(slot);
         }
         for i in 0..self.links.len() {
             if let Some(l) = self.links.get_mut(i) {
@@ -334,7 +321,7 @@ impl Tracker {
 
     /// The connections in the table, in creation order.
     pub fn connections(&self) -> Vec<&Connection> {
-        let mut v: Vec<&Connection> = self.flows.values().map(|c| &**c).collect();
+        let mut v: Vec<&Connection> = self.flows.iter().map(|(_, _, c)| c).collect();
         v.sort_by_key(|c| c.uid);
         v
     }
@@ -377,10 +364,6 @@ impl Tracker {
         self.retired.drain(..)
     }
 
-    fn thresholds(&self, link: Option<usize>) -> Thresholds {
-        thresholds_of(&self.links, self.default_thresholds, link)
-    }
-
     /// Moves the packet clock to `now`, firing every deadline that lies
     /// before it. The clock never runs backwards: an earlier `now` is a no-op.
     pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
@@ -401,8 +384,8 @@ impl Tracker {
             }
             self.timers.pop();
             match target {
-                Target::Conn(key) => self.fire_conn(t, uid, key, out),
-                Target::Link(i) => self.fire_link(t, i, out),
+                Target::Conn(slot) => self.fire_conn(t, uid, slot, out),
+                Target::Link(i) => self.fire_link(t, i as usize, out),
             }
         }
     }
@@ -424,7 +407,8 @@ impl Tracker {
     pub fn on_icmp_error(&mut self, icmp: &IcmpError, packet: u64, out: &mut Vec<Event>) {
         self.advance_to(icmp.ts, out);
         let ts = self.now.max(icmp.ts);
-        match self.flows.get_mut(&flow_key(icmp.src, icmp.dst)) {
+        let slot = self.flows.find(&flow_key(icmp.src, icmp.dst));
+        match slot.and_then(|slot| self.flows.get_mut(slot)) {
             Some(conn) => {
                 self.stats.icmp_errors += 1;
                 if !conn.icmp_news(icmp.router, icmp.icmp_type, icmp.code, ts) {
@@ -469,8 +453,9 @@ impl Tracker {
         let ts = self.now.max(seg.ts);
         let key = flow_key(seg.src, seg.dst);
         // The common case, a packet of a connection in the table: one lookup.
-        let reused = match self.flows.get_mut(&key) {
-            Some(conn) if !conn.is_new_attempt(seg) => {
+        let found = self.flows.find(&key);
+        let reused = match found.and_then(|slot| Some((slot, self.flows.get_mut(slot)?))) {
+            Some((slot, conn)) if !conn.is_new_attempt(seg) => {
                 let (was_up, is_up, link) = feed(
                     conn,
                     seg,
@@ -480,17 +465,17 @@ impl Tracker {
                     &self.links,
                     self.default_thresholds,
                     &mut self.timers,
-                    key,
+                    slot,
                     out,
                 );
                 self.link_changed(link, was_up, is_up, ts, out);
                 return;
             }
-            Some(_) => true,
-            None => false,
+            Some((slot, _)) => Some(slot),
+            None => None,
         };
-        if reused {
-            self.retire(key, RetireReason::Reused, ts, out);
+        if let Some(slot) = reused {
+            self.retire(slot, RetireReason::Reused, ts, out);
         }
         let link = watched.map(|(i, peer_is_dst)| {
             let name: Arc<str> = self
@@ -502,11 +487,16 @@ impl Tracker {
         if self.flows.len() >= self.max_flows {
             self.evict(ts, out);
         }
-        let mut conn = Box::new(Connection::new(self.next_uid, seg, link));
+        let slot = self
+            .flows
+            .insert(key, Box::new(Connection::new(self.next_uid, seg, link)));
         self.next_uid += 1;
         self.stats.connections += 1;
+        let Some(conn) = self.flows.get_mut(slot) else {
+            return;
+        };
         let (was_up, is_up, link) = feed(
-            &mut conn,
+            conn,
             seg,
             ts,
             packet,
@@ -514,10 +504,9 @@ impl Tracker {
             &self.links,
             self.default_thresholds,
             &mut self.timers,
-            key,
+            slot,
             out,
         );
-        self.flows.insert(key, conn);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
         self.link_changed(link, was_up, is_up, ts, out);
         self.compact_timers();
@@ -535,8 +524,8 @@ impl Tracker {
         let flows = &self.flows;
         self.timers
             .retain(|Reverse((t, uid, target))| match target {
-                Target::Conn(key) => flows
-                    .get(key)
+                Target::Conn(slot) => flows
+                    .get(*slot)
                     .is_some_and(|c| c.uid == *uid && c.scheduled == Some(*t)),
                 Target::Link(_) => true,
             });
@@ -546,70 +535,68 @@ impl Tracker {
     /// table gets its summary. Deadlines after the last packet do not fire:
     /// the capture says nothing about that time.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, c)| (c.uid, *k)).collect();
-        keys.sort_unstable();
+        let mut slots: Vec<(u64, SlotId)> = self
+            .flows
+            .iter()
+            .map(|(slot, _, c)| (c.uid, slot))
+            .collect();
+        slots.sort_unstable();
         let now = self.now;
-        for (_, key) in keys {
-            self.retire(key, RetireReason::CaptureEnd, now, out);
+        for (_, slot) in slots {
+            self.retire(slot, RetireReason::CaptureEnd, now, out);
         }
         self.timers.clear();
     }
 
-    fn schedule_conn(&mut self, key: FlowKey) {
-        if let Some(conn) = self.flows.get_mut(&key) {
+    fn schedule_conn(&mut self, slot: SlotId) {
+        if let Some(conn) = self.flows.get_mut(slot) {
             let th = thresholds_of(&self.links, self.default_thresholds, conn.link);
-            arm(conn, &th, &mut self.timers, key);
+            arm(conn, &th, &mut self.timers, slot);
         }
     }
 
-    fn fire_conn(&mut self, t: Timestamp, uid: u64, key: FlowKey, out: &mut Vec<Event>) {
-        let Some(conn) = self.flows.get(&key) else {
+    fn fire_conn(&mut self, t: Timestamp, uid: u64, slot: SlotId, out: &mut Vec<Event>) {
+        let Some(conn) = self.flows.get_mut(slot) else {
             return;
         };
         if conn.uid != uid || conn.scheduled != Some(t) {
-            return; // stale entry: the connection was replaced or rescheduled earlier
+            return; // stale entry: the connection left or was rescheduled earlier
         }
-        let th = self.thresholds(conn.link);
-        let Some(conn) = self.flows.get_mut(&key) else {
-            return;
-        };
+        let th = thresholds_of(&self.links, self.default_thresholds, conn.link);
         conn.scheduled = None;
         if conn.next_deadline(&th) != Some(t) {
             // The deadline moved later (packets arrived): re-arm.
-            self.schedule_conn(key);
+            arm(conn, &th, &mut self.timers, slot);
             return;
         }
         let degraded = conn
             .link
             .and_then(|i| self.links.get(i))
             .is_some_and(|l| l.capture_degraded);
-        let Some(conn) = self.flows.get_mut(&key) else {
-            return;
-        };
         let was_up = conn.is_up();
         let retire = conn.on_deadline(t, &th, degraded, out);
         let (is_up, link) = (conn.is_up(), conn.link);
         match retire {
-            Some(reason) => self.retire(key, reason, t, out),
+            Some(reason) => self.retire(slot, reason, t, out),
             None => {
-                self.schedule_conn(key);
+                self.schedule_conn(slot);
                 self.link_changed(link, was_up, is_up, t, out);
             }
         }
     }
 
-    fn retire(&mut self, key: FlowKey, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
-        if let Some(conn) = self.flows.remove(&key) {
+    fn retire(&mut self, slot: SlotId, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
+        if let Some(conn) = self.flows.remove(slot) {
             self.retired.push(conn.summary(reason));
             self.link_changed(conn.link, conn.is_up(), false, ts, out);
         }
     }
 
     fn evict(&mut self, ts: Timestamp, out: &mut Vec<Event>) {
-        let mut order: Vec<(u8, Timestamp, u64, FlowKey)> = self
+        let mut order: Vec<(u8, Timestamp, u64, SlotId)> = self
             .flows
             .iter()
-            .map(|(k, c)| {
+            .map(|(slot, _, c)| {
                 let rank = if c.state().is_terminal() {
                     0
                 } else if c.link.is_none() {
@@ -617,7 +604,7 @@ impl Tracker {
                 } else {
                     2
                 };
-                (rank, c.last_ts(), c.uid, *k)
+                (rank, c.last_ts(), c.uid, slot)
             })
             .collect();
         let n = (order.len() / 16).max(1).min(order.len());
@@ -627,9 +614,9 @@ impl Tracker {
         order.select_nth_unstable(n - 1);
         order.truncate(n);
         order.sort_unstable();
-        for (_, _, _, key) in order {
+        for (_, _, _, slot) in order {
             self.stats.evicted += 1;
-            self.retire(key, RetireReason::Evicted, ts, out);
+            self.retire(slot, RetireReason::Evicted, ts, out);
         }
     }
 
@@ -691,7 +678,8 @@ impl Tracker {
         if let Some(d) = l.deadline(started) {
             if l.scheduled.is_none_or(|s| d < s) {
                 l.scheduled = Some(d);
-                self.timers.push(Reverse((d, u64::MAX, Target::Link(i))));
+                let target = Target::Link(u32::try_from(i).unwrap_or(u32::MAX));
+                self.timers.push(Reverse((d, u64::MAX, target)));
             }
         }
     }

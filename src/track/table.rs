@@ -1,0 +1,165 @@
+//! The flow table: connections in numbered slots, found by their 4-tuple.
+//!
+//! A slot number is what the timer heap holds for a connection (4 bytes,
+//! not the 64-byte pair of addresses): firing a deadline finds its
+//! connection without hashing, and the heap's entries stay small enough
+//! to stay in cache. A slot freed by a connection leaving the table is
+//! reused by the next one; a timer entry left behind for the old one is
+//! told apart by the connection's `uid`.
+
+use std::net::SocketAddr;
+
+use rustc_hash::FxHashMap;
+
+use super::connection::Connection;
+
+/// The connection key: both endpoints, smaller first, so both directions meet.
+pub(super) type FlowKey = (SocketAddr, SocketAddr);
+
+/// The key of the connection between `a` and `b`, whichever sent.
+pub(super) fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// A slot number in the [`FlowTable`].
+pub(super) type SlotId = u32;
+
+#[derive(Debug)]
+struct Slot {
+    key: FlowKey,
+    /// Boxed: the slot vector moves pointers, not connections, when it grows.
+    conn: Box<Connection>,
+}
+
+/// Connections by key and by slot. Holds as many slots as the most
+/// connections ever in the table at once (the tracker keeps that under
+/// its `max_flows`).
+#[derive(Debug, Default)]
+pub(super) struct FlowTable {
+    index: FxHashMap<FlowKey, SlotId>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<SlotId>,
+}
+
+impl FlowTable {
+    /// Connections in the table.
+    pub(super) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The slot of the connection with `key`.
+    pub(super) fn find(&self, key: &FlowKey) -> Option<SlotId> {
+        self.index.get(key).copied()
+    }
+
+    /// The connection in `slot`.
+    pub(super) fn get(&self, slot: SlotId) -> Option<&Connection> {
+        let s = self.slots.get(slot as usize)?.as_ref()?;
+        Some(&s.conn)
+    }
+
+    /// The connection in `slot`, mutably.
+    pub(super) fn get_mut(&mut self, slot: SlotId) -> Option<&mut Connection> {
+        let s = self.slots.get_mut(slot as usize)?.as_mut()?;
+        Some(&mut s.conn)
+    }
+
+    /// Puts `conn` in the table under `key` (which must not be there) and
+    /// returns its slot.
+    pub(super) fn insert(&mut self, key: FlowKey, conn: Box<Connection>) -> SlotId {
+        let filled = Some(Slot { key, conn });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = filled;
+                }
+                slot
+            }
+            None => {
+                let slot = SlotId::try_from(self.slots.len()).unwrap_or(SlotId::MAX);
+                self.slots.push(filled);
+                slot
+            }
+        };
+        self.index.insert(key, slot);
+        slot
+    }
+
+    /// Takes the connection in `slot` out of the table.
+    pub(super) fn remove(&mut self, slot: SlotId) -> Option<Box<Connection>> {
+        let s = self.slots.get_mut(slot as usize)?.take()?;
+        self.index.remove(&s.key);
+        self.free.push(slot);
+        Some(s.conn)
+    }
+
+    /// Every connection with its slot and key, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (SlotId, &FlowKey, &Connection)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let s = s.as_ref()?;
+            Some((SlotId::try_from(i).ok()?, &s.key, &*s.conn))
+        })
+    }
+
+    /// Every connection, mutably, with its slot, in no particular order.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (SlotId, &mut Connection)> + '_ {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let s = s.as_mut()?;
+            Some((SlotId::try_from(i).ok()?, &mut *s.conn))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Segment, TcpFlags, TcpOptions};
+    use crate::time::Timestamp;
+
+    fn conn(uid: u64, port: u16) -> (FlowKey, Box<Connection>) {
+        let src: SocketAddr = format!("10.0.0.1:{port}").parse().unwrap();
+        let dst: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let seg = Segment {
+            ts: Timestamp::from_nanos(0),
+            src,
+            dst,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN),
+            window: 1000,
+            payload_len: 0,
+            options: TcpOptions::default(),
+        };
+        (
+            flow_key(src, dst),
+            Box::new(Connection::new(uid, &seg, None)),
+        )
+    }
+
+    #[test]
+    fn slots_are_reused_and_keys_follow_their_connection() {
+        let mut t = FlowTable::default();
+        let (k1, c1) = conn(1, 1001);
+        let (k2, c2) = conn(2, 1002);
+        let s1 = t.insert(k1, c1);
+        let s2 = t.insert(k2, c2);
+        assert_ne!(s1, s2);
+        assert_eq!(t.find(&k1), Some(s1));
+        assert_eq!(t.remove(s1).map(|c| c.uid), Some(1));
+        assert_eq!(t.find(&k1), None);
+        assert!(t.get(s1).is_none());
+        assert!(t.remove(s1).is_none(), "a freed slot is not freed twice");
+        let (k3, c3) = conn(3, 1003);
+        let s3 = t.insert(k3, c3);
+        assert_eq!(s3, s1, "the freed slot is reused");
+        assert_eq!(t.get(s3).map(|c| c.uid), Some(3));
+        assert_eq!(t.len(), 2);
+        let mut seen: Vec<u64> = t.iter().map(|(_, _, c)| c.uid).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![2, 3]);
+    }
+}
