@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::json::JsonLine;
+
 use crate::time::{Duration, Timestamp};
 
 /// Which end of a watched connection did something.
@@ -219,56 +221,6 @@ pub struct Event {
     pub evidence: Option<Evidence>,
 }
 
-/// `addr:port` as JSON text; IPv6 as `[addr]:port` (SocketAddr's Display).
-/// IPv4, nearly every address on the line, is formatted by hand: std's
-/// Display was a seventh of a replay's time.
-pub(crate) fn serialize_addr<S: serde::Serializer>(
-    a: &SocketAddr,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let SocketAddr::V4(v4) = a else {
-        return s.collect_str(a);
-    };
-    let mut text = Ascii::default(); // at most 255.255.255.255:65535
-    let mut digits = itoa::Buffer::new();
-    for (i, octet) in v4.ip().octets().iter().enumerate() {
-        if i > 0 {
-            text.push(".");
-        }
-        text.push(digits.format(*octet));
-    }
-    text.push(":");
-    text.push(digits.format(v4.port()));
-    s.serialize_str(text.as_str())
-}
-
-/// A short ASCII text built on the stack (no allocation per address).
-#[derive(Default)]
-struct Ascii {
-    buf: [u8; 24],
-    len: usize,
-}
-
-impl Ascii {
-    /// Appends `part`; what would not fit is left out (never the case for
-    /// an IPv4 `addr:port`, at most 21 bytes).
-    fn push(&mut self, part: &str) {
-        let end = self.len + part.len();
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(part.as_bytes());
-            self.len = end;
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Only whole ASCII parts are ever pushed.
-        self.buf
-            .get(..self.len)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default()
-    }
-}
-
 /// One value of an event's JSON object, written without building a map.
 enum Field<'a> {
     F64(f64),
@@ -282,29 +234,27 @@ enum Field<'a> {
     Flags(crate::decode::TcpFlags),
 }
 
-impl serde::Serialize for Field<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Field<'_> {
+    fn write(&self, key: &str, o: &mut JsonLine<'_>) {
         match self {
-            Field::F64(v) => s.serialize_f64(*v),
-            Field::Str(v) => s.serialize_str(v),
-            Field::OptStr(v) => v.serialize(s),
-            Field::Int(v) => s.serialize_u64(*v),
-            Field::OptInt(v) => v.serialize(s),
-            Field::Bool(v) => s.serialize_bool(*v),
-            Field::Addr(Some(a)) => serialize_addr(a, s),
-            Field::Addr(None) => s.serialize_none(),
-            Field::Ip(ip) => s.collect_str(ip),
-            Field::Flags(f) => s.serialize_str(&f.tcpdump()),
-        }
+            Field::F64(v) => o.f64(key, *v),
+            Field::Str(v) => o.str(key, v),
+            Field::OptStr(v) => o.opt_str(key, *v),
+            Field::Int(v) => o.u64(key, *v),
+            Field::OptInt(v) => o.opt_u64(key, *v),
+            Field::Bool(v) => o.bool(key, *v),
+            Field::Addr(a) => o.addr(key, *a),
+            Field::Ip(ip) => o.ip(key, *ip),
+            Field::Flags(f) => o.str(key, &f.tcpdump()),
+        };
     }
 }
 
-/// The JSON object of an event, keys in sorted order (as a
-/// `serde_json::Map` would have them), streamed: replay writes hundreds of
-/// thousands of these, and building a map for each was a third of its time.
-impl serde::Serialize for Event {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl Event {
+    /// Appends the event's JSON object (no newline) to `buf`, keys in
+    /// sorted order (as a `serde_json::Map` would have them). Replay
+    /// writes hundreds of thousands of these: no map, no `String`.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
         let mut f: Vec<(&'static str, Field<'_>)> = Vec::with_capacity(12);
         f.push(("ts", Field::F64(self.ts.as_secs_f64())));
         f.push(("event", Field::Str(self.kind.name())));
@@ -396,24 +346,26 @@ impl serde::Serialize for Event {
             f.push(("flags", Field::Flags(e.flags)));
         }
         f.sort_unstable_by_key(|(k, _)| *k);
-        let mut m = s.serialize_map(Some(f.len()))?;
+        let mut o = JsonLine::begin(buf);
         for (k, v) in &f {
-            m.serialize_entry(k, v)?;
+            v.write(k, &mut o);
         }
-        m.end()
+        o.end();
     }
-}
 
-impl Event {
-    /// The JSON object for `--format json` and the daemon's event log.
+    /// The JSON object for the policy (page details).
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let mut buf = Vec::with_capacity(256);
+        self.write_json(&mut buf);
+        serde_json::from_slice(&buf).unwrap_or(Value::Null)
     }
 
     /// The JSON line (no newline) for `--format json` and the daemon's
-    /// event log, written without building a [`Value`].
+    /// event log.
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut buf = Vec::with_capacity(256);
+        self.write_json(&mut buf);
+        String::from_utf8(buf).unwrap_or_default()
     }
 
     /// One human line for the text timeline.
@@ -501,32 +453,5 @@ impl Event {
             line.push_str(&format!(" [packet {p}]"));
         }
         line
-    }
-}
-
-#[cfg(test)]
-mod addr_tests {
-    use super::*;
-
-    #[derive(serde::Serialize)]
-    struct A(#[serde(serialize_with = "serialize_addr")] SocketAddr);
-
-    #[test]
-    fn addresses_are_written_as_socketaddr_display_writes_them() {
-        for a in [
-            "0.0.0.0:0",
-            "10.0.0.5:40123",
-            "255.255.255.255:65535",
-            "203.0.113.10:5000",
-            "1.22.103.4:9",
-            "[2001:db8::10]:5000",
-            "[::1]:1",
-        ] {
-            let addr: SocketAddr = a.parse().unwrap();
-            assert_eq!(
-                serde_json::to_string(&A(addr)).unwrap(),
-                format!("\"{addr}\"")
-            );
-        }
     }
 }

@@ -31,6 +31,7 @@ pub mod config;
 pub mod decode;
 pub mod emit;
 pub mod event;
+pub mod json;
 pub mod mode;
 pub mod notify;
 pub mod pipeline;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::decode::Segment;
 use crate::event::{Endpoints, Event, EventKind, Evidence, Side};
+use crate::json::JsonLine;
 use crate::time::{Duration, Timestamp};
 
 use super::seq::Seq;
@@ -191,96 +192,61 @@ pub struct ConnectionSummary {
     pub zeek_rows: Vec<ZeekRow>,
 }
 
-/// The `connection_summary` object, fields in sorted order (the order a
-/// `serde_json::Map` gives), serialized without building a map.
-#[derive(serde::Serialize)]
-struct SummaryJson<'a> {
-    conn_state: &'static str,
-    event: &'static str,
-    first_ts: f64,
-    history: &'a str,
-    last_ts: f64,
-    link: Option<&'a str>,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    local: SocketAddr,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    orig: SocketAddr,
-    packets: u64,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    peer: SocketAddr,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    resp: SocketAddr,
-    retired: &'static str,
-    retransmissions: u64,
-    state: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    zeek_rows: Vec<ZeekRowJson<'a>>,
-}
-
-#[derive(serde::Serialize)]
-struct ZeekRowJson<'a> {
-    conn_state: &'static str,
-    first_ts: f64,
-    history: &'a str,
-    last_ts: f64,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    orig: SocketAddr,
-    packets: u64,
-    #[serde(serialize_with = "crate::event::serialize_addr")]
-    resp: SocketAddr,
-}
-
-impl serde::Serialize for ConnectionSummary {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // `zeek_rows` only where Zeek would have logged several rows.
-        let rows = if self.zeek_rows.len() > 1 {
-            self.zeek_rows
-                .iter()
-                .map(|r| ZeekRowJson {
-                    conn_state: r.conn_state,
-                    first_ts: r.first_ts.as_secs_f64(),
-                    history: &r.history,
-                    last_ts: r.last_ts.as_secs_f64(),
-                    orig: r.orig,
-                    packets: r.packets,
-                    resp: r.resp,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        SummaryJson {
-            conn_state: self.conn_state,
-            event: "connection_summary",
-            first_ts: self.first_ts.as_secs_f64(),
-            history: &self.history,
-            last_ts: self.last_ts.as_secs_f64(),
-            link: self.link.as_deref(),
-            local: self.ends.local,
-            orig: self.orig,
-            packets: self.packets,
-            peer: self.ends.peer,
-            resp: self.resp,
-            retired: self.retired.name(),
-            retransmissions: self.retransmissions,
-            state: self.state.name(),
-            zeek_rows: rows,
-        }
-        .serialize(s)
-    }
-}
-
 impl ConnectionSummary {
-    /// The `connection_summary` JSON object, one schema for replay and the
-    /// daemon.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    /// Appends the `connection_summary` JSON object (no newline) to `buf`,
+    /// keys in sorted order; one schema for replay and the daemon.
+    /// `zeek_rows` only where Zeek would have logged several rows.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        let mut o = JsonLine::begin(buf);
+        o.str("conn_state", self.conn_state)
+            .str("event", "connection_summary")
+            .f64("first_ts", self.first_ts.as_secs_f64())
+            .str("history", &self.history)
+            .f64("last_ts", self.last_ts.as_secs_f64())
+            .opt_str("link", self.link.as_deref())
+            .addr("local", Some(self.ends.local))
+            .addr("orig", Some(self.orig))
+            .u64("packets", self.packets)
+            .addr("peer", Some(self.ends.peer))
+            .addr("resp", Some(self.resp))
+            .str("retired", self.retired.name())
+            .u64("retransmissions", self.retransmissions)
+            .str("state", self.state.name());
+        if self.zeek_rows.len() > 1 {
+            o.raw("zeek_rows", |buf| {
+                buf.push(b'[');
+                for (i, r) in self.zeek_rows.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    let mut row = JsonLine::begin(buf);
+                    row.str("conn_state", r.conn_state)
+                        .f64("first_ts", r.first_ts.as_secs_f64())
+                        .str("history", &r.history)
+                        .f64("last_ts", r.last_ts.as_secs_f64())
+                        .addr("orig", Some(r.orig))
+                        .u64("packets", r.packets)
+                        .addr("resp", Some(r.resp));
+                    row.end();
+                }
+                buf.push(b']');
+            });
+        }
+        o.end();
     }
 
-    /// The `connection_summary` JSON line (no newline), written without
-    /// building a [`serde_json::Value`].
+    /// The `connection_summary` JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut buf = Vec::with_capacity(320);
+        self.write_json(&mut buf);
+        serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `connection_summary` JSON line (no newline).
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut buf = Vec::with_capacity(320);
+        self.write_json(&mut buf);
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
 
