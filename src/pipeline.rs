@@ -1,55 +1,94 @@
 //! The one pipeline that live capture and replay both feed:
-//! frames -> [`Decoder`] -> [`Tracker`] -> events.
+//! frames -> [`Front`] (decode) -> [`Step`]s -> [`apply`] (track) -> events.
+//!
+//! The pipeline has two halves so that they can run on two threads, as
+//! the daemon's capture threads and tracker thread do: the front half
+//! decodes next to the capture (frames never leave libpcap's buffer, only
+//! header fields do), the back half tracks. [`Pipeline`] runs both halves
+//! in turn on one thread (the check, stepwise tests); [`FileFront`] runs
+//! the front half of a replay on its own thread, so that reading and
+//! decoding the file overlaps tracking and printing. Either way each frame
+//! becomes exactly one [`Step`] and the tracker sees the same steps in the
+//! same order, so both give the same timeline.
 
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::capture::file::{CaptureError, FileCapture};
 use crate::config::Config;
-use crate::decode::{Decoder, Frame, LinkType};
+use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::event::Event;
 use crate::time::Timestamp;
 use crate::track::Tracker;
 
-/// Decoder and tracker for one capture source, with the packet count that
-/// numbers events.
+/// What the decode half hands the track half for one frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A frame that decoded, with its 1-based number in the capture.
+    Decoded {
+        /// Frame number in the capture (events cite it).
+        packet: u64,
+        /// What it decoded to (header fields only).
+        decoded: Decoded,
+    },
+    /// A frame that was skipped (and counted by the decoder): it still
+    /// moves the clock, because time passed.
+    Skipped {
+        /// The frame's time.
+        ts: Timestamp,
+    },
+}
+
+impl Step {
+    /// The frame's time.
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            Step::Decoded {
+                decoded: Decoded::Tcp(s),
+                ..
+            } => s.ts,
+            Step::Decoded {
+                decoded: Decoded::IcmpError(i),
+                ..
+            } => i.ts,
+            Step::Skipped { ts } => *ts,
+        }
+    }
+}
+
+/// The decode half: decoder, frame count and the capture's time span.
 #[derive(Debug)]
-pub struct Pipeline {
+pub struct Front {
     decoder: Decoder,
-    tracker: Tracker,
     packets: u64,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
 
-impl Pipeline {
-    /// A pipeline for frames of `link` under `config`.
-    pub fn new(link: LinkType, config: &Config) -> Pipeline {
-        Pipeline {
+impl Front {
+    /// A front half for frames of `link`.
+    pub fn new(link: LinkType) -> Front {
+        Front {
             decoder: Decoder::new(link),
-            tracker: Tracker::new(config),
             packets: 0,
             first_ts: None,
             last_ts: None,
         }
     }
 
-    /// Feeds one captured frame; events go to `out`.
-    pub fn on_frame(&mut self, frame: &Frame<'_>, out: &mut Vec<Event>) {
+    /// Decodes one captured frame into its step.
+    pub fn read(&mut self, frame: &Frame<'_>) -> Step {
         self.packets += 1;
         self.first_ts.get_or_insert(frame.ts);
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
         match self.decoder.decode(frame) {
-            Some(d) => self.tracker.on_decoded(&d, self.packets, out),
-            // A skipped frame still moves the clock: time passed.
-            None => self.tracker.advance_to(frame.ts, out),
+            Some(decoded) => Step::Decoded {
+                packet: self.packets,
+                decoded,
+            },
+            None => Step::Skipped { ts: frame.ts },
         }
-    }
-
-    /// Moves the clock without a packet (live mode's timer tick).
-    pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        self.tracker.advance_to(now, out);
-    }
-
-    /// Ends the capture: remaining connections get summaries.
-    pub fn finish(&mut self, out: &mut Vec<Event>) {
-        self.tracker.finish(out);
     }
 
     /// Frames seen.
@@ -66,6 +105,52 @@ impl Pipeline {
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
     }
+}
+
+/// The track half: feeds one step to `tracker`; events go to `out`.
+pub fn apply(tracker: &mut Tracker, step: &Step, out: &mut Vec<Event>) {
+    match step {
+        Step::Decoded { packet, decoded } => tracker.on_decoded(decoded, *packet, out),
+        Step::Skipped { ts } => tracker.advance_to(*ts, out),
+    }
+}
+
+/// Both halves on one thread, for one capture source.
+#[derive(Debug)]
+pub struct Pipeline {
+    front: Front,
+    tracker: Tracker,
+}
+
+impl Pipeline {
+    /// A pipeline for frames of `link` under `config`.
+    pub fn new(link: LinkType, config: &Config) -> Pipeline {
+        Pipeline {
+            front: Front::new(link),
+            tracker: Tracker::new(config),
+        }
+    }
+
+    /// Feeds one captured frame; events go to `out`.
+    pub fn on_frame(&mut self, frame: &Frame<'_>, out: &mut Vec<Event>) {
+        let step = self.front.read(frame);
+        apply(&mut self.tracker, &step, out);
+    }
+
+    /// Moves the clock without a packet (live mode's timer tick).
+    pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        self.tracker.advance_to(now, out);
+    }
+
+    /// Ends the capture: remaining connections get summaries.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        self.tracker.finish(out);
+    }
+
+    /// The decode half (frame count, span, decoder counters).
+    pub fn front(&self) -> &Front {
+        &self.front
+    }
 
     /// The tracker (for counters, summaries and status).
     pub fn tracker(&self) -> &Tracker {
@@ -75,5 +160,112 @@ impl Pipeline {
     /// The tracker, mutably (to drain retired summaries).
     pub fn tracker_mut(&mut self) -> &mut Tracker {
         &mut self.tracker
+    }
+}
+
+/// Steps per batch sent from the reader thread.
+pub const FILE_BATCH: usize = 1024;
+/// Batches in flight between the reader thread and the tracker. With
+/// [`FILE_BATCH`] this bounds the queue at 16,384 steps (about 2 MiB);
+/// when it is full the reader waits (a file, unlike a live interface, can
+/// wait: nothing is lost).
+pub const FILE_QUEUE_BATCHES: usize = 16;
+
+/// How the reader thread ended.
+pub struct FrontEnd {
+    /// The decode half, for its counters.
+    pub front: Front,
+    /// The read error that stopped it before the end of the file, if any.
+    pub failure: Option<CaptureError>,
+}
+
+/// The front half of a replay on its own thread: reads and decodes the
+/// file and sends batches of steps, in file order, over a bounded channel.
+pub struct FileFront {
+    steps: Receiver<Vec<Step>>,
+    empties: Sender<Vec<Step>>,
+    thread: JoinHandle<FrontEnd>,
+    path: std::path::PathBuf,
+    link: LinkType,
+}
+
+impl FileFront {
+    /// Starts reading `cap` on a thread named `replay-reader`.
+    pub fn spawn(mut cap: FileCapture) -> Result<FileFront, CaptureError> {
+        let (tx, steps) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES);
+        // Emptied batches go back to the reader to be refilled: no
+        // allocation per batch. One more slot than batches in flight, so
+        // that giving one back never blocks.
+        let (empties, recycled) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES + 2);
+        let link = cap.link();
+        let path = cap.path().to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("replay-reader".into())
+            .spawn(move || {
+                let mut front = Front::new(cap.link());
+                let mut batch = Vec::with_capacity(FILE_BATCH);
+                let failure = loop {
+                    match cap.next_frame() {
+                        Ok(Some(frame)) => {
+                            batch.push(front.read(&frame));
+                            if batch.len() < FILE_BATCH {
+                                continue;
+                            }
+                        }
+                        Ok(None) => break None,
+                        Err(e) => break Some(e),
+                    }
+                    let next = recycled
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(FILE_BATCH));
+                    if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                        break None; // the tracker side has gone: stop reading
+                    }
+                };
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                FrontEnd { front, failure }
+            })
+            .map_err(|e| CaptureError::Read {
+                path: path.clone(),
+                message: format!("cannot start the reader thread: {e}"),
+                packets: 0,
+            })?;
+        Ok(FileFront {
+            steps,
+            empties,
+            thread,
+            path,
+            link,
+        })
+    }
+
+    /// The capture's link type.
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// The next batch of steps, in file order; `None` once the reader is
+    /// done. Hand the emptied batch back with [`FileFront::recycle`].
+    pub fn next_batch(&self) -> Option<Vec<Step>> {
+        self.steps.recv().ok()
+    }
+
+    /// Returns an emptied batch to the reader for reuse.
+    pub fn recycle(&self, mut batch: Vec<Step>) {
+        batch.clear();
+        let _ = self.empties.try_send(batch);
+    }
+
+    /// Waits for the reader thread and returns its counters and error.
+    pub fn finish(self) -> Result<FrontEnd, CaptureError> {
+        drop(self.steps);
+        let path = self.path;
+        self.thread.join().map_err(|_| CaptureError::Read {
+            path,
+            message: "the reader thread failed".into(),
+            packets: 0,
+        })
     }
 }

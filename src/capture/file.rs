@@ -87,6 +87,11 @@ impl FileCapture {
         self.link
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The next frame, `Ok(None)` at the end of the file.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         match self.cap.next_packet() {

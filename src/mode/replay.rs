@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::capture::file::{CaptureError, FileCapture};
 use crate::config::Config;
 use crate::event::Event;
-use crate::pipeline::Pipeline;
-use crate::track::ConnectionSummary;
+use crate::pipeline::{apply, FileFront, Front, FrontEnd};
+use crate::track::{ConnectionSummary, Tracker};
 
 /// Summary lines kept in memory before spilling to a temporary file.
 pub const SPOOL_IN_MEMORY: usize = 4096;
@@ -54,15 +54,21 @@ pub struct Replay {
 /// Replays `path` and collects every event and summary in memory. For
 /// tests and small files; the CLI streams instead ([`replay_to`]).
 pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
-    let mut cap = FileCapture::open(path)?;
-    let mut pipeline = Pipeline::new(cap.link(), config);
+    let front = FileFront::spawn(FileCapture::open(path)?)?;
+    let mut tracker = Tracker::new(config);
     let mut r = Replay::default();
-    while let Some(frame) = cap.next_frame()? {
-        pipeline.on_frame(&frame, &mut r.events);
-        r.connections.extend(pipeline.tracker_mut().drain_retired());
+    while let Some(batch) = front.next_batch() {
+        for step in &batch {
+            apply(&mut tracker, step, &mut r.events);
+            r.connections.extend(tracker.drain_retired());
+        }
+        front.recycle(batch);
     }
-    pipeline.finish(&mut r.events);
-    r.connections.extend(pipeline.tracker_mut().drain_retired());
+    if let Some(e) = front.finish()?.failure {
+        return Err(e);
+    }
+    tracker.finish(&mut r.events);
+    r.connections.extend(tracker.drain_retired());
     Ok(r)
 }
 
@@ -172,55 +178,54 @@ pub fn replay_with(
     mut emitters: Option<&mut crate::emit::Emitters>,
     out: &mut dyn Write,
 ) -> Result<(), ReplayError> {
-    let mut cap = FileCapture::open(path)?;
-    let mut pipeline = Pipeline::new(cap.link(), config);
+    let front = FileFront::spawn(FileCapture::open(path)?)?;
+    let mut tracker = Tracker::new(config);
     let mut events = Vec::new();
     let mut spool = Spool::new();
-    let render = |e: &Event| match format {
-        Format::Text => e.to_text(),
-        Format::Json => e.to_json_line(),
+    let mut line = Vec::with_capacity(512);
+    let mut render = |e: &Event, out: &mut dyn Write| {
+        line.clear();
+        match format {
+            Format::Text => line.extend_from_slice(e.to_text().as_bytes()),
+            Format::Json => e.write_json(&mut line),
+        }
+        line.push(b'\n');
+        out.write_all(&line)
     };
     if format == Format::Text {
-        writeln!(out, "# {} ({})", path.display(), cap.link())?;
+        writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
-    let mut failure = None;
-    loop {
-        let ts = match cap.next_frame() {
-            Ok(Some(frame)) => {
-                pipeline.on_frame(&frame, &mut events);
-                frame.ts
+    while let Some(batch) = front.next_batch() {
+        for step in &batch {
+            apply(&mut tracker, step, &mut events);
+            for e in events.drain(..) {
+                render(&e, out)?;
+                if let Some(em) = emitters.as_deref_mut() {
+                    out.flush()?; // keep the timeline and emitted lines in order
+                    em.on_event(&e);
+                }
             }
-            Ok(None) => break,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        };
-        for e in events.drain(..) {
-            writeln!(out, "{}", render(&e))?;
             if let Some(em) = emitters.as_deref_mut() {
-                out.flush()?; // keep the timeline and emitted lines in order
-                em.on_event(&e);
+                em.advance_to(step.ts());
+            }
+            for c in tracker.drain_retired() {
+                spool.push(match format {
+                    Format::Text => summary_text(&c),
+                    Format::Json => c.to_json_line(),
+                })?;
             }
         }
-        if let Some(em) = emitters.as_deref_mut() {
-            em.advance_to(ts);
-        }
-        for c in pipeline.tracker_mut().drain_retired() {
-            spool.push(match format {
-                Format::Text => summary_text(&c),
-                Format::Json => c.to_json_line(),
-            })?;
-        }
+        front.recycle(batch);
     }
-    pipeline.finish(&mut events);
+    let FrontEnd { front, failure } = front.finish()?;
+    tracker.finish(&mut events);
     for e in events.drain(..) {
-        writeln!(out, "{}", render(&e))?;
+        render(&e, out)?;
         if let Some(em) = emitters.as_deref_mut() {
             em.on_event(&e);
         }
     }
-    for c in pipeline.tracker_mut().drain_retired() {
+    for c in tracker.drain_retired() {
         spool.push(match format {
             Format::Text => summary_text(&c),
             Format::Json => c.to_json_line(),
@@ -233,7 +238,7 @@ pub fn replay_with(
         )?;
     }
     spool.write_to(out)?;
-    write_replay_summary(path, &pipeline, format, failure.as_ref(), out)?;
+    write_replay_summary(path, &front, &tracker, format, failure.as_ref(), out)?;
     out.flush()?;
     match failure {
         Some(e) => Err(e.into()),
@@ -243,13 +248,14 @@ pub fn replay_with(
 
 fn write_replay_summary(
     path: &Path,
-    p: &Pipeline,
+    p: &Front,
+    tracker: &Tracker,
     format: Format,
     failure: Option<&CaptureError>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let d = p.decoder();
-    let t = p.tracker().stats();
+    let t = tracker.stats();
     let (first, last) = p.span();
     match format {
         Format::Json => {

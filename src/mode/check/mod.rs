@@ -962,7 +962,7 @@ pub fn replay_link(file: &Path, config: &Config) -> Result<(LinkDoc, Timestamp),
         events.clear();
         drop(p.tracker_mut().drain_retired());
     }
-    let (_, last) = p.span();
+    let (_, last) = p.front().span();
     let now = last.ok_or_else(|| CheckError::EmptyCapture(file.to_path_buf()))?;
     p.advance_to(now, &mut events);
     Ok((only_link(&p, now)?, now))
