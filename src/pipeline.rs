@@ -164,12 +164,12 @@ impl Pipeline {
 }
 
 /// Steps per batch sent from the reader thread.
-pub const FILE_BATCH: usize = 1024;
+pub const FILE_BATCH: usize = 4096;
 /// Batches in flight between the reader thread and the tracker. With
-/// [`FILE_BATCH`] this bounds the queue at 16,384 steps (about 2 MiB);
+/// [`FILE_BATCH`] this bounds the queue at 32,768 steps (about 4 MiB);
 /// when it is full the reader waits (a file, unlike a live interface, can
 /// wait: nothing is lost).
-pub const FILE_QUEUE_BATCHES: usize = 16;
+pub const FILE_QUEUE_BATCHES: usize = 8;
 
 /// How the reader thread ended.
 pub struct FrontEnd {
