@@ -221,6 +221,113 @@ pub struct Event {
     pub evidence: Option<Evidence>,
 }
 
+/// Every key an event's JSON object may have, in sorted order (the order
+/// a `serde_json::Map` gives): objects are written in this order, with no
+/// sorting per event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Key {
+    Ack,
+    AfterS,
+    CaptureDegraded,
+    DownForS,
+    Dropped,
+    Established,
+    Event,
+    Expected,
+    Flags,
+    From,
+    IcmpCode,
+    IcmpType,
+    Interface,
+    Link,
+    Local,
+    LostForS,
+    Packet,
+    Peer,
+    Reason,
+    Retransmissions,
+    Router,
+    Seq,
+    SilentForS,
+    Ts,
+    UnackedForS,
+    UpForS,
+}
+
+const KEYS: [Key; 26] = [
+    Key::Ack,
+    Key::AfterS,
+    Key::CaptureDegraded,
+    Key::DownForS,
+    Key::Dropped,
+    Key::Established,
+    Key::Event,
+    Key::Expected,
+    Key::Flags,
+    Key::From,
+    Key::IcmpCode,
+    Key::IcmpType,
+    Key::Interface,
+    Key::Link,
+    Key::Local,
+    Key::LostForS,
+    Key::Packet,
+    Key::Peer,
+    Key::Reason,
+    Key::Retransmissions,
+    Key::Router,
+    Key::Seq,
+    Key::SilentForS,
+    Key::Ts,
+    Key::UnackedForS,
+    Key::UpForS,
+];
+
+impl Key {
+    fn name(self) -> &'static str {
+        match self {
+            Key::Ack => "ack",
+            Key::AfterS => "after_s",
+            Key::CaptureDegraded => "capture_degraded",
+            Key::DownForS => "down_for_s",
+            Key::Dropped => "dropped",
+            Key::Established => "established",
+            Key::Event => "event",
+            Key::Expected => "expected",
+            Key::Flags => "flags",
+            Key::From => "from",
+            Key::IcmpCode => "icmp_code",
+            Key::IcmpType => "icmp_type",
+            Key::Interface => "interface",
+            Key::Link => "link",
+            Key::Local => "local",
+            Key::LostForS => "lost_for_s",
+            Key::Packet => "packet",
+            Key::Peer => "peer",
+            Key::Reason => "reason",
+            Key::Retransmissions => "retransmissions",
+            Key::Router => "router",
+            Key::Seq => "seq",
+            Key::SilentForS => "silent_for_s",
+            Key::Ts => "ts",
+            Key::UnackedForS => "unacked_for_s",
+            Key::UpForS => "up_for_s",
+        }
+    }
+}
+
+/// An event's fields by key.
+#[derive(Default)]
+struct Fields<'a>([Option<Field<'a>>; KEYS.len()]);
+
+impl<'a> Fields<'a> {
+    fn set(&mut self, key: Key, value: Field<'a>) {
+        if let Some(slot) = self.0.get_mut(key as usize) {
+            *slot = Some(value);
+        }
+    }
+}
+
 /// One value of an event's JSON object, written without building a map.
 enum Field<'a> {
     F64(f64),
@@ -255,41 +362,41 @@ impl Event {
     /// sorted order (as a `serde_json::Map` would have them). Replay
     /// writes hundreds of thousands of these: no map, no `String`.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut f: Vec<(&'static str, Field<'_>)> = Vec::with_capacity(12);
-        f.push(("ts", Field::F64(self.ts.as_secs_f64())));
-        f.push(("event", Field::Str(self.kind.name())));
-        f.push(("link", Field::OptStr(self.link.as_deref())));
-        f.push(("local", Field::Addr(self.conn.map(|c| c.local))));
-        f.push(("peer", Field::Addr(self.conn.map(|c| c.peer))));
-        f.push(("packet", Field::OptInt(self.packet)));
+        let mut f = Fields::default();
+        f.set(Key::Ts, Field::F64(self.ts.as_secs_f64()));
+        f.set(Key::Event, Field::Str(self.kind.name()));
+        f.set(Key::Link, Field::OptStr(self.link.as_deref()));
+        f.set(Key::Local, Field::Addr(self.conn.map(|c| c.local)));
+        f.set(Key::Peer, Field::Addr(self.conn.map(|c| c.peer)));
+        f.set(Key::Packet, Field::OptInt(self.packet));
         match &self.kind {
             EventKind::FinFrom(side) | EventKind::ResetFrom(side) => {
-                f.push(("from", Field::Str(side.name())));
+                f.set(Key::From, Field::Str(side.name()));
             }
             EventKind::Silence {
                 after,
                 capture_degraded,
             } => {
-                f.push(("after_s", Field::F64(after.as_secs_f64())));
-                f.push(("capture_degraded", Field::Bool(*capture_degraded)));
+                f.set(Key::AfterS, Field::F64(after.as_secs_f64()));
+                f.set(Key::CaptureDegraded, Field::Bool(*capture_degraded));
             }
             EventKind::CaptureLost { interface, reason } => {
-                f.push(("interface", Field::Str(interface)));
-                f.push(("reason", Field::Str(reason)));
+                f.set(Key::Interface, Field::Str(interface));
+                f.set(Key::Reason, Field::Str(reason));
             }
             EventKind::CaptureResumed {
                 interface,
                 lost_for,
             } => {
-                f.push(("interface", Field::Str(interface)));
-                f.push(("lost_for_s", Field::F64(lost_for.as_secs_f64())));
+                f.set(Key::Interface, Field::Str(interface));
+                f.set(Key::LostForS, Field::F64(lost_for.as_secs_f64()));
             }
             EventKind::CaptureDegraded { interface, dropped } => {
-                f.push(("interface", Field::Str(interface)));
-                f.push(("dropped", Field::Int(*dropped)));
+                f.set(Key::Interface, Field::Str(interface));
+                f.set(Key::Dropped, Field::Int(*dropped));
             }
             EventKind::CaptureRecovered { interface } => {
-                f.push(("interface", Field::Str(interface)));
+                f.set(Key::Interface, Field::Str(interface));
             }
             EventKind::IcmpError {
                 router,
@@ -297,39 +404,42 @@ impl Event {
                 icmp_type,
                 code,
             } => {
-                f.push(("router", Field::Ip(*router)));
-                f.push(("reason", Field::Str(reason)));
-                f.push(("icmp_type", Field::Int(u64::from(*icmp_type))));
-                f.push(("icmp_code", Field::Int(u64::from(*code))));
+                f.set(Key::Router, Field::Ip(*router));
+                f.set(Key::Reason, Field::Str(reason));
+                f.set(Key::IcmpType, Field::Int(u64::from(*icmp_type)));
+                f.set(Key::IcmpCode, Field::Int(u64::from(*code)));
             }
             EventKind::SilenceEnded { silent_for } => {
-                f.push(("silent_for_s", Field::F64(silent_for.as_secs_f64())));
+                f.set(Key::SilentForS, Field::F64(silent_for.as_secs_f64()));
             }
             EventKind::BlackHole {
                 after,
                 retransmissions,
             } => {
-                f.push(("after_s", Field::F64(after.as_secs_f64())));
-                f.push(("retransmissions", Field::Int(u64::from(*retransmissions))));
+                f.set(Key::AfterS, Field::F64(after.as_secs_f64()));
+                f.set(
+                    Key::Retransmissions,
+                    Field::Int(u64::from(*retransmissions)),
+                );
             }
             EventKind::BlackHoleEnded { unacked_for } => {
-                f.push(("unacked_for_s", Field::F64(unacked_for.as_secs_f64())));
+                f.set(Key::UnackedForS, Field::F64(unacked_for.as_secs_f64()));
             }
             EventKind::LinkDown {
                 established,
                 expected,
             } => {
-                f.push(("established", Field::Int(u64::from(*established))));
-                f.push(("expected", Field::Int(u64::from(*expected))));
+                f.set(Key::Established, Field::Int(u64::from(*established)));
+                f.set(Key::Expected, Field::Int(u64::from(*expected)));
             }
             EventKind::LinkUp {
                 established,
                 expected,
                 down_for,
             } => {
-                f.push(("established", Field::Int(u64::from(*established))));
-                f.push(("expected", Field::Int(u64::from(*expected))));
-                f.push(("down_for_s", Field::F64(down_for.as_secs_f64())));
+                f.set(Key::Established, Field::Int(u64::from(*established)));
+                f.set(Key::Expected, Field::Int(u64::from(*expected)));
+                f.set(Key::DownForS, Field::F64(down_for.as_secs_f64()));
             }
             EventKind::Established
             | EventKind::Discovered
@@ -338,17 +448,18 @@ impl Event {
             | EventKind::SynUnanswered => {}
         }
         if let Some(up) = self.up_for {
-            f.push(("up_for_s", Field::F64(up.as_secs_f64())));
+            f.set(Key::UpForS, Field::F64(up.as_secs_f64()));
         }
         if let Some(e) = self.evidence {
-            f.push(("seq", Field::Int(u64::from(e.seq))));
-            f.push(("ack", Field::Int(u64::from(e.ack))));
-            f.push(("flags", Field::Flags(e.flags)));
+            f.set(Key::Seq, Field::Int(u64::from(e.seq)));
+            f.set(Key::Ack, Field::Int(u64::from(e.ack)));
+            f.set(Key::Flags, Field::Flags(e.flags));
         }
-        f.sort_unstable_by_key(|(k, _)| *k);
         let mut o = JsonLine::begin(buf);
-        for (k, v) in &f {
-            v.write(k, &mut o);
+        for (key, field) in KEYS.iter().zip(&f.0) {
+            if let Some(v) = field {
+                v.write(key.name(), &mut o);
+            }
         }
         o.end();
     }
@@ -453,5 +564,20 @@ impl Event {
             line.push_str(&format!(" [packet {p}]"));
         }
         line
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_listed_in_sorted_order_and_each_at_its_index() {
+        for (i, k) in KEYS.iter().enumerate() {
+            assert_eq!(*k as usize, i, "{k:?}");
+        }
+        for w in KEYS.windows(2) {
+            assert!(w[0].name() < w[1].name(), "{:?} before {:?}", w[0], w[1]);
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! file) so that they can follow the timeline.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde_json::json;
@@ -72,26 +72,38 @@ pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
     Ok(r)
 }
 
-/// Connection summaries waiting for the end of the timeline.
+/// Connection summaries waiting for the end of the timeline, as the
+/// bytes that will be printed.
 struct Spool {
-    lines: Vec<String>,
+    /// Lines kept in memory (until [`SPOOL_IN_MEMORY`] of them).
+    lines: Vec<u8>,
+    count: usize,
     file: Option<BufWriter<File>>,
+    /// The line being written.
+    line: Vec<u8>,
 }
 
 impl Spool {
     fn new() -> Spool {
         Spool {
             lines: Vec::new(),
+            count: 0,
             file: None,
+            line: Vec::with_capacity(512),
         }
     }
 
-    fn push(&mut self, line: String) -> io::Result<()> {
+    /// Spools the line `write` writes (without its newline).
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        self.line.clear();
+        write(&mut self.line);
+        self.line.push(b'\n');
         if let Some(f) = &mut self.file {
-            return writeln!(f, "{line}");
+            return f.write_all(&self.line);
         }
-        self.lines.push(line);
-        if self.lines.len() >= SPOOL_IN_MEMORY {
+        self.lines.extend_from_slice(&self.line);
+        self.count += 1;
+        if self.count >= SPOOL_IN_MEMORY {
             let path = std::env::temp_dir().join(format!(
                 "linewatch-spool-{}-{:p}",
                 std::process::id(),
@@ -104,27 +116,28 @@ impl Spool {
                 .open(&path)?;
             // Unlinked at once: the space is freed when the process ends.
             std::fs::remove_file(&path)?;
-            let mut w = BufWriter::new(file);
-            for l in self.lines.drain(..) {
-                writeln!(w, "{l}")?;
-            }
+            let mut w = BufWriter::with_capacity(1 << 16, file);
+            w.write_all(&self.lines)?;
+            self.lines = Vec::new();
             self.file = Some(w);
         }
         Ok(())
+    }
+
+    fn push(&mut self, c: &ConnectionSummary, format: Format) -> io::Result<()> {
+        match format {
+            Format::Text => self.push_with(|b| b.extend_from_slice(summary_text(c).as_bytes())),
+            Format::Json => self.push_with(|b| c.write_json(b)),
+        }
     }
 
     fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(w) = self.file {
             let mut file = w.into_inner().map_err(|e| e.into_error())?;
             file.seek(SeekFrom::Start(0))?;
-            for line in BufReader::new(file).lines() {
-                writeln!(out, "{}", line?)?;
-            }
+            io::copy(&mut file, out)?;
         }
-        for l in self.lines {
-            writeln!(out, "{l}")?;
-        }
-        Ok(())
+        out.write_all(&self.lines)
     }
 }
 
@@ -209,10 +222,7 @@ pub fn replay_with(
                 em.advance_to(step.ts());
             }
             for c in tracker.drain_retired() {
-                spool.push(match format {
-                    Format::Text => summary_text(&c),
-                    Format::Json => c.to_json_line(),
-                })?;
+                spool.push(&c, format)?;
             }
         }
         front.recycle(batch);
@@ -226,10 +236,7 @@ pub fn replay_with(
         }
     }
     for c in tracker.drain_retired() {
-        spool.push(match format {
-            Format::Text => summary_text(&c),
-            Format::Json => c.to_json_line(),
-        })?;
+        spool.push(&c, format)?;
     }
     if format == Format::Text {
         writeln!(
