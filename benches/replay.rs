@@ -528,6 +528,9 @@ struct Measure {
     packets: u64,
     runs: usize,
     best: f64,
+    /// User + system CPU seconds of the best run (linewatch replay uses a
+    /// reader thread, so its CPU time can exceed its wall time).
+    cpu: f64,
     rss_kib: u64,
 }
 
@@ -552,13 +555,14 @@ fn measure(
     let rss_file = scratch.join("time.out");
     let err_file = scratch.join("stderr.out");
     let mut best = f64::INFINITY;
+    let mut cpu = 0.0;
     let mut rss_kib = 0;
     let mut spent = Duration::ZERO;
     let mut done = 0;
     while done < runs && (done == 0 || spent < RUN_BUDGET) {
         let t = Instant::now();
         let mut child = Command::new(TIME_BIN)
-            .args(["-f", "%e %M", "-o"])
+            .args(["-f", "%e %M %U %S", "-o"])
             .arg(&rss_file)
             .args(argv)
             .stdin(Stdio::null())
@@ -598,14 +602,25 @@ fn measure(
             return Ok(None);
         }
         let report = fs::read_to_string(&rss_file)?;
-        let kib = report
+        let fields: Vec<&str> = report
             .lines()
             .last()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|m| m.parse::<u64>().ok())
-            .ok_or_else(|| format!("cannot parse {TIME_BIN} output: {report:?}"))?;
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let parsed = (
+            fields.get(1).and_then(|m| m.parse::<u64>().ok()),
+            fields.get(2).and_then(|u| u.parse::<f64>().ok()),
+            fields.get(3).and_then(|s| s.parse::<f64>().ok()),
+        );
+        let (Some(kib), Some(user), Some(sys)) = parsed else {
+            return Err(format!("cannot parse {TIME_BIN} output: {report:?}").into());
+        };
         rss_kib = rss_kib.max(kib);
-        best = best.min(wall.as_secs_f64());
+        if wall.as_secs_f64() < best {
+            best = wall.as_secs_f64();
+            cpu = user + sys;
+        }
         spent += wall;
         done += 1;
     }
@@ -615,13 +630,15 @@ fn measure(
         packets,
         runs: done,
         best,
+        cpu,
         rss_kib,
     };
     eprintln!(
-        "  measured {:<22} {:<5} {:>8.3} s  {:>7.1} MiB  ({} runs)",
+        "  measured {:<22} {:<5} {:>8.3} s  {:>6.2} s CPU  {:>7.1} MiB  ({} runs)",
         m.tool,
         m.file,
         m.best,
+        m.cpu,
         m.rss_kib as f64 / 1024.0,
         m.runs
     );
@@ -795,6 +812,15 @@ fn main() -> BoxResult<()> {
         packets,
         &["tcpdump", "-nn", "-r", big_s, "-w", "/dev/null"],
     )?;
+    // The ceiling for the tshark ratio: tcpdump only copies records, so no
+    // tool that reads through libpcap can be much further ahead of tshark.
+    let tcpdump_small = peer(
+        "tcpdump",
+        "tcpdump -r -w /dev/null",
+        "small",
+        small_packets,
+        &["tcpdump", "-nn", "-r", small_s, "-w", "/dev/null"],
+    )?;
     let tcptrace = peer(
         "tcptrace",
         "tcptrace -n -l",
@@ -819,6 +845,7 @@ fn main() -> BoxResult<()> {
         &lw_cfg,
         &lw_cfg_small,
         &tcpdump,
+        &tcpdump_small,
         &tcptrace,
         &tshark,
     ]
@@ -831,6 +858,7 @@ fn main() -> BoxResult<()> {
             packets: m.packets,
             runs: m.runs,
             best: m.best,
+            cpu: m.cpu,
             rss_kib: m.rss_kib,
         });
     }
@@ -848,17 +876,18 @@ fn main() -> BoxResult<()> {
         println!("{m}");
     }
     println!(
-        "{:<26} {:<5} {:>9} {:>4} {:>9} {:>12} {:>9}",
-        "tool", "file", "packets", "runs", "best s", "packets/s", "RSS MiB"
+        "{:<26} {:<5} {:>9} {:>4} {:>9} {:>7} {:>12} {:>9}",
+        "tool", "file", "packets", "runs", "best s", "CPU s", "packets/s", "RSS MiB"
     );
     for m in &rows {
         println!(
-            "{:<26} {:<5} {:>9} {:>4} {:>9.3} {:>12.0} {:>9.1}",
+            "{:<26} {:<5} {:>9} {:>4} {:>9.3} {:>7.2} {:>12.0} {:>9.1}",
             m.tool,
             m.file,
             m.packets,
             m.runs,
             m.best,
+            m.cpu,
             m.packets as f64 / m.best,
             m.rss_kib as f64 / 1024.0
         );
@@ -874,6 +903,10 @@ fn main() -> BoxResult<()> {
         println!(
             "  linewatch time / tcpdump time            {r:>8.2}  (target <= 1.5)  {}",
             verdict(r <= 1.5)
+        );
+        println!(
+            "    (CPU time, both threads: linewatch / tcpdump {:.2})",
+            lw.cpu / td.cpu
         );
     }
     if let Some(tt) = &tcptrace {
@@ -893,6 +926,12 @@ fn main() -> BoxResult<()> {
             "    (tshark small / linewatch big per packet: {:.1})",
             ts.per_packet() / lw.per_packet()
         );
+        if let Some(tds) = &tcpdump_small {
+            println!(
+                "    (ceiling: tshark / tcpdump -w /dev/null per packet (small): {:.1})",
+                ts.per_packet() / tds.per_packet()
+            );
+        }
     }
     if let Some(lc) = &lw_cfg {
         println!("  with a config (only the watched link tracked, as the daemon runs):");
@@ -901,6 +940,10 @@ fn main() -> BoxResult<()> {
             println!(
                 "  linewatch --config time / tcpdump time   {r:>8.2}  (target <= 1.5)  {}",
                 verdict(r <= 1.5)
+            );
+            println!(
+                "    (CPU time, both threads: linewatch --config / tcpdump {:.2})",
+                lc.cpu / td.cpu
             );
         }
         if let Some(tt) = &tcptrace {
