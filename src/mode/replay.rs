@@ -2,8 +2,13 @@
 //! daemon runs, printed as an event timeline, then one line per
 //! connection, then the decode counters.
 //!
-//! Memory does not grow with the file: frames are streamed, the flow table
-//! is bounded, and summaries of connections that left the table are spooled
+//! Two threads, data flowing one way: a reader thread reads and decodes
+//! the file ([`FileFront`]) and hands this thread bounded batches of
+//! header fields, in file order; this thread tracks and prints. The
+//! timeline is the one a single thread would print.
+//!
+//! Memory does not grow with the file: frames are streamed, the queue
+//! between the threads and the flow table are bounded, and summaries of connections that left the table are spooled
 //! (in memory up to [`SPOOL_IN_MEMORY`] lines, then in an unlinked temporary
 //! file) so that they can follow the timeline.
 
