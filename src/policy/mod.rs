@@ -103,13 +103,9 @@ struct Incident {
 
 #[derive(Debug)]
 struct LinkHealth {
-    name: Arc<str>,
-    interface: Option<String>,
-    expected: u32,
-    page_on: PageOn,
-    hold_down: Duration,
-    on_reconnect: OnReconnect,
-    on_silence: OnSilence,
+    /// The link as configured (name, interface, expected connections,
+    /// `page_on`, `hold_down`, `on_reconnect`, `on_silence`).
+    spec: LinkSpec,
     up: BTreeSet<(String, String)>,
     troubled: BTreeSet<(String, String)>,
     down: bool,
@@ -145,13 +141,7 @@ fn pages(level: Health, page_on: PageOn) -> bool {
 impl LinkHealth {
     fn new(spec: &LinkSpec) -> LinkHealth {
         LinkHealth {
-            name: spec.name.clone(),
-            interface: spec.interface.clone(),
-            expected: spec.expect_connections,
-            page_on: spec.page_on,
-            hold_down: spec.hold_down,
-            on_reconnect: spec.on_reconnect,
-            on_silence: spec.on_silence,
+            spec: spec.clone(),
             up: BTreeSet::new(),
             troubled: BTreeSet::new(),
             down: false,
@@ -169,11 +159,11 @@ impl LinkHealth {
     fn judge(&self, now: Timestamp) -> Health {
         let troubled = self.troubled.intersection(&self.up).count();
         let all_troubled = troubled > 0 && troubled >= self.up.len() && !self.capture_degraded;
-        let recent_drop = self.on_reconnect == OnReconnect::Warning
+        let recent_drop = self.spec.on_reconnect == OnReconnect::Warning
             && self
                 .dropped_at
-                .is_some_and(|t| now < t.plus(self.hold_down));
-        if self.down || (all_troubled && self.on_silence == OnSilence::Critical) {
+                .is_some_and(|t| now < t.plus(self.spec.hold_down));
+        if self.down || (all_troubled && self.spec.on_silence == OnSilence::Critical) {
             Health::Critical
         } else if troubled > 0 || self.capture_degraded || recent_drop {
             Health::Warning
@@ -241,9 +231,9 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
     };
     let mut s = format!(
         "{}: {what}; {}/{} connections established",
-        link.name,
+        link.spec.name,
         link.up.len(),
-        link.expected
+        link.spec.expect_connections
     );
     if let Some(icmp) = recent_icmp(e, link) {
         if let EventKind::IcmpError { router, reason, .. } = &icmp.kind {
@@ -258,16 +248,16 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
 fn resolve(link: &LinkHealth, summary: String, class: &str, ts: Timestamp) -> Notification {
     Notification {
         action: Action::Resolve,
-        dedup_key: Policy::link_key(&link.name),
-        link: Some(link.name.clone()),
+        dedup_key: Policy::link_key(&link.spec.name),
+        link: Some(link.spec.name.clone()),
         severity: Health::Ok,
         summary,
         class: class.into(),
         ts,
         details: json!({
-            "link": &*link.name,
+            "link": &*link.spec.name,
             "established": link.up.len(),
-            "expected": link.expected,
+            "expected": link.spec.expect_connections,
         }),
     }
 }
@@ -301,11 +291,11 @@ fn details_of(e: &Event, link: &LinkHealth) -> Value {
         _ => e,
     };
     let mut d = json!({
-        "link": &*link.name,
-        "interface": link.interface,
+        "link": &*link.spec.name,
+        "interface": link.spec.interface,
         "event": e.kind.name(),
         "established": link.up.len(),
-        "expected": link.expected,
+        "expected": link.spec.expect_connections,
         "packet_time": e.ts.utc(),
     });
     let ev = e.to_json();
@@ -357,15 +347,10 @@ impl Policy {
     pub fn reconfigure(&mut self, config: &Config, now: Timestamp, out: &mut Vec<Notification>) {
         let mut old = std::mem::take(&mut self.links);
         for spec in &config.links {
-            let link = match old.iter().position(|l| l.name == spec.name) {
+            let link = match old.iter().position(|l| l.spec.name == spec.name) {
                 Some(i) => {
                     let mut l = old.swap_remove(i);
-                    l.interface = spec.interface.clone();
-                    l.expected = spec.expect_connections;
-                    l.page_on = spec.page_on;
-                    l.hold_down = spec.hold_down;
-                    l.on_reconnect = spec.on_reconnect;
-                    l.on_silence = spec.on_silence;
+                    l.spec = spec.clone();
                     l
                 }
                 None => LinkHealth::new(spec),
@@ -376,7 +361,7 @@ impl Policy {
             if let Some(inc) = &l.incident {
                 let why = format!(
                     "{}: no longer watched (removed from the config) (was: {})",
-                    l.name, inc.cause
+                    l.spec.name, inc.cause
                 );
                 out.push(resolve(&l, why, "unwatched", now));
             }
@@ -404,8 +389,8 @@ impl Policy {
             .iter()
             .filter_map(|l| {
                 l.incident.as_ref().map(|i| OpenIncident {
-                    dedup_key: Policy::link_key(&l.name),
-                    link: Some(l.name.to_string()),
+                    dedup_key: Policy::link_key(&l.spec.name),
+                    link: Some(l.spec.name.to_string()),
                     severity: i.severity,
                     cause: i.cause.clone(),
                 })
@@ -437,7 +422,11 @@ impl Policy {
             };
             match &o.link {
                 Some(name) => {
-                    if let Some(l) = self.links.iter_mut().find(|l| &*l.name == name.as_str()) {
+                    if let Some(l) = self
+                        .links
+                        .iter_mut()
+                        .find(|l| &*l.spec.name == name.as_str())
+                    {
                         l.incident = Some(incident);
                     }
                 }
@@ -451,7 +440,7 @@ impl Policy {
     pub fn health(&self) -> Vec<(Arc<str>, Health)> {
         self.links
             .iter()
-            .map(|l| (l.name.clone(), l.health))
+            .map(|l| (l.spec.name.clone(), l.health))
             .collect()
     }
 
@@ -464,7 +453,7 @@ impl Policy {
                 for l in self
                     .links
                     .iter_mut()
-                    .filter(|l| l.interface.as_deref() == Some(&**interface))
+                    .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
                 {
                     l.capture_degraded = true;
                 }
@@ -476,7 +465,7 @@ impl Policy {
                 for l in self
                     .links
                     .iter_mut()
-                    .filter(|l| l.interface.as_deref() == Some(&**interface))
+                    .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
                 {
                     l.capture_degraded = false;
                 }
@@ -490,7 +479,7 @@ impl Policy {
             self.refresh_all(e, out);
             return;
         };
-        let Some(i) = self.links.iter().position(|l| &l.name == name) else {
+        let Some(i) = self.links.iter().position(|l| &l.spec.name == name) else {
             return;
         };
         if let Some(l) = self.links.get_mut(i) {
@@ -548,7 +537,7 @@ impl Policy {
         } else {
             l.ok_since = None;
         }
-        let paging = pages(health, l.page_on);
+        let paging = pages(health, l.spec.page_on);
         match (&mut l.incident, paging) {
             (None, true) => {
                 let e = cause.or(l.last.as_ref()).cloned();
@@ -556,8 +545,8 @@ impl Policy {
                     let summary = summary_of(&e, l);
                     out.push(Notification {
                         action: Action::Trigger,
-                        dedup_key: Policy::link_key(&l.name),
-                        link: Some(l.name.clone()),
+                        dedup_key: Policy::link_key(&l.spec.name),
+                        link: Some(l.spec.name.clone()),
                         severity: health,
                         summary: summary.clone(),
                         class: e.kind.name().to_string(),
@@ -583,8 +572,8 @@ impl Policy {
                         let summary = summary_of(&e, l);
                         out.push(Notification {
                             action: Action::Trigger,
-                            dedup_key: Policy::link_key(&l.name),
-                            link: Some(l.name.clone()),
+                            dedup_key: Policy::link_key(&l.spec.name),
+                            link: Some(l.spec.name.clone()),
                             severity: health,
                             summary,
                             class: e.kind.name().to_string(),
@@ -676,7 +665,7 @@ impl Policy {
             // A warning for a dropped connection expires hold_down after
             // the drop: re-judge at that moment, not at `now`.
             let expiry = self.links.get(i).and_then(|l| {
-                let at = l.dropped_at?.plus(l.hold_down);
+                let at = l.dropped_at?.plus(l.spec.hold_down);
                 (at < now && l.judge(at) != l.health).then_some(at)
             });
             if let Some(at) = expiry {
@@ -691,7 +680,7 @@ impl Policy {
                 .incident
                 .as_ref()
                 .and_then(|inc| inc.calm_since)
-                .map(|t| t.plus(l.hold_down))
+                .map(|t| t.plus(l.spec.hold_down))
                 .zip(l.ok_since)
                 .map(|(calm, ok)| calm.max(ok));
             if let Some(due) = due {
@@ -699,9 +688,9 @@ impl Policy {
                     let cause = l.incident.take().map(|inc| inc.cause).unwrap_or_default();
                     let why = format!(
                         "{}: recovered, {}/{} connections established (was: {cause})",
-                        l.name,
+                        l.spec.name,
                         l.up.len(),
-                        l.expected
+                        l.spec.expect_connections
                     );
                     out.push(resolve(l, why, "recovered", due));
                 }
