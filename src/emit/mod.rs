@@ -255,11 +255,15 @@ impl Emitters {
     pub fn advance_to(&mut self, now: Timestamp) {
         let mut out = std::mem::take(&mut self.out);
         let backlog = self.backlog();
+        // Replay feeds this per packet: the detail is written only when
+        // the trouble opens or closes.
         self.policy.set_probe_trouble(
             "emitter backlog",
-            &format!(
-                "{backlog} notifications waiting in the outboxes (is PagerDuty/Slack reachable?)"
-            ),
+            || {
+                format!(
+                    "{backlog} notifications waiting in the outboxes (is PagerDuty/Slack reachable?)"
+                )
+            },
             backlog > BACKLOG_TROUBLE,
             now,
             &mut out,
@@ -467,9 +471,7 @@ impl Emitters {
     pub fn drain(&self, limit: std::time::Duration) -> bool {
         let start = std::time::Instant::now();
         loop {
-            let pending = self.pagerduty.as_ref().map_or(0, |d| d.pending_now())
-                + self.slack.as_ref().map_or(0, |d| d.pending_now());
-            if pending == 0 {
+            if self.backlog() == 0 {
                 return true;
             }
             if start.elapsed() > limit {

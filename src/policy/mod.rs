@@ -593,21 +593,23 @@ impl Policy {
 
     /// Marks (or clears) a trouble of the probe itself other than its
     /// captures: `what` names it (`emitter backlog`), `detail` says how bad
-    /// (`57 pages waiting`). It opens or keeps the probe incident.
+    /// (`57 pages waiting`, written only when the trouble opens or closes:
+    /// callers check every tick). It opens or keeps the probe incident.
     pub fn set_probe_trouble(
         &mut self,
         what: &str,
-        detail: &str,
+        detail: impl FnOnce() -> String,
         on: bool,
         ts: Timestamp,
         out: &mut Vec<Notification>,
     ) {
         let changed = if on {
-            self.probe_trouble.insert(what.to_string())
+            !self.probe_trouble.contains(what) && self.probe_trouble.insert(what.to_string())
         } else {
             self.probe_trouble.remove(what)
         };
         if changed {
+            let detail = detail();
             let cause = ProbeCause {
                 text: format!("{what}: {detail}"),
                 class: what.replace(' ', "_"),

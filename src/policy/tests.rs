@@ -170,8 +170,14 @@ fn an_emitter_backlog_is_the_probes_incident_not_the_lines() {
     let mut out = Vec::new();
     let t = Timestamp::from_nanos(1_000_000_000_000);
     let at = |s| t.plus(Duration::from_secs(s));
-    p.set_probe_trouble("emitter backlog", "57 waiting", true, t, &mut out);
-    p.set_probe_trouble("emitter backlog", "58 waiting", true, at(1), &mut out);
+    p.set_probe_trouble("emitter backlog", || "57 waiting".into(), true, t, &mut out);
+    p.set_probe_trouble(
+        "emitter backlog",
+        || "58 waiting".into(),
+        true,
+        at(1),
+        &mut out,
+    );
     assert_eq!(out.len(), 1, "one trigger, not one per check");
     assert_eq!(out[0].dedup_key, "linewatch-probe/gw-a");
     assert_eq!(out[0].action, Action::Trigger);
@@ -181,7 +187,13 @@ fn an_emitter_backlog_is_the_probes_incident_not_the_lines() {
         "linewatch probe on gw-a: emitter backlog: 57 waiting"
     );
     assert_eq!(p.probe_troubles(), vec!["emitter backlog".to_string()]);
-    p.set_probe_trouble("emitter backlog", "0 waiting", false, at(2), &mut out);
+    p.set_probe_trouble(
+        "emitter backlog",
+        || "0 waiting".into(),
+        false,
+        at(2),
+        &mut out,
+    );
     p.advance_to(at(61), &mut out);
     assert_eq!(out.len(), 1, "no resolve before the hold-down");
     p.advance_to(at(70), &mut out);
