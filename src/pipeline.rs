@@ -44,14 +44,7 @@ impl Step {
     /// The frame's time.
     pub fn ts(&self) -> Timestamp {
         match self {
-            Step::Decoded {
-                decoded: Decoded::Tcp(s),
-                ..
-            } => s.ts,
-            Step::Decoded {
-                decoded: Decoded::IcmpError(i),
-                ..
-            } => i.ts,
+            Step::Decoded { decoded, .. } => decoded.ts(),
             Step::Skipped { ts } => *ts,
         }
     }
@@ -194,8 +187,9 @@ impl FileFront {
     pub fn spawn(mut cap: FileCapture) -> Result<FileFront, CaptureError> {
         let (tx, steps) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES);
         // Emptied batches go back to the reader to be refilled: no
-        // allocation per batch. One more slot than batches in flight, so
-        // that giving one back never blocks.
+        // allocation per batch. Room for every batch that can exist (the
+        // queue's, the one being filled, the one being read), so giving
+        // one back never blocks.
         let (empties, recycled) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES + 2);
         let link = cap.link();
         let path = cap.path().to_path_buf();

@@ -442,7 +442,7 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
         return None;
     }
     let tcp = p.payload;
-    let seq = tcp.get(4..8)?;
+    let seq: [u8; 4] = tcp.get(4..8)?.try_into().ok()?;
     Some(IcmpError {
         ts: frame.ts,
         router,
@@ -451,7 +451,7 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
         code,
         src: SocketAddr::new(src, be16(tcp, 0)?),
         dst: SocketAddr::new(dst, be16(tcp, 2)?),
-        seq: u32::from_be_bytes([*seq.first()?, *seq.get(1)?, *seq.get(2)?, *seq.get(3)?]),
+        seq: u32::from_be_bytes(seq),
     })
 }
 

@@ -209,3 +209,13 @@ pub enum Decoded {
     /// An ICMP/ICMPv6 error quoting a TCP segment.
     IcmpError(IcmpError),
 }
+
+impl Decoded {
+    /// The frame's capture time.
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            Decoded::Tcp(s) => s.ts,
+            Decoded::IcmpError(i) => i.ts,
+        }
+    }
+}

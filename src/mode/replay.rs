@@ -8,9 +8,10 @@
 //! timeline is the one a single thread would print.
 //!
 //! Memory does not grow with the file: frames are streamed, the queue
-//! between the threads and the flow table are bounded, and summaries of connections that left the table are spooled
-//! (in memory up to [`SPOOL_IN_MEMORY`] lines, then in an unlinked temporary
-//! file) so that they can follow the timeline.
+//! between the threads and the flow table are bounded, and summaries of
+//! connections that left the table are spooled (in memory up to
+//! [`SPOOL_IN_MEMORY`] lines, then in an unlinked temporary file) so that
+//! they can follow the timeline.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -22,6 +23,7 @@ use crate::capture::file::{CaptureError, FileCapture};
 use crate::config::Config;
 use crate::event::Event;
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
+use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
 /// Summary lines kept in memory before spilling to a temporary file.
@@ -200,49 +202,47 @@ pub fn replay_with(
     let mut tracker = Tracker::new(config);
     let mut events = Vec::new();
     let mut spool = Spool::new();
-    let mut line = Vec::with_capacity(512);
-    let mut render = |e: &Event, out: &mut dyn Write| {
-        line.clear();
-        match format {
-            Format::Text => line.extend_from_slice(e.to_text().as_bytes()),
-            Format::Json => e.write_json(&mut line),
-        }
-        line.push(b'\n');
-        out.write_all(&line)
-    };
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
+    let mut line = Vec::with_capacity(512);
+    // What the tracker produced: events to the timeline (and the
+    // emitters, whose clock then moves to `tick`), summaries to the spool.
+    let mut take = |tracker: &mut Tracker,
+                    events: &mut Vec<Event>,
+                    tick: Option<Timestamp>|
+     -> io::Result<()> {
+        for e in events.drain(..) {
+            line.clear();
+            match format {
+                Format::Text => line.extend_from_slice(e.to_text().as_bytes()),
+                Format::Json => e.write_json(&mut line),
+            }
+            line.push(b'\n');
+            out.write_all(&line)?;
+            if let Some(em) = emitters.as_deref_mut() {
+                out.flush()?; // keep the timeline and emitted lines in order
+                em.on_event(&e);
+            }
+        }
+        if let (Some(em), Some(ts)) = (emitters.as_deref_mut(), tick) {
+            em.advance_to(ts);
+        }
+        for c in tracker.drain_retired() {
+            spool.push(&c, format)?;
+        }
+        Ok(())
+    };
     while let Some(batch) = front.next_batch() {
         for step in &batch {
             apply(&mut tracker, step, &mut events);
-            for e in events.drain(..) {
-                render(&e, out)?;
-                if let Some(em) = emitters.as_deref_mut() {
-                    out.flush()?; // keep the timeline and emitted lines in order
-                    em.on_event(&e);
-                }
-            }
-            if let Some(em) = emitters.as_deref_mut() {
-                em.advance_to(step.ts());
-            }
-            for c in tracker.drain_retired() {
-                spool.push(&c, format)?;
-            }
+            take(&mut tracker, &mut events, Some(step.ts()))?;
         }
         front.recycle(batch);
     }
     let FrontEnd { front, failure } = front.finish()?;
     tracker.finish(&mut events);
-    for e in events.drain(..) {
-        render(&e, out)?;
-        if let Some(em) = emitters.as_deref_mut() {
-            em.on_event(&e);
-        }
-    }
-    for c in tracker.drain_retired() {
-        spool.push(&c, format)?;
-    }
+    take(&mut tracker, &mut events, None)?;
     if format == Format::Text {
         writeln!(
             out,
