@@ -222,8 +222,8 @@ pub struct Event {
 }
 
 /// Every key an event's JSON object may have, in sorted order (the order
-/// a `serde_json::Map` gives): objects are written in this order, with no
-/// sorting per event.
+/// a `serde_json::Map` gives); [`KEY_NAMES`] spells them, in the same
+/// order. Objects are written in this order, with no sorting per event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Key {
     Ack,
@@ -254,71 +254,39 @@ enum Key {
     UpForS,
 }
 
-const KEYS: [Key; 26] = [
-    Key::Ack,
-    Key::AfterS,
-    Key::CaptureDegraded,
-    Key::DownForS,
-    Key::Dropped,
-    Key::Established,
-    Key::Event,
-    Key::Expected,
-    Key::Flags,
-    Key::From,
-    Key::IcmpCode,
-    Key::IcmpType,
-    Key::Interface,
-    Key::Link,
-    Key::Local,
-    Key::LostForS,
-    Key::Packet,
-    Key::Peer,
-    Key::Reason,
-    Key::Retransmissions,
-    Key::Router,
-    Key::Seq,
-    Key::SilentForS,
-    Key::Ts,
-    Key::UnackedForS,
-    Key::UpForS,
+/// The JSON name of each [`Key`], indexed by the key.
+const KEY_NAMES: [&str; 26] = [
+    "ack",
+    "after_s",
+    "capture_degraded",
+    "down_for_s",
+    "dropped",
+    "established",
+    "event",
+    "expected",
+    "flags",
+    "from",
+    "icmp_code",
+    "icmp_type",
+    "interface",
+    "link",
+    "local",
+    "lost_for_s",
+    "packet",
+    "peer",
+    "reason",
+    "retransmissions",
+    "router",
+    "seq",
+    "silent_for_s",
+    "ts",
+    "unacked_for_s",
+    "up_for_s",
 ];
-
-impl Key {
-    fn name(self) -> &'static str {
-        match self {
-            Key::Ack => "ack",
-            Key::AfterS => "after_s",
-            Key::CaptureDegraded => "capture_degraded",
-            Key::DownForS => "down_for_s",
-            Key::Dropped => "dropped",
-            Key::Established => "established",
-            Key::Event => "event",
-            Key::Expected => "expected",
-            Key::Flags => "flags",
-            Key::From => "from",
-            Key::IcmpCode => "icmp_code",
-            Key::IcmpType => "icmp_type",
-            Key::Interface => "interface",
-            Key::Link => "link",
-            Key::Local => "local",
-            Key::LostForS => "lost_for_s",
-            Key::Packet => "packet",
-            Key::Peer => "peer",
-            Key::Reason => "reason",
-            Key::Retransmissions => "retransmissions",
-            Key::Router => "router",
-            Key::Seq => "seq",
-            Key::SilentForS => "silent_for_s",
-            Key::Ts => "ts",
-            Key::UnackedForS => "unacked_for_s",
-            Key::UpForS => "up_for_s",
-        }
-    }
-}
 
 /// An event's fields by key.
 #[derive(Default)]
-struct Fields<'a>([Option<Field<'a>>; KEYS.len()]);
+struct Fields<'a>([Option<Field<'a>>; KEY_NAMES.len()]);
 
 impl<'a> Fields<'a> {
     fn set(&mut self, key: Key, value: Field<'a>) {
@@ -456,9 +424,9 @@ impl Event {
             f.set(Key::Flags, Field::Flags(e.flags));
         }
         let mut o = JsonLine::begin(buf);
-        for (key, field) in KEYS.iter().zip(&f.0) {
+        for (name, field) in KEY_NAMES.iter().zip(&f.0) {
             if let Some(v) = field {
-                v.write(key.name(), &mut o);
+                v.write(name, &mut o);
             }
         }
         o.end();
@@ -466,17 +434,13 @@ impl Event {
 
     /// The JSON object for the policy (page details).
     pub fn to_json(&self) -> Value {
-        let mut buf = Vec::with_capacity(256);
-        self.write_json(&mut buf);
-        serde_json::from_slice(&buf).unwrap_or(Value::Null)
+        crate::json::value(|buf| self.write_json(buf))
     }
 
     /// The JSON line (no newline) for `--format json` and the daemon's
     /// event log.
     pub fn to_json_line(&self) -> String {
-        let mut buf = Vec::with_capacity(256);
-        self.write_json(&mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        crate::json::line(|buf| self.write_json(buf))
     }
 
     /// One human line for the text timeline.
@@ -573,11 +537,10 @@ mod key_tests {
 
     #[test]
     fn keys_are_listed_in_sorted_order_and_each_at_its_index() {
-        for (i, k) in KEYS.iter().enumerate() {
-            assert_eq!(*k as usize, i, "{k:?}");
-        }
-        for w in KEYS.windows(2) {
-            assert!(w[0].name() < w[1].name(), "{:?} before {:?}", w[0], w[1]);
+        assert_eq!(Key::Ack as usize, 0);
+        assert_eq!(Key::UpForS as usize, KEY_NAMES.len() - 1);
+        for w in KEY_NAMES.windows(2) {
+            assert!(w[0] < w[1], "{} before {}", w[0], w[1]);
         }
     }
 }

@@ -144,6 +144,22 @@ impl<'a> JsonLine<'a> {
     }
 }
 
+/// The line `write` writes, as a `String` (for callers that want one).
+pub fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut buf = Vec::with_capacity(256);
+    write(&mut buf);
+    // Only `str`s and ASCII are ever written.
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// The object `write` writes, parsed into a [`serde_json::Value`] (for the
+/// policy, which merges page details; not on the per-packet path).
+pub fn value(write: impl FnOnce(&mut Vec<u8>)) -> serde_json::Value {
+    let mut buf = Vec::with_capacity(256);
+    write(&mut buf);
+    serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+}
+
 /// `addr:port` as `SocketAddr`'s Display writes it. IPv4, nearly every
 /// address on the line, by hand: std's Display was a seventh of a replay.
 pub fn socket_addr(buf: &mut Vec<u8>, a: &SocketAddr) {

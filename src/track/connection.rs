@@ -237,16 +237,12 @@ impl ConnectionSummary {
 
     /// The `connection_summary` JSON object.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut buf = Vec::with_capacity(320);
-        self.write_json(&mut buf);
-        serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+        crate::json::value(|buf| self.write_json(buf))
     }
 
     /// The `connection_summary` JSON line (no newline).
     pub fn to_json_line(&self) -> String {
-        let mut buf = Vec::with_capacity(320);
-        self.write_json(&mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        crate::json::line(|buf| self.write_json(buf))
     }
 }
 
