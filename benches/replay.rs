@@ -645,6 +645,50 @@ fn measure(
     Ok(Some(m))
 }
 
+/// The peers measured in this run (absent when not installed).
+struct Peers<'a> {
+    tcpdump: Option<&'a Measure>,
+    tcptrace: Option<&'a Measure>,
+    tshark: Option<&'a Measure>,
+}
+
+/// The three speed targets for one way of running linewatch (`big` on the
+/// big capture, `small` on tshark's).
+fn speed_targets(name: &str, big: &Measure, small: Option<&Measure>, peers: &Peers<'_>) {
+    if let Some(td) = peers.tcpdump {
+        let r = big.best / td.best;
+        println!(
+            "  {:<47}{r:>8.2}  (target <= 1.5)  {}",
+            format!("{name} time / tcpdump time"),
+            verdict(r <= 1.5)
+        );
+        println!(
+            "    (CPU time, both threads: {name} / tcpdump {:.2})",
+            big.cpu / td.cpu
+        );
+    }
+    if let Some(tt) = peers.tcptrace {
+        let r = tt.best / big.best;
+        println!(
+            "  {:<47}{r:>8.2}  (target >= 4)    {}",
+            format!("tcptrace time / {name} time"),
+            verdict(r >= 4.0)
+        );
+    }
+    if let (Some(ts), Some(ls)) = (peers.tshark, small) {
+        let r = ts.per_packet() / ls.per_packet();
+        println!(
+            "  {:<47}{r:>8.1}  (target >= 50)   {}",
+            format!("tshark / {name} per packet (small)"),
+            verdict(r >= 50.0)
+        );
+        println!(
+            "    (tshark small / {name} big per packet: {:.1})",
+            ts.per_packet() / big.per_packet()
+        );
+    }
+}
+
 fn installed(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -898,68 +942,21 @@ fn main() -> BoxResult<()> {
         println!("  linewatch failed: no ratios");
         return Ok(());
     };
-    if let Some(td) = &tcpdump {
-        let r = lw.best / td.best;
+    let peers = Peers {
+        tcpdump: tcpdump.as_ref(),
+        tcptrace: tcptrace.as_ref(),
+        tshark: tshark.as_ref(),
+    };
+    speed_targets("linewatch", &lw, lw_small.as_ref(), &peers);
+    if let (Some(ts), Some(tds)) = (&tshark, &tcpdump_small) {
         println!(
-            "  linewatch time / tcpdump time            {r:>8.2}  (target <= 1.5)  {}",
-            verdict(r <= 1.5)
+            "    (ceiling: tshark / tcpdump -w /dev/null per packet (small): {:.1})",
+            ts.per_packet() / tds.per_packet()
         );
-        println!(
-            "    (CPU time, both threads: linewatch / tcpdump {:.2})",
-            lw.cpu / td.cpu
-        );
-    }
-    if let Some(tt) = &tcptrace {
-        let r = tt.best / lw.best;
-        println!(
-            "  tcptrace time / linewatch time           {r:>8.2}  (target >= 4)    {}",
-            verdict(r >= 4.0)
-        );
-    }
-    if let (Some(ts), Some(ls)) = (&tshark, &lw_small) {
-        let r = ts.per_packet() / ls.per_packet();
-        println!(
-            "  tshark / linewatch per packet (small)    {r:>8.1}  (target >= 50)   {}",
-            verdict(r >= 50.0)
-        );
-        println!(
-            "    (tshark small / linewatch big per packet: {:.1})",
-            ts.per_packet() / lw.per_packet()
-        );
-        if let Some(tds) = &tcpdump_small {
-            println!(
-                "    (ceiling: tshark / tcpdump -w /dev/null per packet (small): {:.1})",
-                ts.per_packet() / tds.per_packet()
-            );
-        }
     }
     if let Some(lc) = &lw_cfg {
         println!("  with a config (only the watched link tracked, as the daemon runs):");
-        if let Some(td) = &tcpdump {
-            let r = lc.best / td.best;
-            println!(
-                "  linewatch --config time / tcpdump time   {r:>8.2}  (target <= 1.5)  {}",
-                verdict(r <= 1.5)
-            );
-            println!(
-                "    (CPU time, both threads: linewatch --config / tcpdump {:.2})",
-                lc.cpu / td.cpu
-            );
-        }
-        if let Some(tt) = &tcptrace {
-            let r = tt.best / lc.best;
-            println!(
-                "  tcptrace time / linewatch --config time  {r:>8.2}  (target >= 4)    {}",
-                verdict(r >= 4.0)
-            );
-        }
-        if let (Some(ts), Some(ls)) = (&tshark, &lw_cfg_small) {
-            let r = ts.per_packet() / ls.per_packet();
-            println!(
-                "  tshark / linewatch --config per packet   {r:>8.1}  (target >= 50)   {}",
-                verdict(r >= 50.0)
-            );
-        }
+        speed_targets("linewatch --config", lc, lw_cfg_small.as_ref(), &peers);
     }
     let peak = [
         Some(&lw),
@@ -976,7 +973,8 @@ fn main() -> BoxResult<()> {
     .unwrap_or(0) as f64
         / 1024.0;
     println!(
-        "  linewatch peak RSS MiB                   {peak:>8.1}  (target < 64)    {}",
+        "  {:<47}{peak:>8.1}  (target < 64)    {}",
+        "linewatch peak RSS MiB",
         verdict(peak < 64.0)
     );
     if let Some(ls) = &lw_small {
