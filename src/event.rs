@@ -445,89 +445,158 @@ impl Event {
 
     /// One human line for the text timeline.
     pub fn to_text(&self) -> String {
-        let link = self.link.as_deref().unwrap_or("-");
-        let conn = |from_peer: bool| match self.conn {
-            Some(c) if from_peer => format!("{} -> {}", c.peer, c.local),
-            Some(c) => format!("{} -> {}", c.local, c.peer),
-            None => String::new(),
+        let mut buf = Vec::with_capacity(160);
+        self.write_text(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// [`Event::to_text`] appended to `buf` (no newline): straight into the
+    /// replay's line buffer, with no `String` or `fmt` on the common lines.
+    pub fn write_text(&self, buf: &mut Vec<u8>) {
+        use std::io::Write as _;
+        self.ts.write_utc(buf);
+        buf.extend_from_slice(b"  ");
+        buf.extend_from_slice(self.link.as_deref().unwrap_or("-").as_bytes());
+        buf.extend_from_slice(b"  ");
+        // `local -> peer`, or `peer -> local` for what the peer sent.
+        let conn = |buf: &mut Vec<u8>, from_peer: bool| {
+            if let Some(c) = self.conn {
+                let (a, b) = if from_peer {
+                    (c.peer, c.local)
+                } else {
+                    (c.local, c.peer)
+                };
+                crate::json::socket_addr(buf, &a);
+                buf.extend_from_slice(b" -> ");
+                crate::json::socket_addr(buf, &b);
+            }
         };
-        let what = match &self.kind {
-            EventKind::Established => format!("established {}", conn(false)),
-            EventKind::Discovered => format!("discovered (already up) {}", conn(false)),
-            EventKind::FinFrom(side) => format!(
-                "FIN from {} {}",
-                side.name(),
-                conn(*side == Side::Peer)
-            ),
-            EventKind::Closed => format!("closed {}", conn(false)),
-            EventKind::ResetFrom(side) => format!(
-                "RST from {} {}",
-                side.name(),
-                conn(*side == Side::Peer)
-            ),
-            EventKind::Refused => format!("refused (SYN answered by RST) {}", conn(false)),
-            EventKind::SynUnanswered => format!("SYN unanswered {}", conn(false)),
+        let text = |buf: &mut Vec<u8>, s: &str| buf.extend_from_slice(s.as_bytes());
+        // Writing into a Vec cannot fail: the `write!` results are ignored.
+        match &self.kind {
+            EventKind::Established => {
+                text(buf, "established ");
+                conn(buf, false);
+            }
+            EventKind::Discovered => {
+                text(buf, "discovered (already up) ");
+                conn(buf, false);
+            }
+            EventKind::FinFrom(side) => {
+                text(buf, "FIN from ");
+                text(buf, side.name());
+                text(buf, " ");
+                conn(buf, *side == Side::Peer);
+            }
+            EventKind::Closed => {
+                text(buf, "closed ");
+                conn(buf, false);
+            }
+            EventKind::ResetFrom(side) => {
+                text(buf, "RST from ");
+                text(buf, side.name());
+                text(buf, " ");
+                conn(buf, *side == Side::Peer);
+            }
+            EventKind::Refused => {
+                text(buf, "refused (SYN answered by RST) ");
+                conn(buf, false);
+            }
+            EventKind::SynUnanswered => {
+                text(buf, "SYN unanswered ");
+                conn(buf, false);
+            }
             EventKind::Silence {
                 after,
                 capture_degraded,
-            } => format!(
-                "silence: no packet either way for {after} {}{}",
-                conn(false),
+            } => {
+                text(buf, "silence: no packet either way for ");
+                after.write_human(buf);
+                text(buf, " ");
+                conn(buf, false);
                 if *capture_degraded {
-                    " (capture degraded: the probe was losing packets, not necessarily the line)"
-                } else {
-                    ""
+                    text(
+                        buf,
+                        " (capture degraded: the probe was losing packets, not necessarily the line)",
+                    );
                 }
-            ),
+            }
             EventKind::CaptureLost { interface, reason } => {
-                format!("PROBE: capture lost on {interface}: {reason}")
+                let _ = write!(buf, "PROBE: capture lost on {interface}: {reason}");
             }
             EventKind::CaptureResumed {
                 interface,
                 lost_for,
-            } => format!("probe: capture resumed on {interface} (lost for {lost_for})"),
+            } => {
+                let _ = write!(
+                    buf,
+                    "probe: capture resumed on {interface} (lost for {lost_for})"
+                );
+            }
             EventKind::CaptureDegraded { interface, dropped } => {
-                format!("PROBE: capture degraded on {interface}: {dropped} packets dropped")
+                let _ = write!(
+                    buf,
+                    "PROBE: capture degraded on {interface}: {dropped} packets dropped"
+                );
             }
             EventKind::CaptureRecovered { interface } => {
-                format!("probe: capture on {interface} no longer dropping")
+                let _ = write!(buf, "probe: capture on {interface} no longer dropping");
             }
             EventKind::IcmpError { router, reason, .. } => {
-                format!("ICMP {reason} from {router} about {}", conn(false))
+                let _ = write!(buf, "ICMP {reason} from {router} about ");
+                conn(buf, false);
             }
             EventKind::SilenceEnded { silent_for } => {
-                format!("silence ended after {silent_for} {}", conn(false))
+                text(buf, "silence ended after ");
+                silent_for.write_human(buf);
+                text(buf, " ");
+                conn(buf, false);
             }
             EventKind::BlackHole {
                 after,
                 retransmissions,
-            } => format!(
-                "black hole: local data unacknowledged for {after} ({retransmissions} retransmissions) {}",
-                conn(false)
-            ),
+            } => {
+                text(buf, "black hole: local data unacknowledged for ");
+                after.write_human(buf);
+                let _ = write!(buf, " ({retransmissions} retransmissions) ");
+                conn(buf, false);
+            }
             EventKind::BlackHoleEnded { unacked_for } => {
-                format!("black hole ended after {unacked_for} {}", conn(false))
+                text(buf, "black hole ended after ");
+                unacked_for.write_human(buf);
+                text(buf, " ");
+                conn(buf, false);
             }
             EventKind::LinkDown {
                 established,
                 expected,
-            } => format!("LINK DOWN: {established}/{expected} connections established"),
+            } => {
+                let _ = write!(
+                    buf,
+                    "LINK DOWN: {established}/{expected} connections established"
+                );
+            }
             EventKind::LinkUp {
                 established,
                 expected,
                 down_for,
-            } => format!(
-                "link up: {established}/{expected} connections established (down for {down_for})"
-            ),
-        };
-        let mut line = format!("{}  {link}  {what}", self.ts.utc());
+            } => {
+                let _ = write!(
+                    buf,
+                    "link up: {established}/{expected} connections established (down for {down_for})"
+                );
+            }
+        }
         if let Some(up) = self.up_for {
-            line.push_str(&format!(" (connection up {up})"));
+            text(buf, " (connection up ");
+            up.write_human(buf);
+            text(buf, ")");
         }
         if let Some(p) = self.packet {
-            line.push_str(&format!(" [packet {p}]"));
+            text(buf, " [packet ");
+            buf.extend_from_slice(itoa::Buffer::new().format(p).as_bytes());
+            text(buf, "]");
         }
-        line
     }
 }
 

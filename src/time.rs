@@ -45,18 +45,48 @@ impl Timestamp {
 
     /// `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, for the text timeline.
     pub fn utc(self) -> String {
+        let mut buf = Vec::with_capacity(26);
+        self.write_utc(&mut buf);
+        // Only ASCII digits and separators are written.
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// [`Timestamp::utc`] appended to `buf`, with no `String` or `fmt` per
+    /// call: the text timeline writes two per connection and one per event.
+    pub fn write_utc(self, buf: &mut Vec<u8>) {
         let secs = self.0.div_euclid(NANOS_PER_SEC);
         let micros = self.0.rem_euclid(NANOS_PER_SEC) / 1000;
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        match u64::try_from(y) {
+            Ok(year) if year <= 9999 => push_padded(buf, year, 4),
+            // Outside 0..=9999, as `format!("{y:04}")` writes it.
+            _ => buf.extend_from_slice(format!("{y:04}").as_bytes()),
+        }
+        // Each part below is within 0..1_000_000: `unsigned_abs` only
+        // changes the type.
+        let parts = [
+            (b'-', m, 2),
+            (b'-', d, 2),
+            (b' ', rem / 3600, 2),
+            (b':', rem % 3600 / 60, 2),
+            (b':', rem % 60, 2),
+            (b'.', micros, 6),
+        ];
+        for (sep, n, width) in parts {
+            buf.push(sep);
+            push_padded(buf, n.unsigned_abs(), width);
+        }
     }
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits.
+fn push_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let s = digits.format(n).as_bytes();
+    buf.extend(std::iter::repeat_n(b'0', width.saturating_sub(s.len())));
+    buf.extend_from_slice(s);
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
@@ -154,27 +184,58 @@ impl Duration {
     }
 }
 
-impl fmt::Display for Duration {
-    /// Human form for timelines: `3d 4h`, `2h 5m`, `42s`, `1.250s`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0 / NANOS_PER_SEC;
+impl Duration {
+    /// The human form ([`Duration`]'s `Display`) appended to `buf`, with
+    /// no `fmt` on the common paths: most FIN and reset lines carry one.
+    pub fn write_human(self, buf: &mut Vec<u8>) {
+        let secs = u64::try_from(self.0 / NANOS_PER_SEC).unwrap_or(0);
         let (d, h, m, s) = (
             secs / 86_400,
             secs % 86_400 / 3600,
             secs % 3600 / 60,
             secs % 60,
         );
+        let mut digits = itoa::Buffer::new();
+        let mut pair = |buf: &mut Vec<u8>, a: u64, ua: &[u8], b: u64, ub: &[u8]| {
+            buf.extend_from_slice(digits.format(a).as_bytes());
+            buf.extend_from_slice(ua);
+            buf.extend_from_slice(digits.format(b).as_bytes());
+            buf.extend_from_slice(ub);
+        };
         if d > 0 {
-            write!(f, "{d}d {h}h")
+            pair(buf, d, b"d ", h, b"h");
         } else if h > 0 {
-            write!(f, "{h}h {m}m")
+            pair(buf, h, b"h ", m, b"m");
         } else if m > 0 {
-            write!(f, "{m}m {s}s")
+            pair(buf, m, b"m ", s, b"s");
         } else if secs >= 10 {
-            write!(f, "{s}s")
+            push_padded(buf, s, 0);
+            buf.push(b's');
         } else {
-            write!(f, "{:.3}s", self.as_secs_f64())
+            // `{:.3}` of the float rounds to the nearest millisecond; the
+            // integer division does the same except on an exact tie, where
+            // the float's binary value decides: leave that to `fmt`.
+            let nanos = self.0.max(0);
+            let below_ms = nanos % 1_000_000;
+            if below_ms == 500_000 {
+                buf.extend_from_slice(format!("{:.3}s", self.as_secs_f64()).as_bytes());
+                return;
+            }
+            let ms = u64::try_from(nanos / 1_000_000 + i64::from(below_ms > 500_000)).unwrap_or(0);
+            push_padded(buf, ms / 1000, 0);
+            buf.push(b'.');
+            push_padded(buf, ms % 1000, 3);
+            buf.push(b's');
         }
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Human form for timelines: `3d 4h`, `2h 5m`, `42s`, `1.250s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = Vec::with_capacity(16);
+        self.write_human(&mut buf);
+        f.write_str(std::str::from_utf8(&buf).unwrap_or_default())
     }
 }
 
@@ -224,5 +285,74 @@ mod tests {
         assert_eq!(Duration::from_secs(42).to_string(), "42s");
         assert_eq!(Duration::from_millis(1250).to_string(), "1.250s");
         assert_eq!(Duration::from_secs(125).to_string(), "2m 5s");
+    }
+
+    /// The `fmt`-based forms the hand-written writers replaced.
+    fn reference_human(d: Duration) -> String {
+        let secs = d.0 / NANOS_PER_SEC;
+        let (dd, h, m, s) = (
+            secs / 86_400,
+            secs % 86_400 / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+        );
+        if dd > 0 {
+            format!("{dd}d {h}h")
+        } else if h > 0 {
+            format!("{h}h {m}m")
+        } else if m > 0 {
+            format!("{m}m {s}s")
+        } else if secs >= 10 {
+            format!("{s}s")
+        } else {
+            format!("{:.3}s", d.as_secs_f64())
+        }
+    }
+
+    fn reference_utc(t: Timestamp) -> String {
+        let secs = t.0.div_euclid(NANOS_PER_SEC);
+        let micros = t.0.rem_euclid(NANOS_PER_SEC) / 1000;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let rem = secs.rem_euclid(86_400);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    #[test]
+    fn hand_written_forms_match_fmt_byte_for_byte() {
+        // Sub-10 s durations around every rounding case, ties included;
+        // then a spread of magnitudes up to weeks.
+        let mut nanos: Vec<i64> = (0..20_000).map(|i| i * 499_999 + i % 7).collect();
+        for ms in [0, 1, 999, 1000, 9_999, 1234] {
+            for off in [-1, 0, 1, 499_999, 500_000, 500_001] {
+                nanos.push(ms * 1_000_000 + off);
+            }
+        }
+        nanos.extend((0..5000).map(|i| i * 1_234_567_891_i64));
+        for n in nanos.into_iter().filter(|n| *n >= 0) {
+            let d = Duration::from_nanos(n);
+            assert_eq!(d.to_string(), reference_human(d), "{n} ns");
+        }
+        let stamps = [
+            -86_400_000_000_001,
+            -1,
+            0,
+            999,
+            1_600_135_987_123_456_789,
+            1_700_000_000_000_388_100,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for n in stamps
+            .into_iter()
+            .chain((0..5000).map(|i| i * 987_654_321_987_i64))
+        {
+            let t = Timestamp::from_nanos(n);
+            assert_eq!(t.utc(), reference_utc(t), "{n} ns");
+        }
     }
 }

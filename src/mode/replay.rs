@@ -133,7 +133,7 @@ impl Spool {
 
     fn push(&mut self, c: &ConnectionSummary, format: Format) -> io::Result<()> {
         match format {
-            Format::Text => self.push_with(|b| b.extend_from_slice(summary_text(c).as_bytes())),
+            Format::Text => self.push_with(|b| write_summary_text(c, b)),
             Format::Json => self.push_with(|b| c.write_json(b)),
         }
     }
@@ -148,34 +148,51 @@ impl Spool {
     }
 }
 
-fn summary_text(c: &ConnectionSummary) -> String {
-    let mut line = format!(
-        "{} -> {}  {}  {} {}  {} packets, {} retransmissions, {} .. {}  ({}, {})",
-        c.orig,
-        c.resp,
-        c.link.as_deref().unwrap_or("-"),
-        c.conn_state,
+/// One connection's text line (and its Zeek rows when it has several),
+/// written straight into the spool's buffer.
+fn write_summary_text(c: &ConnectionSummary, buf: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let text = |buf: &mut Vec<u8>, s: &str| buf.extend_from_slice(s.as_bytes());
+    let mut digits = itoa::Buffer::new();
+    crate::json::socket_addr(buf, &c.orig);
+    text(buf, " -> ");
+    crate::json::socket_addr(buf, &c.resp);
+    text(buf, "  ");
+    text(buf, c.link.as_deref().unwrap_or("-"));
+    text(buf, "  ");
+    text(buf, c.conn_state);
+    text(buf, " ");
+    text(
+        buf,
         if c.history.is_empty() {
             "-"
         } else {
             &c.history
         },
-        c.packets,
-        c.retransmissions,
-        c.first_ts.utc(),
-        c.last_ts.utc(),
-        c.state.name(),
-        c.retired.name(),
     );
+    text(buf, "  ");
+    text(buf, digits.format(c.packets));
+    text(buf, " packets, ");
+    text(buf, digits.format(c.retransmissions));
+    text(buf, " retransmissions, ");
+    c.first_ts.write_utc(buf);
+    text(buf, " .. ");
+    c.last_ts.write_utc(buf);
+    text(buf, "  (");
+    text(buf, c.state.name());
+    text(buf, ", ");
+    text(buf, c.retired.name());
+    text(buf, ")");
     if c.zeek_rows.len() > 1 {
         for r in &c.zeek_rows {
-            line.push_str(&format!(
+            // Writing into a Vec cannot fail.
+            let _ = write!(
+                buf,
                 "\n    zeek row: {} -> {}  {} {}  {} packets",
                 r.orig, r.resp, r.conn_state, r.history, r.packets
-            ));
+            );
         }
     }
-    line
 }
 
 /// Replays `path` to `out` in `format`, streaming. On a read error midway,
@@ -215,7 +232,7 @@ pub fn replay_with(
         for e in events.drain(..) {
             line.clear();
             match format {
-                Format::Text => line.extend_from_slice(e.to_text().as_bytes()),
+                Format::Text => e.write_text(&mut line),
                 Format::Json => e.write_json(&mut line),
             }
             line.push(b'\n');
