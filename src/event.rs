@@ -284,152 +284,175 @@ const KEY_NAMES: [&str; 26] = [
     "up_for_s",
 ];
 
-/// An event's fields by key.
-#[derive(Default)]
-struct Fields<'a>([Option<Field<'a>>; KEY_NAMES.len()]);
-
-impl<'a> Fields<'a> {
-    fn set(&mut self, key: Key, value: Field<'a>) {
-        if let Some(slot) = self.0.get_mut(key as usize) {
-            *slot = Some(value);
-        }
-    }
-}
-
-/// One value of an event's JSON object, written without building a map.
-enum Field<'a> {
-    F64(f64),
-    Str(&'a str),
-    OptStr(Option<&'a str>),
-    Int(u64),
-    OptInt(Option<u64>),
-    Bool(bool),
-    Addr(Option<SocketAddr>),
-    Ip(std::net::IpAddr),
-    Flags(crate::decode::TcpFlags),
-}
-
-impl Field<'_> {
-    fn write(&self, key: &str, o: &mut JsonLine<'_>) {
-        match self {
-            Field::F64(v) => o.f64(key, *v),
-            Field::Str(v) => o.str(key, v),
-            Field::OptStr(v) => o.opt_str(key, *v),
-            Field::Int(v) => o.u64(key, *v),
-            Field::OptInt(v) => o.opt_u64(key, *v),
-            Field::Bool(v) => o.bool(key, *v),
-            Field::Addr(a) => o.addr(key, *a),
-            Field::Ip(ip) => o.ip(key, *ip),
-            Field::Flags(f) => o.str(key, &f.tcpdump()),
-        };
-    }
-}
+/// Every [`Key`], in order: [`Event::write_json`] visits them in turn.
+const KEYS: [Key; KEY_NAMES.len()] = [
+    Key::Ack,
+    Key::AfterS,
+    Key::CaptureDegraded,
+    Key::DownForS,
+    Key::Dropped,
+    Key::Established,
+    Key::Event,
+    Key::Expected,
+    Key::Flags,
+    Key::From,
+    Key::IcmpCode,
+    Key::IcmpType,
+    Key::Interface,
+    Key::Link,
+    Key::Local,
+    Key::LostForS,
+    Key::Packet,
+    Key::Peer,
+    Key::Reason,
+    Key::Retransmissions,
+    Key::Router,
+    Key::Seq,
+    Key::SilentForS,
+    Key::Ts,
+    Key::UnackedForS,
+    Key::UpForS,
+];
 
 impl Event {
     /// Appends the event's JSON object (no newline) to `buf`, keys in
     /// sorted order (as a `serde_json::Map` would have them). Replay
     /// writes hundreds of thousands of these: no map, no `String`.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut f = Fields::default();
-        f.set(Key::Ts, Field::F64(self.ts.as_secs_f64()));
-        f.set(Key::Event, Field::Str(self.kind.name()));
-        f.set(Key::Link, Field::OptStr(self.link.as_deref()));
-        f.set(Key::Local, Field::Addr(self.conn.map(|c| c.local)));
-        f.set(Key::Peer, Field::Addr(self.conn.map(|c| c.peer)));
-        f.set(Key::Packet, Field::OptInt(self.packet));
-        match &self.kind {
-            EventKind::FinFrom(side) | EventKind::ResetFrom(side) => {
-                f.set(Key::From, Field::Str(side.name()));
-            }
-            EventKind::Silence {
-                after,
-                capture_degraded,
-            } => {
-                f.set(Key::AfterS, Field::F64(after.as_secs_f64()));
-                f.set(Key::CaptureDegraded, Field::Bool(*capture_degraded));
-            }
-            EventKind::CaptureLost { interface, reason } => {
-                f.set(Key::Interface, Field::Str(interface));
-                f.set(Key::Reason, Field::Str(reason));
-            }
-            EventKind::CaptureResumed {
-                interface,
-                lost_for,
-            } => {
-                f.set(Key::Interface, Field::Str(interface));
-                f.set(Key::LostForS, Field::F64(lost_for.as_secs_f64()));
-            }
-            EventKind::CaptureDegraded { interface, dropped } => {
-                f.set(Key::Interface, Field::Str(interface));
-                f.set(Key::Dropped, Field::Int(*dropped));
-            }
-            EventKind::CaptureRecovered { interface } => {
-                f.set(Key::Interface, Field::Str(interface));
-            }
-            EventKind::IcmpError {
-                router,
-                reason,
-                icmp_type,
-                code,
-            } => {
-                f.set(Key::Router, Field::Ip(*router));
-                f.set(Key::Reason, Field::Str(reason));
-                f.set(Key::IcmpType, Field::Int(u64::from(*icmp_type)));
-                f.set(Key::IcmpCode, Field::Int(u64::from(*code)));
-            }
-            EventKind::SilenceEnded { silent_for } => {
-                f.set(Key::SilentForS, Field::F64(silent_for.as_secs_f64()));
-            }
-            EventKind::BlackHole {
-                after,
-                retransmissions,
-            } => {
-                f.set(Key::AfterS, Field::F64(after.as_secs_f64()));
-                f.set(
-                    Key::Retransmissions,
-                    Field::Int(u64::from(*retransmissions)),
-                );
-            }
-            EventKind::BlackHoleEnded { unacked_for } => {
-                f.set(Key::UnackedForS, Field::F64(unacked_for.as_secs_f64()));
-            }
-            EventKind::LinkDown {
-                established,
-                expected,
-            } => {
-                f.set(Key::Established, Field::Int(u64::from(*established)));
-                f.set(Key::Expected, Field::Int(u64::from(*expected)));
-            }
-            EventKind::LinkUp {
-                established,
-                expected,
-                down_for,
-            } => {
-                f.set(Key::Established, Field::Int(u64::from(*established)));
-                f.set(Key::Expected, Field::Int(u64::from(*expected)));
-                f.set(Key::DownForS, Field::F64(down_for.as_secs_f64()));
-            }
-            EventKind::Established
-            | EventKind::Discovered
-            | EventKind::Closed
-            | EventKind::Refused
-            | EventKind::SynUnanswered => {}
-        }
-        if let Some(up) = self.up_for {
-            f.set(Key::UpForS, Field::F64(up.as_secs_f64()));
-        }
-        if let Some(e) = self.evidence {
-            f.set(Key::Seq, Field::Int(u64::from(e.seq)));
-            f.set(Key::Ack, Field::Int(u64::from(e.ack)));
-            f.set(Key::Flags, Field::Flags(e.flags));
-        }
         let mut o = JsonLine::begin(buf);
-        for (name, field) in KEY_NAMES.iter().zip(&f.0) {
-            if let Some(v) = field {
-                v.write(name, &mut o);
-            }
+        for key in KEYS {
+            self.write_field(key, &mut o);
         }
         o.end();
+    }
+
+    /// Writes the event's value for `key`, if it has one: each key is
+    /// asked in turn, so there is no per-event table of fields to fill.
+    fn write_field(&self, key: Key, o: &mut JsonLine<'_>) {
+        let name = KEY_NAMES.get(key as usize).copied().unwrap_or("");
+        let secs = |o: &mut JsonLine<'_>, d: &Duration| {
+            o.f64(name, d.as_secs_f64());
+        };
+        match (key, &self.kind) {
+            (Key::Ts, _) => {
+                o.f64(name, self.ts.as_secs_f64());
+            }
+            (Key::Event, kind) => {
+                o.str(name, kind.name());
+            }
+            (Key::Link, _) => {
+                o.opt_str(name, self.link.as_deref());
+            }
+            (Key::Local, _) => {
+                o.addr(name, self.conn.map(|c| c.local));
+            }
+            (Key::Peer, _) => {
+                o.addr(name, self.conn.map(|c| c.peer));
+            }
+            (Key::Packet, _) => {
+                o.opt_u64(name, self.packet);
+            }
+            (Key::UpForS, _) => {
+                if let Some(up) = &self.up_for {
+                    secs(o, up);
+                }
+            }
+            (Key::Seq | Key::Ack | Key::Flags, _) => {
+                if let Some(e) = self.evidence {
+                    match key {
+                        Key::Seq => o.u64(name, u64::from(e.seq)),
+                        Key::Ack => o.u64(name, u64::from(e.ack)),
+                        _ => o.raw(name, |buf| e.flags.write_tcpdump_json(buf)),
+                    };
+                }
+            }
+            (Key::From, EventKind::FinFrom(side) | EventKind::ResetFrom(side)) => {
+                o.str(name, side.name());
+            }
+            (
+                Key::AfterS,
+                EventKind::Silence { after, .. } | EventKind::BlackHole { after, .. },
+            ) => secs(o, after),
+            (
+                Key::CaptureDegraded,
+                EventKind::Silence {
+                    capture_degraded, ..
+                },
+            ) => {
+                o.bool(name, *capture_degraded);
+            }
+            (
+                Key::Interface,
+                EventKind::CaptureLost { interface, .. }
+                | EventKind::CaptureResumed { interface, .. }
+                | EventKind::CaptureDegraded { interface, .. }
+                | EventKind::CaptureRecovered { interface },
+            ) => {
+                o.str(name, interface);
+            }
+            (
+                Key::Reason,
+                EventKind::CaptureLost { reason, .. } | EventKind::IcmpError { reason, .. },
+            ) => {
+                o.str(name, reason);
+            }
+            (Key::LostForS, EventKind::CaptureResumed { lost_for, .. }) => secs(o, lost_for),
+            (Key::Dropped, EventKind::CaptureDegraded { dropped, .. }) => {
+                o.u64(name, *dropped);
+            }
+            (Key::Router, EventKind::IcmpError { router, .. }) => {
+                o.ip(name, *router);
+            }
+            (Key::IcmpType, EventKind::IcmpError { icmp_type, .. }) => {
+                o.u64(name, u64::from(*icmp_type));
+            }
+            (Key::IcmpCode, EventKind::IcmpError { code, .. }) => {
+                o.u64(name, u64::from(*code));
+            }
+            (Key::SilentForS, EventKind::SilenceEnded { silent_for }) => secs(o, silent_for),
+            (
+                Key::Retransmissions,
+                EventKind::BlackHole {
+                    retransmissions, ..
+                },
+            ) => {
+                o.u64(name, u64::from(*retransmissions));
+            }
+            (Key::UnackedForS, EventKind::BlackHoleEnded { unacked_for }) => secs(o, unacked_for),
+            (
+                Key::Established,
+                EventKind::LinkDown { established, .. } | EventKind::LinkUp { established, .. },
+            ) => {
+                o.u64(name, u64::from(*established));
+            }
+            (
+                Key::Expected,
+                EventKind::LinkDown { expected, .. } | EventKind::LinkUp { expected, .. },
+            ) => {
+                o.u64(name, u64::from(*expected));
+            }
+            (Key::DownForS, EventKind::LinkUp { down_for, .. }) => secs(o, down_for),
+            // The key is not one this kind of event has.
+            (
+                Key::From
+                | Key::AfterS
+                | Key::CaptureDegraded
+                | Key::Interface
+                | Key::Reason
+                | Key::LostForS
+                | Key::Dropped
+                | Key::Router
+                | Key::IcmpType
+                | Key::IcmpCode
+                | Key::SilentForS
+                | Key::Retransmissions
+                | Key::UnackedForS
+                | Key::Established
+                | Key::Expected
+                | Key::DownForS,
+                _,
+            ) => {}
+        }
     }
 
     /// The JSON object for the policy (page details).
@@ -608,6 +631,9 @@ mod key_tests {
     fn keys_are_listed_in_sorted_order_and_each_at_its_index() {
         assert_eq!(Key::Ack as usize, 0);
         assert_eq!(Key::UpForS as usize, KEY_NAMES.len() - 1);
+        for (i, key) in KEYS.iter().enumerate() {
+            assert_eq!(*key as usize, i, "KEYS lists every key in order");
+        }
         for w in KEY_NAMES.windows(2) {
             assert!(w[0] < w[1], "{} before {}", w[0], w[1]);
         }

@@ -52,27 +52,40 @@ impl TcpFlags {
 
     /// Flags as tcpdump prints them: `S`, `S.`, `F.`, `R`, `P.` ...
     pub fn tcpdump(self) -> String {
-        let mut s = String::new();
+        let mut buf = Vec::with_capacity(8);
+        self.write_tcpdump(&mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// [`TcpFlags::tcpdump`] appended to `buf` (every event line has one).
+    pub fn write_tcpdump(self, buf: &mut Vec<u8>) {
+        let start = buf.len();
         for (bit, c) in [
-            (Self::SYN, 'S'),
-            (Self::FIN, 'F'),
-            (Self::PSH, 'P'),
-            (Self::RST, 'R'),
-            (Self::URG, 'U'),
-            (Self::ECE, 'E'),
-            (Self::CWR, 'W'),
+            (Self::SYN, b'S'),
+            (Self::FIN, b'F'),
+            (Self::PSH, b'P'),
+            (Self::RST, b'R'),
+            (Self::URG, b'U'),
+            (Self::ECE, b'E'),
+            (Self::CWR, b'W'),
         ] {
             if self.0 & bit != 0 {
-                s.push(c);
+                buf.push(c);
             }
         }
         if self.ack() {
-            s.push('.');
+            buf.push(b'.');
         }
-        if s.is_empty() {
-            s.push_str("none");
+        if buf.len() == start {
+            buf.extend_from_slice(b"none");
         }
-        s
+    }
+
+    /// [`TcpFlags::tcpdump`] as a JSON string (its letters need no escape).
+    pub fn write_tcpdump_json(self, buf: &mut Vec<u8>) {
+        buf.push(b'"');
+        self.write_tcpdump(buf);
+        buf.push(b'"');
     }
 }
 
