@@ -468,9 +468,7 @@ impl Event {
 
     /// One human line for the text timeline.
     pub fn to_text(&self) -> String {
-        let mut buf = Vec::with_capacity(160);
-        self.write_text(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
+        crate::json::line(|buf| self.write_text(buf))
     }
 
     /// [`Event::to_text`] appended to `buf` (no newline): straight into the

@@ -144,7 +144,8 @@ impl<'a> JsonLine<'a> {
     }
 }
 
-/// The line `write` writes, as a `String` (for callers that want one).
+/// The line `write` writes, as a `String` (for callers that want one;
+/// the text timeline's lines too).
 pub fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
     let mut buf = Vec::with_capacity(256);
     write(&mut buf);
