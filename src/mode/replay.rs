@@ -29,6 +29,10 @@ use crate::track::{ConnectionSummary, Tracker};
 /// Summary lines kept in memory before spilling to a temporary file.
 pub const SPOOL_IN_MEMORY: usize = 4096;
 
+/// Connections retired per step at the end of a replay (their summaries
+/// are spooled between steps).
+const FINISH_STEP: usize = 1024;
+
 /// Output format.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -258,7 +262,11 @@ pub fn replay_with(
         front.recycle(batch);
     }
     let FrontEnd { front, failure } = front.finish()?;
-    tracker.finish(&mut events);
+    // The table's remaining connections, a slice at a time, so that their
+    // summaries go to the spool before the next ones are made.
+    while !tracker.finish_some(FINISH_STEP, &mut events) {
+        take(&mut tracker, &mut events, None)?;
+    }
     take(&mut tracker, &mut events, None)?;
     if format == Format::Text {
         writeln!(

@@ -208,6 +208,8 @@ pub struct Tracker {
     now: Timestamp,
     next_uid: u64,
     retired: Vec<ConnectionSummary>,
+    /// Slots still to retire while finishing, the oldest connection last.
+    finishing: Vec<SlotId>,
     stats: TrackerStats,
 }
 
@@ -231,6 +233,7 @@ impl Tracker {
             now: Timestamp::default(),
             next_uid: 0,
             retired: Vec::new(),
+            finishing: Vec::new(),
             stats: TrackerStats::default(),
         }
     }
@@ -489,7 +492,7 @@ impl Tracker {
         }
         let slot = self
             .flows
-            .insert(key, Box::new(Connection::new(self.next_uid, seg, link)));
+            .insert(key, Connection::new(self.next_uid, seg, link));
         self.next_uid += 1;
         self.stats.connections += 1;
         let Some(conn) = self.flows.get_mut(slot) else {
@@ -535,17 +538,37 @@ impl Tracker {
     /// table gets its summary. Deadlines after the last packet do not fire:
     /// the capture says nothing about that time.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        let mut slots: Vec<(u64, SlotId)> = self
-            .flows
-            .iter()
-            .map(|(slot, _, c)| (c.uid, slot))
-            .collect();
-        slots.sort_unstable();
+        while !self.finish_some(usize::MAX, out) {}
+    }
+
+    /// [`Tracker::finish`] in steps of at most `n` connections (oldest
+    /// first, as `finish` retires them), so that a caller who drains the
+    /// summaries between steps never holds a whole table's worth of them
+    /// at once. Returns whether the table is empty. No packet may be fed
+    /// between steps.
+    pub fn finish_some(&mut self, n: usize, out: &mut Vec<Event>) -> bool {
+        if self.finishing.is_empty() {
+            let mut slots: Vec<(u64, SlotId)> = self
+                .flows
+                .iter()
+                .map(|(slot, _, c)| (c.uid, slot))
+                .collect();
+            // Newest first, so that the oldest is popped first.
+            slots.sort_unstable_by(|a, b| b.cmp(a));
+            self.finishing = slots.into_iter().map(|(_, slot)| slot).collect();
+        }
         let now = self.now;
-        for (_, slot) in slots {
+        for _ in 0..n {
+            let Some(slot) = self.finishing.pop() else {
+                break;
+            };
             self.retire(slot, RetireReason::CaptureEnd, now, out);
         }
-        self.timers.clear();
+        if self.finishing.is_empty() {
+            self.timers.clear();
+            return true;
+        }
+        false
     }
 
     fn schedule_conn(&mut self, slot: SlotId) {

@@ -55,17 +55,26 @@ pub(super) type SlotId = u32;
 #[derive(Debug)]
 struct Slot {
     key: FlowKey,
-    /// Boxed: the slot vector moves pointers, not connections, when it grows.
-    conn: Box<Connection>,
+    conn: Connection,
 }
 
-/// Connections by key and by slot. Holds as many slots as the most
-/// connections ever in the table at once (the tracker keeps that under
-/// its `max_flows`).
+/// Slots per chunk of the [`FlowTable`] (about 190 KiB a chunk).
+const CHUNK: usize = 256;
+
+/// Connections by key and by slot. Connections live in place in chunks
+/// of [`CHUNK`] slots: a slot number finds its connection with two
+/// indexings and no pointer to chase (the chunk list is small enough to
+/// stay in cache), so a packet costs the hash lookup and the connection
+/// itself, nothing between. Chunks never move or shrink; the table holds
+/// as many as the most connections ever in it at once need (the tracker
+/// keeps that under its `max_flows`), so memory is `max_flows` slots at
+/// most, rounded up to a chunk.
 #[derive(Debug, Default)]
 pub(super) struct FlowTable {
     index: FxHashMap<FlowKey, SlotId>,
-    slots: Vec<Option<Slot>>,
+    chunks: Vec<Box<[Option<Slot>]>>,
+    /// Slots handed out so far (the next new one is this).
+    used: usize,
     free: Vec<SlotId>,
 }
 
@@ -80,61 +89,76 @@ impl FlowTable {
         self.index.get(key).copied()
     }
 
+    fn slot(&self, slot: SlotId) -> Option<&Option<Slot>> {
+        let i = slot as usize;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    fn slot_mut(&mut self, slot: SlotId) -> Option<&mut Option<Slot>> {
+        let i = slot as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
     /// The connection in `slot`.
     pub(super) fn get(&self, slot: SlotId) -> Option<&Connection> {
-        let s = self.slots.get(slot as usize)?.as_ref()?;
-        Some(&s.conn)
+        Some(&self.slot(slot)?.as_ref()?.conn)
     }
 
     /// The connection in `slot`, mutably.
     pub(super) fn get_mut(&mut self, slot: SlotId) -> Option<&mut Connection> {
-        let s = self.slots.get_mut(slot as usize)?.as_mut()?;
-        Some(&mut s.conn)
+        Some(&mut self.slot_mut(slot)?.as_mut()?.conn)
     }
 
     /// Puts `conn` in the table under `key` (which must not be there) and
     /// returns its slot.
-    pub(super) fn insert(&mut self, key: FlowKey, conn: Box<Connection>) -> SlotId {
-        let filled = Some(Slot { key, conn });
+    pub(super) fn insert(&mut self, key: FlowKey, conn: Connection) -> SlotId {
         let slot = match self.free.pop() {
-            Some(slot) => {
-                if let Some(s) = self.slots.get_mut(slot as usize) {
-                    *s = filled;
+            Some(slot) => slot,
+            None => {
+                let slot = SlotId::try_from(self.used).unwrap_or(SlotId::MAX);
+                self.used += 1;
+                if self.chunks.len() * CHUNK < self.used {
+                    self.chunks
+                        .push(std::iter::repeat_with(|| None).take(CHUNK).collect());
                 }
                 slot
             }
-            None => {
-                let slot = SlotId::try_from(self.slots.len()).unwrap_or(SlotId::MAX);
-                self.slots.push(filled);
-                slot
-            }
         };
+        if let Some(s) = self.slot_mut(slot) {
+            *s = Some(Slot { key, conn });
+        }
         self.index.insert(key, slot);
         slot
     }
 
     /// Takes the connection in `slot` out of the table.
-    pub(super) fn remove(&mut self, slot: SlotId) -> Option<Box<Connection>> {
-        let s = self.slots.get_mut(slot as usize)?.take()?;
+    pub(super) fn remove(&mut self, slot: SlotId) -> Option<Connection> {
+        let s = self.slot_mut(slot)?.take()?;
         self.index.remove(&s.key);
         self.free.push(slot);
         Some(s.conn)
     }
 
+    fn slots(&self) -> impl Iterator<Item = (SlotId, &Slot)> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.iter())
+            .enumerate()
+            .filter_map(|(i, s)| Some((SlotId::try_from(i).ok()?, s.as_ref()?)))
+    }
+
     /// Every connection with its slot and key, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (SlotId, &FlowKey, &Connection)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            let s = s.as_ref()?;
-            Some((SlotId::try_from(i).ok()?, &s.key, &*s.conn))
-        })
+        self.slots().map(|(i, s)| (i, &s.key, &s.conn))
     }
 
     /// Every connection, mutably, with its slot, in no particular order.
     pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (SlotId, &mut Connection)> + '_ {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
-            let s = s.as_mut()?;
-            Some((SlotId::try_from(i).ok()?, &mut *s.conn))
-        })
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| c.iter_mut())
+            .enumerate()
+            .filter_map(|(i, s)| Some((SlotId::try_from(i).ok()?, &mut s.as_mut()?.conn)))
     }
 }
 
@@ -144,7 +168,7 @@ mod tests {
     use crate::decode::{Segment, TcpFlags, TcpOptions};
     use crate::time::Timestamp;
 
-    fn conn(uid: u64, port: u16) -> (FlowKey, Box<Connection>) {
+    fn conn(uid: u64, port: u16) -> (FlowKey, Connection) {
         let src: SocketAddr = format!("10.0.0.1:{port}").parse().unwrap();
         let dst: SocketAddr = "10.0.0.2:80".parse().unwrap();
         let seg = Segment {
@@ -158,10 +182,7 @@ mod tests {
             payload_len: 0,
             options: TcpOptions::default(),
         };
-        (
-            flow_key(src, dst),
-            Box::new(Connection::new(uid, &seg, None)),
-        )
+        (flow_key(src, dst), Connection::new(uid, &seg, None))
     }
 
     #[test]
