@@ -59,25 +59,58 @@ impl Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        match u64::try_from(y) {
-            Ok(year) if year <= 9999 => push_padded(buf, year, 4),
+        let year = match u64::try_from(y) {
+            Ok(year) if year <= 9999 => year,
             // Outside 0..=9999, as `format!("{y:04}")` writes it.
-            _ => buf.extend_from_slice(format!("{y:04}").as_bytes()),
+            _ => {
+                buf.extend_from_slice(format!("{y:04}").as_bytes());
+                let mut rest = *b"-00-00 00:00:00.000000";
+                for (at, n, width) in [(1, m, 2), (4, d, 2)] {
+                    fill_padded(&mut rest, at, n.unsigned_abs(), width);
+                }
+                fill_clock(&mut rest, 7, rem, micros);
+                buf.extend_from_slice(&rest);
+                return;
+            }
+        };
+        // Fixed width: filled on the stack, appended in one copy.
+        let mut line = *b"0000-00-00 00:00:00.000000";
+        fill_padded(&mut line, 0, year, 4);
+        fill_padded(&mut line, 5, m.unsigned_abs(), 2);
+        fill_padded(&mut line, 8, d.unsigned_abs(), 2);
+        fill_clock(&mut line, 11, rem, micros);
+        buf.extend_from_slice(&line);
+    }
+}
+
+/// `hh:mm:ss.micros` of `rem` seconds into the day into `out` at `at`.
+fn fill_clock(out: &mut [u8], at: usize, rem: i64, micros: i64) {
+    // Each part is within 0..1_000_000: `unsigned_abs` only changes the type.
+    fill_padded(out, at, (rem / 3600).unsigned_abs(), 2);
+    fill_padded(out, at + 3, (rem % 3600 / 60).unsigned_abs(), 2);
+    fill_padded(out, at + 6, (rem % 60).unsigned_abs(), 2);
+    fill_padded(out, at + 9, micros.unsigned_abs(), 6);
+}
+
+/// "00" to "99": two digits per division.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The last `width` decimal digits of `n` into `out[at..at + width]`
+/// (`width` even).
+fn fill_padded(out: &mut [u8], at: usize, mut n: u64, width: usize) {
+    let Some(field) = out.get_mut(at..at + width) else {
+        return;
+    };
+    for pair in field.rchunks_exact_mut(2) {
+        let i = (n % 100) as usize * 2;
+        if let Some(digits) = PAIRS.get(i..i + 2) {
+            pair.copy_from_slice(digits);
         }
-        // Each part below is within 0..1_000_000: `unsigned_abs` only
-        // changes the type.
-        let parts = [
-            (b'-', m, 2),
-            (b'-', d, 2),
-            (b' ', rem / 3600, 2),
-            (b':', rem % 3600 / 60, 2),
-            (b':', rem % 60, 2),
-            (b'.', micros, 6),
-        ];
-        for (sep, n, width) in parts {
-            buf.push(sep);
-            push_padded(buf, n.unsigned_abs(), width);
-        }
+        n /= 100;
     }
 }
 

@@ -14,7 +14,7 @@
 //! they can follow the timeline.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde_json::json;
@@ -32,6 +32,10 @@ pub const SPOOL_IN_MEMORY: usize = 4096;
 /// Connections retired per step at the end of a replay (their summaries
 /// are spooled between steps).
 const FINISH_STEP: usize = 1024;
+
+/// Output is gathered in buffers of about this many bytes before it is
+/// written (to the output or the spool file).
+const OUT_CHUNK: usize = 1 << 16;
 
 /// Output format.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -86,51 +90,51 @@ pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
 /// Connection summaries waiting for the end of the timeline, as the
 /// bytes that will be printed.
 struct Spool {
-    /// Lines kept in memory (until [`SPOOL_IN_MEMORY`] of them).
-    lines: Vec<u8>,
+    /// Lines written straight here: all of them while in memory (until
+    /// [`SPOOL_IN_MEMORY`] lines), then those not yet in the file.
+    buf: Vec<u8>,
     count: usize,
-    file: Option<BufWriter<File>>,
-    /// The line being written.
-    line: Vec<u8>,
+    file: Option<File>,
 }
 
 impl Spool {
     fn new() -> Spool {
         Spool {
-            lines: Vec::new(),
+            buf: Vec::new(),
             count: 0,
             file: None,
-            line: Vec::with_capacity(512),
         }
     }
 
     /// Spools the line `write` writes (without its newline).
     fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
-        self.line.clear();
-        write(&mut self.line);
-        self.line.push(b'\n');
-        if let Some(f) = &mut self.file {
-            return f.write_all(&self.line);
-        }
-        self.lines.extend_from_slice(&self.line);
+        write(&mut self.buf);
+        self.buf.push(b'\n');
         self.count += 1;
-        if self.count >= SPOOL_IN_MEMORY {
-            let path = std::env::temp_dir().join(format!(
-                "linewatch-spool-{}-{:p}",
-                std::process::id(),
-                &self.lines
-            ));
-            let file = File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            // Unlinked at once: the space is freed when the process ends.
-            std::fs::remove_file(&path)?;
-            let mut w = BufWriter::with_capacity(1 << 16, file);
-            w.write_all(&self.lines)?;
-            self.lines = Vec::new();
-            self.file = Some(w);
+        match &mut self.file {
+            Some(f) if self.buf.len() >= OUT_CHUNK => {
+                f.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+            Some(_) => {}
+            None if self.count >= SPOOL_IN_MEMORY => {
+                let path = std::env::temp_dir().join(format!(
+                    "linewatch-spool-{}-{:p}",
+                    std::process::id(),
+                    &self.buf
+                ));
+                let mut file = File::options()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?;
+                // Unlinked at once: the space is freed when the process ends.
+                std::fs::remove_file(&path)?;
+                file.write_all(&self.buf)?;
+                self.buf = Vec::with_capacity(OUT_CHUNK + 4096);
+                self.file = Some(file);
+            }
+            None => {}
         }
         Ok(())
     }
@@ -143,12 +147,11 @@ impl Spool {
     }
 
     fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
-        if let Some(w) = self.file {
-            let mut file = w.into_inner().map_err(|e| e.into_error())?;
+        if let Some(mut file) = self.file {
             file.seek(SeekFrom::Start(0))?;
             io::copy(&mut file, out)?;
         }
-        out.write_all(&self.lines)
+        out.write_all(&self.buf)
     }
 }
 
@@ -226,25 +229,35 @@ pub fn replay_with(
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
-    let mut line = Vec::with_capacity(512);
+    // Timeline lines are written straight here and passed on a chunk at
+    // a time.
+    let mut pending = Vec::with_capacity(OUT_CHUNK + 4096);
     // What the tracker produced: events to the timeline (and the
     // emitters, whose clock then moves to `tick`), summaries to the spool.
     let mut take = |tracker: &mut Tracker,
                     events: &mut Vec<Event>,
                     tick: Option<Timestamp>|
      -> io::Result<()> {
+        if events.is_empty() && emitters.is_none() && !tracker.has_retired() {
+            return Ok(()); // nearly every packet: nothing to print
+        }
         for e in events.drain(..) {
-            line.clear();
             match format {
-                Format::Text => e.write_text(&mut line),
-                Format::Json => e.write_json(&mut line),
+                Format::Text => e.write_text(&mut pending),
+                Format::Json => e.write_json(&mut pending),
             }
-            line.push(b'\n');
-            out.write_all(&line)?;
+            pending.push(b'\n');
             if let Some(em) = emitters.as_deref_mut() {
-                out.flush()?; // keep the timeline and emitted lines in order
+                // Keep the timeline and emitted lines in order.
+                out.write_all(&pending)?;
+                pending.clear();
+                out.flush()?;
                 em.on_event(&e);
             }
+        }
+        if pending.len() >= OUT_CHUNK {
+            out.write_all(&pending)?;
+            pending.clear();
         }
         if let (Some(em), Some(ts)) = (emitters.as_deref_mut(), tick) {
             em.advance_to(ts);
@@ -268,6 +281,7 @@ pub fn replay_with(
         take(&mut tracker, &mut events, None)?;
     }
     take(&mut tracker, &mut events, None)?;
+    out.write_all(&pending)?;
     if format == Format::Text {
         writeln!(
             out,

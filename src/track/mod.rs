@@ -362,6 +362,12 @@ impl Tracker {
         self.timers.peek().map(|Reverse((t, _, _))| *t)
     }
 
+    /// Whether connections left the table since the last
+    /// [`Tracker::drain_retired`].
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
     /// Summaries of connections that left the table since the last call.
     pub fn drain_retired(&mut self) -> std::vec::Drain<'_, ConnectionSummary> {
         self.retired.drain(..)
