@@ -5,7 +5,7 @@
 //! The tracker knows only the time it is told: each segment's timestamp and
 //! explicit [`Tracker::advance_to`] calls. Silence, black holes, unanswered
 //! SYNs, link outages and retirement from the table are deadlines on that
-//! clock, kept in one timer heap, so replaying a file whole or packet by
+//! clock, kept in one timer queue ([`timers`]), so replaying a file whole or packet by
 //! packet with `advance_to` in between yields the same events.
 //!
 //! # Bounds
@@ -18,13 +18,14 @@
 //! finished connections first, then connections of no configured link, then
 //! link connections, each group least recently active first. Evictions are
 //! counted ([`TrackerStats::evicted`]) and evicted connections still get
-//! their summary. The timer heap holds at most `2 * flows + 1024` entries:
+//! their summary. The timer queue holds at most `2 * flows + 1024` entries:
 //! entries of connections that left the table are dropped once they
 //! outnumber the live ones.
 
 mod connection;
 mod seq;
 mod table;
+mod timers;
 mod zeek;
 
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
@@ -33,8 +34,6 @@ pub use zeek::{ZeekConn, ZeekRow, ZeekView};
 
 use table::{flow_key, FlowTable, SlotId};
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::config::{Config, LinkSpec, DEFAULT_BLACK_HOLE_AFTER, DEFAULT_SILENCE_AFTER};
@@ -47,6 +46,10 @@ pub const LINGER: Duration = Duration::from_secs(5);
 /// How long a connection of no configured link may idle before it is retired.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The timer-queue kind of link deadlines (connection kinds are spans in
+/// nanoseconds, never this large).
+const LINK_DEADLINE: u64 = u64::MAX - 1;
+
 /// What a timer entry is for: a connection's slot in the table, or a link.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
@@ -56,7 +59,7 @@ enum Target {
 
 /// Timer entries: due time, the connection's uid (so that an entry left
 /// behind by a connection whose slot was reused is recognised), target.
-type Timers = BinaryHeap<Reverse<(Timestamp, u64, Target)>>;
+type Timers = timers::Timers<(Timestamp, u64, Target)>;
 
 /// Feeds `seg` to `conn` and re-arms its deadline; returns whether it was
 /// up before and is up now, and its link, for the link's bookkeeping.
@@ -80,14 +83,16 @@ fn feed(
     (was_up, is_up, link)
 }
 
-/// Puts `conn`'s next deadline in the timer heap if it is earlier than the
+/// Puts `conn`'s next deadline in the timer queue if it is earlier than the
 /// one already there. A deadline that moved later (a packet arrived) needs
-/// no new entry: the old one re-arms when it comes due.
+/// no new entry: the old one re-arms when it comes due. The deadline's kind
+/// for the queue is its span after the connection's last packet.
 fn arm(conn: &mut Connection, th: &Thresholds, timers: &mut Timers, slot: SlotId) {
     if let Some(d) = conn.next_deadline(th) {
         if conn.scheduled.is_none_or(|s| d < s) {
             conn.scheduled = Some(d);
-            timers.push(Reverse((d, conn.uid, Target::Conn(slot))));
+            let kind = d.since(conn.last_ts()).as_nanos().unsigned_abs();
+            timers.push((d, conn.uid, Target::Conn(slot)), kind);
         }
     }
 }
@@ -228,7 +233,7 @@ impl Tracker {
             },
             max_flows: config.max_flows.max(1),
             flows: FlowTable::default(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             started: None,
             now: Timestamp::default(),
             next_uid: 0,
@@ -359,7 +364,7 @@ impl Tracker {
     /// The earliest time at which `advance_to` may produce events with no
     /// packet arriving (never later than the true next deadline).
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        self.timers.peek().map(|(t, _, _)| *t)
     }
 
     /// Whether connections left the table since the last
@@ -387,7 +392,7 @@ impl Tracker {
             return;
         }
         self.now = now;
-        while let Some(Reverse((t, uid, target))) = self.timers.peek().copied() {
+        while let Some((t, uid, target)) = self.timers.peek().copied() {
             if t >= now {
                 break;
             }
@@ -531,13 +536,12 @@ impl Tracker {
             return;
         }
         let flows = &self.flows;
-        self.timers
-            .retain(|Reverse((t, uid, target))| match target {
-                Target::Conn(slot) => flows
-                    .get(*slot)
-                    .is_some_and(|c| c.uid == *uid && c.scheduled == Some(*t)),
-                Target::Link(_) => true,
-            });
+        self.timers.retain(|(t, uid, target)| match target {
+            Target::Conn(slot) => flows
+                .get(*slot)
+                .is_some_and(|c| c.uid == *uid && c.scheduled == Some(*t)),
+            Target::Link(_) => true,
+        });
     }
 
     /// Ends tracking (end of a replay file): every connection left in the
@@ -708,7 +712,7 @@ impl Tracker {
             if l.scheduled.is_none_or(|s| d < s) {
                 l.scheduled = Some(d);
                 let target = Target::Link(u32::try_from(i).unwrap_or(u32::MAX));
-                self.timers.push(Reverse((d, u64::MAX, target)));
+                self.timers.push((d, u64::MAX, target), LINK_DEADLINE);
             }
         }
     }
