@@ -9,7 +9,10 @@
 
 use std::net::SocketAddr;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::connection::Connection;
 
@@ -58,20 +61,34 @@ struct Slot {
     conn: Connection,
 }
 
+/// The index's hash of a key.
+fn hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// The filled slot `slot` of `chunks`.
+fn slot_in(chunks: &[Box<[Option<Slot>]>], slot: SlotId) -> Option<&Slot> {
+    let i = slot as usize;
+    chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+}
+
 /// Slots per chunk of the [`FlowTable`] (about 190 KiB a chunk).
 const CHUNK: usize = 256;
 
 /// Connections by key and by slot. Connections live in place in chunks
 /// of [`CHUNK`] slots: a slot number finds its connection with two
 /// indexings and no pointer to chase (the chunk list is small enough to
-/// stay in cache), so a packet costs the hash lookup and the connection
-/// itself, nothing between. Chunks never move or shrink; the table holds
+/// stay in cache). The index by key holds only slot numbers (4 bytes a
+/// connection, not the 48-byte key: it stays in cache at any table size);
+/// the key it is checked against sits in the slot, beside the connection
+/// the packet needs next. So a packet costs the connection's own memory,
+/// nothing between. Chunks never move or shrink; the table holds
 /// as many as the most connections ever in it at once need (the tracker
 /// keeps that under its `max_flows`), so memory is `max_flows` slots at
 /// most, rounded up to a chunk.
 #[derive(Debug, Default)]
 pub(super) struct FlowTable {
-    index: FxHashMap<FlowKey, SlotId>,
+    index: HashTable<SlotId>,
     chunks: Vec<Box<[Option<Slot>]>>,
     /// Slots handed out so far (the next new one is this).
     used: usize,
@@ -86,7 +103,12 @@ impl FlowTable {
 
     /// The slot of the connection with `key`.
     pub(super) fn find(&self, key: &FlowKey) -> Option<SlotId> {
-        self.index.get(key).copied()
+        let chunks = &self.chunks;
+        self.index
+            .find(hash(key), |&slot| {
+                slot_in(chunks, slot).is_some_and(|s| s.key == *key)
+            })
+            .copied()
     }
 
     fn slot(&self, slot: SlotId) -> Option<&Option<Slot>> {
@@ -127,14 +149,19 @@ impl FlowTable {
         if let Some(s) = self.slot_mut(slot) {
             *s = Some(Slot { key, conn });
         }
-        self.index.insert(key, slot);
+        let chunks = &self.chunks;
+        self.index.insert_unique(hash(&key), slot, |&other| {
+            slot_in(chunks, other).map_or(0, |s| hash(&s.key))
+        });
         slot
     }
 
     /// Takes the connection in `slot` out of the table.
     pub(super) fn remove(&mut self, slot: SlotId) -> Option<Connection> {
         let s = self.slot_mut(slot)?.take()?;
-        self.index.remove(&s.key);
+        if let Ok(entry) = self.index.find_entry(hash(&s.key), |&other| other == slot) {
+            entry.remove();
+        }
         self.free.push(slot);
         Some(s.conn)
     }
