@@ -282,8 +282,11 @@ impl Tracker {
         self.max_flows = config.max_flows.max(1);
         let now = self.now;
         for slot in gone {
-            if let Some(conn) = self.flows.remove(slot) {
-                self.retired.push(conn.summary(RetireReason::CaptureEnd));
+            if let Some(summary) = self
+                .flows
+                .remove(slot, |c| c.summary(RetireReason::CaptureEnd))
+            {
+                self.retired.push(summary);
             }
         }
         self.timers.clear();
@@ -503,7 +506,7 @@ impl Tracker {
         }
         let slot = self
             .flows
-            .insert(key, Connection::new(self.next_uid, seg, link));
+            .insert(key, || Connection::new(self.next_uid, seg, link));
         self.next_uid += 1;
         self.stats.connections += 1;
         let Some(conn) = self.flows.get_mut(slot) else {
@@ -619,9 +622,12 @@ impl Tracker {
     }
 
     fn retire(&mut self, slot: SlotId, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
-        if let Some(conn) = self.flows.remove(slot) {
-            self.retired.push(conn.summary(reason));
-            self.link_changed(conn.link, conn.is_up(), false, ts, out);
+        let gone = self
+            .flows
+            .remove(slot, |c| (c.summary(reason), c.link, c.is_up()));
+        if let Some((summary, link, was_up)) = gone {
+            self.retired.push(summary);
+            self.link_changed(link, was_up, false, ts, out);
         }
     }
 
