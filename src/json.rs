@@ -185,6 +185,27 @@ fn ipv4(buf: &mut Vec<u8>, octets: [u8; 4]) {
     buf.extend_from_slice(s.as_bytes());
 }
 
+/// Each octet value's decimal digits (left-aligned) and their count.
+const OCTETS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (a, b, c) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        #[allow(clippy::indexing_slicing)] // evaluated at compile time: n < 256
+        {
+            table[n] = if n >= 100 {
+                ([b'0' + a, b'0' + b, b'0' + c], 3)
+            } else if n >= 10 {
+                ([b'0' + b, b'0' + c, 0], 2)
+            } else {
+                ([b'0' + c, 0, 0], 1)
+            };
+        }
+        n += 1;
+    }
+    table
+};
+
 /// An IPv4 `addr:port` built on the stack (at most 21 bytes) and appended
 /// in one copy: a line has several, and a copy call per octet showed in
 /// profiles.
@@ -232,7 +253,15 @@ impl Short {
             if i > 0 {
                 self.push(b'.');
             }
-            self.decimal(u32::from(*octet));
+            // Up to three digits copied at once, then as many kept as the
+            // octet has.
+            if let (Some(&(digits, n)), Some(to)) = (
+                OCTETS.get(usize::from(*octet)),
+                self.bytes.get_mut(self.len..self.len + 3),
+            ) {
+                to.copy_from_slice(&digits);
+                self.len += usize::from(n);
+            }
         }
     }
 

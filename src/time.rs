@@ -58,29 +58,48 @@ impl Timestamp {
         let micros = self.0.rem_euclid(NANOS_PER_SEC) / 1000;
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        let year = match u64::try_from(y) {
-            Ok(year) if year <= 9999 => year,
-            // Outside 0..=9999, as `format!("{y:04}")` writes it.
-            _ => {
-                buf.extend_from_slice(format!("{y:04}").as_bytes());
-                let mut rest = *b"-00-00 00:00:00.000000";
-                for (at, n, width) in [(1, m, 2), (4, d, 2)] {
-                    fill_padded(&mut rest, at, n.unsigned_abs(), width);
-                }
-                fill_clock(&mut rest, 7, rem, micros);
-                buf.extend_from_slice(&rest);
-                return;
+        let mut line = *b"0000-00-00 00:00:00.000000";
+        // Consecutive lines are nearly always on the same day: the date
+        // part is kept from the last call on this thread.
+        let cached = LAST_DAY.with(|c| {
+            let (day, date) = c.get();
+            (day == Some(days)).then_some(date)
+        });
+        let date = match cached {
+            Some(date) => date,
+            None => {
+                let (y, m, d) = civil_from_days(days);
+                let Some(year) = u64::try_from(y).ok().filter(|y| *y <= 9999) else {
+                    // Outside 0..=9999, as `format!("{y:04}")` writes it.
+                    buf.extend_from_slice(format!("{y:04}").as_bytes());
+                    let mut rest = *b"-00-00 00:00:00.000000";
+                    for (at, n, width) in [(1, m, 2), (4, d, 2)] {
+                        fill_padded(&mut rest, at, n.unsigned_abs(), width);
+                    }
+                    fill_clock(&mut rest, 7, rem, micros);
+                    buf.extend_from_slice(&rest);
+                    return;
+                };
+                let mut date = *b"0000-00-00";
+                fill_padded(&mut date, 0, year, 4);
+                fill_padded(&mut date, 5, m.unsigned_abs(), 2);
+                fill_padded(&mut date, 8, d.unsigned_abs(), 2);
+                LAST_DAY.with(|c| c.set((Some(days), date)));
+                date
             }
         };
-        // Fixed width: filled on the stack, appended in one copy.
-        let mut line = *b"0000-00-00 00:00:00.000000";
-        fill_padded(&mut line, 0, year, 4);
-        fill_padded(&mut line, 5, m.unsigned_abs(), 2);
-        fill_padded(&mut line, 8, d.unsigned_abs(), 2);
+        if let Some(head) = line.get_mut(..10) {
+            head.copy_from_slice(&date);
+        }
         fill_clock(&mut line, 11, rem, micros);
         buf.extend_from_slice(&line);
     }
+}
+
+thread_local! {
+    /// The day [`Timestamp::write_utc`] wrote last and its `YYYY-MM-DD`.
+    static LAST_DAY: std::cell::Cell<(Option<i64>, [u8; 10])> =
+        const { std::cell::Cell::new((None, [0; 10])) };
 }
 
 /// `hh:mm:ss.micros` of `rem` seconds into the day into `out` at `at`.

@@ -29,7 +29,7 @@ pub(super) struct FlowKey {
     v6: bool,
 }
 
-/// An endpoint as the key orders it: address, then port.
+/// An endpoint as plain integers: address, port.
 fn endpoint(a: &SocketAddr) -> (u128, u16) {
     match a {
         SocketAddr::V4(v4) => (u128::from(v4.ip().to_bits()), v4.port()),
@@ -40,7 +40,15 @@ fn endpoint(a: &SocketAddr) -> (u128, u16) {
 /// The key of the connection between `a` and `b`, whichever sent.
 pub(super) fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
     let (ea, eb) = (endpoint(&a), endpoint(&b));
-    let (lo, hi) = if ea <= eb { (ea, eb) } else { (eb, ea) };
+    // Any fixed order of the two ends will do; ports first, because they
+    // nearly always differ and comparing them is cheaper than 128-bit
+    // addresses.
+    let a_first = match ea.1.cmp(&eb.1) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => ea.0 <= eb.0,
+    };
+    let (lo, hi) = if a_first { (ea, eb) } else { (eb, ea) };
     FlowKey {
         lo_ip: lo.0,
         hi_ip: hi.0,
