@@ -32,6 +32,7 @@ impl<'a> JsonLine<'a> {
 
     /// Keys are linewatch's own snake_case names: written as they are,
     /// with no escaping to check for.
+    #[inline]
     fn key(&mut self, key: &str) {
         if !self.empty {
             self.buf.push(b',');
@@ -43,6 +44,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// `"key":"value"`, escaped as serde_json escapes.
+    #[inline]
     pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         string(self.buf, value);
@@ -50,6 +52,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// A string or `null`.
+    #[inline]
     pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
         match value {
             Some(v) => self.str(key, v),
@@ -58,6 +61,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// `"key":null`.
+    #[inline]
     pub fn null(&mut self, key: &str) -> &mut Self {
         self.key(key);
         self.buf.extend_from_slice(b"null");
@@ -65,6 +69,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// An unsigned integer.
+    #[inline]
     pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
         self.key(key);
         self.buf
@@ -73,6 +78,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// An unsigned integer or `null`.
+    #[inline]
     pub fn opt_u64(&mut self, key: &str, value: Option<u64>) -> &mut Self {
         match value {
             Some(v) => self.u64(key, v),
@@ -81,6 +87,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// A float as serde_json writes it (`null` if not finite).
+    #[inline]
     pub fn f64(&mut self, key: &str, value: f64) -> &mut Self {
         self.key(key);
         if value.is_finite() {
@@ -93,6 +100,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// A float or `null`.
+    #[inline]
     pub fn opt_f64(&mut self, key: &str, value: Option<f64>) -> &mut Self {
         match value {
             Some(v) => self.f64(key, v),
@@ -109,6 +117,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// `"addr:port"` (IPv6 as `"[addr]:port"`), or `null`.
+    #[inline]
     pub fn addr(&mut self, key: &str, value: Option<SocketAddr>) -> &mut Self {
         let Some(a) = value else {
             return self.null(key);
