@@ -8,6 +8,7 @@
 //! counted under a [`SkipReason`] and skipped; decoding never panics.
 //! Nothing of the TCP payload is read or copied: card numbers travel there.
 
+mod fast;
 mod link;
 mod segment;
 
@@ -203,8 +204,26 @@ impl Decoder {
 
 /// Decodes one frame without counting: the pure function behind [`Decoder`].
 pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Decoded, SkipReason> {
-    let data = frame.data;
-    let ip = match link {
+    let ip = link_payload(link, frame.data)?;
+    let ip_offset = frame.data.len() - ip.len();
+    if let Some(seg) = fast::ipv4_tcp(ip, frame, ip_offset) {
+        return Ok(Decoded::Tcp(seg));
+    }
+    decode_ip(ip, frame, ip_offset)
+}
+
+/// [`decode_frame`] without its hand-written fast path for the common
+/// frame: the reference that fast path is checked against (the tests
+/// compare the two on every frame of every capture they have).
+pub fn decode_frame_general(link: LinkType, frame: &Frame<'_>) -> Result<Decoded, SkipReason> {
+    let ip = link_payload(link, frame.data)?;
+    decode_ip(ip, frame, frame.data.len() - ip.len())
+}
+
+/// The frame's bytes from the IP header on, past the link layer and any
+/// encapsulation.
+fn link_payload(link: LinkType, data: &[u8]) -> Result<&[u8], SkipReason> {
+    Ok(match link {
         LinkType::Ethernet => ethernet_payload(data)?,
         LinkType::LinuxSll => {
             let sll =
@@ -236,9 +255,7 @@ pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Decoded, SkipRe
                 None => return Err(SkipReason::TruncatedLink),
             }
         }
-    };
-    let ip_offset = data.len() - ip.len();
-    decode_ip(ip, frame, ip_offset)
+    })
 }
 
 fn ethernet_payload(data: &[u8]) -> Result<&[u8], SkipReason> {
@@ -382,21 +399,9 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
     })?;
     let header_len = usize::from(tcp.data_offset()) * 4;
     let payload_len = ip_payload_len.saturating_sub(header_len);
-    let mut flags = 0u8;
-    for (set, bit) in [
-        (tcp.fin(), TcpFlags::FIN),
-        (tcp.syn(), TcpFlags::SYN),
-        (tcp.rst(), TcpFlags::RST),
-        (tcp.psh(), TcpFlags::PSH),
-        (tcp.ack(), TcpFlags::ACK),
-        (tcp.urg(), TcpFlags::URG),
-        (tcp.ece(), TcpFlags::ECE),
-        (tcp.cwr(), TcpFlags::CWR),
-    ] {
-        if set {
-            flags |= bit;
-        }
-    }
+    // Byte 13 of the TCP header holds the eight flags in the same bit
+    // positions as `TcpFlags` (FIN 0x01 .. CWR 0x80).
+    let flags = tcp.slice().get(13).copied().unwrap_or(0);
     Ok(Decoded::Tcp(Segment {
         ts: frame.ts,
         src: SocketAddr::new(src, tcp.source_port()),
@@ -455,6 +460,7 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
     })
 }
 
+#[inline]
 fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
     let mut o = TcpOptions::default();
     let raw = tcp.options();
