@@ -794,6 +794,15 @@ fn main() -> BoxResult<()> {
         timeout,
         &data,
     )?;
+    let lw_text_small = measure(
+        "linewatch (text)",
+        "small",
+        small_packets,
+        &[lw, "replay", small_s],
+        runs,
+        timeout,
+        &data,
+    )?;
     let lw_small = measure(
         "linewatch --format json",
         "small",
@@ -884,6 +893,7 @@ fn main() -> BoxResult<()> {
     for m in [
         &lw_json,
         &lw_text,
+        &lw_text_small,
         &lw_small,
         &lw_flood,
         &lw_cfg,
@@ -947,7 +957,14 @@ fn main() -> BoxResult<()> {
         tcptrace: tcptrace.as_ref(),
         tshark: tshark.as_ref(),
     };
-    speed_targets("linewatch", &lw, lw_small.as_ref(), &peers);
+    // `linewatch replay FILE` as the issue writes it: the default (text)
+    // timeline; then the same with --format json.
+    if let Some(lt) = &lw_text {
+        println!("  linewatch replay FILE (the default text timeline, no config):");
+        speed_targets("linewatch", lt, lw_text_small.as_ref(), &peers);
+    }
+    println!("  linewatch replay FILE --format json (no config):");
+    speed_targets("linewatch json", &lw, lw_small.as_ref(), &peers);
     if let (Some(ts), Some(tds)) = (&tshark, &tcpdump_small) {
         println!(
             "    (ceiling: tshark / tcpdump -w /dev/null per packet (small): {:.1})",
@@ -961,6 +978,7 @@ fn main() -> BoxResult<()> {
     let peak = [
         Some(&lw),
         lw_text.as_ref(),
+        lw_text_small.as_ref(),
         lw_small.as_ref(),
         lw_flood.as_ref(),
         lw_cfg.as_ref(),
