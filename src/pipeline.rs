@@ -71,6 +71,7 @@ impl Front {
     }
 
     /// Decodes one captured frame into its step.
+    #[inline]
     pub fn read(&mut self, frame: &Frame<'_>) -> Step {
         self.packets += 1;
         self.first_ts.get_or_insert(frame.ts);

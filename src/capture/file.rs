@@ -93,6 +93,7 @@ impl FileCapture {
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         match self.cap.next_packet() {
             Ok(p) => {

@@ -17,6 +17,7 @@ use super::{Frame, Segment, TcpFlags, TcpOptions};
 
 /// Decodes `ip` (the IP header onwards, `ip_offset` bytes into `frame`)
 /// when it is the common case; `None` otherwise.
+#[inline]
 pub(super) fn ipv4_tcp(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Option<Segment> {
     let header: [u8; 20] = ip.get(..20)?.try_into().ok()?;
     let [version_ihl, _, len0, len1, _, _, frag0, frag1, _, protocol, _, _, s0, s1, s2, s3, d0, d1, d2, d3] =
