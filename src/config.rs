@@ -25,11 +25,12 @@ pub const DEFAULT_BLACK_HOLE_AFTER: Duration = Duration::from_secs(10);
 /// Default `reconnect_grace`: how long a link may have fewer connections
 /// than expected (e.g. while the application reconnects) before `link_down`.
 pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(5);
-/// Default flow table bound. A tracked connection costs about 1.5 KB with
-/// its table slot, timers and Zeek view (measured: 32,768 live flows, 53
-/// MiB peak RSS for the whole replay), so the default keeps the probe under
-/// 64 MiB even when a busy capture fills the table; the daemon, which
-/// tracks only its links' connections, never comes near it.
+/// Default flow table bound. A tracked connection costs about 1.2 KB with
+/// its table slot (768 bytes), index entry, timers and Zeek history
+/// (measured: 32,768 live flows, 41 MiB peak RSS for the whole replay), so
+/// the default keeps the probe under 64 MiB even when a busy capture fills
+/// the table; the daemon, which tracks only its links' connections, never
+/// comes near it.
 pub const DEFAULT_MAX_FLOWS: usize = 32_768;
 /// Default capture snaplen: Ethernet (14), two VLAN tags (8), IPv6 (40) and
 /// TCP with the longest options (60) make 122, rounded up to 128. Enough for

@@ -277,7 +277,7 @@ pub struct Connection {
     awaiting_retransmissions: u32,
     silent: bool,
     black_hole: bool,
-    /// Earliest time this connection is scheduled in the tracker's timer heap.
+    /// Earliest time this connection is scheduled in the tracker's timer queue.
     pub(super) scheduled: Option<Timestamp>,
     /// The last ICMP error reported on this connection: (router, type,
     /// code, when), so a router answering every retransmission is one

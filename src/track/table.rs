@@ -1,8 +1,8 @@
 //! The flow table: connections in numbered slots, found by their 4-tuple.
 //!
-//! A slot number is what the timer heap holds for a connection (4 bytes,
+//! A slot number is what the timer queue holds for a connection (4 bytes,
 //! not the 64-byte pair of addresses): firing a deadline finds its
-//! connection without hashing, and the heap's entries stay small enough
+//! connection without hashing, and the queue's entries stay small enough
 //! to stay in cache. A slot freed by a connection leaving the table is
 //! reused by the next one; a timer entry left behind for the old one is
 //! told apart by the connection's `uid`.
