@@ -80,7 +80,7 @@ fn slot_in(chunks: &[Box<[Option<Slot>]>], slot: SlotId) -> Option<&Slot> {
     chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
 }
 
-/// Slots per chunk of the [`FlowTable`] (about 190 KiB a chunk).
+/// Slots per chunk of the [`FlowTable`] (192 KiB a chunk).
 const CHUNK: usize = 256;
 
 /// Connections by key and by slot. Connections live in place in chunks
@@ -119,11 +119,6 @@ impl FlowTable {
             .copied()
     }
 
-    fn slot(&self, slot: SlotId) -> Option<&Option<Slot>> {
-        let i = slot as usize;
-        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
-    }
-
     fn slot_mut(&mut self, slot: SlotId) -> Option<&mut Option<Slot>> {
         let i = slot as usize;
         self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
@@ -131,7 +126,7 @@ impl FlowTable {
 
     /// The connection in `slot`.
     pub(super) fn get(&self, slot: SlotId) -> Option<&Connection> {
-        Some(&self.slot(slot)?.as_ref()?.conn)
+        slot_in(&self.chunks, slot).map(|s| &s.conn)
     }
 
     /// The connection in `slot`, mutably.
