@@ -58,41 +58,37 @@ impl Timestamp {
         let micros = self.0.rem_euclid(NANOS_PER_SEC) / 1000;
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
-        let mut line = *b"0000-00-00 00:00:00.000000";
         // Consecutive lines are nearly always on the same day: the date
         // part is kept from the last call on this thread.
         let cached = LAST_DAY.with(|c| {
             let (day, date) = c.get();
             (day == Some(days)).then_some(date)
         });
-        let date = match cached {
-            Some(date) => date,
+        match cached {
+            Some(date) => buf.extend_from_slice(&date),
             None => {
                 let (y, m, d) = civil_from_days(days);
-                let Some(year) = u64::try_from(y).ok().filter(|y| *y <= 9999) else {
-                    // Outside 0..=9999, as `format!("{y:04}")` writes it.
-                    buf.extend_from_slice(format!("{y:04}").as_bytes());
-                    let mut rest = *b"-00-00 00:00:00.000000";
-                    for (at, n, width) in [(1, m, 2), (4, d, 2)] {
-                        fill_padded(&mut rest, at, n.unsigned_abs(), width);
+                match u64::try_from(y).ok().filter(|y| *y <= 9999) {
+                    Some(year) => {
+                        let mut date = *b"0000-00-00";
+                        fill_padded(&mut date, 0, year, 4);
+                        fill_padded(&mut date, 5, m.unsigned_abs(), 2);
+                        fill_padded(&mut date, 8, d.unsigned_abs(), 2);
+                        LAST_DAY.with(|c| c.set((Some(days), date)));
+                        buf.extend_from_slice(&date);
                     }
-                    fill_clock(&mut rest, 7, rem, micros);
-                    buf.extend_from_slice(&rest);
-                    return;
-                };
-                let mut date = *b"0000-00-00";
-                fill_padded(&mut date, 0, year, 4);
-                fill_padded(&mut date, 5, m.unsigned_abs(), 2);
-                fill_padded(&mut date, 8, d.unsigned_abs(), 2);
-                LAST_DAY.with(|c| c.set((Some(days), date)));
-                date
+                    // Outside 0..=9999, as `format!("{y:04}")` writes it.
+                    None => buf.extend_from_slice(format!("{y:04}-{m:02}-{d:02}").as_bytes()),
+                }
             }
-        };
-        if let Some(head) = line.get_mut(..10) {
-            head.copy_from_slice(&date);
         }
-        fill_clock(&mut line, 11, rem, micros);
-        buf.extend_from_slice(&line);
+        // Each part is within 0..1_000_000: `unsigned_abs` only changes the type.
+        let mut clock = *b" 00:00:00.000000";
+        fill_padded(&mut clock, 1, (rem / 3600).unsigned_abs(), 2);
+        fill_padded(&mut clock, 4, (rem % 3600 / 60).unsigned_abs(), 2);
+        fill_padded(&mut clock, 7, (rem % 60).unsigned_abs(), 2);
+        fill_padded(&mut clock, 10, micros.unsigned_abs(), 6);
+        buf.extend_from_slice(&clock);
     }
 }
 
@@ -100,15 +96,6 @@ thread_local! {
     /// The day [`Timestamp::write_utc`] wrote last and its `YYYY-MM-DD`.
     static LAST_DAY: std::cell::Cell<(Option<i64>, [u8; 10])> =
         const { std::cell::Cell::new((None, [0; 10])) };
-}
-
-/// `hh:mm:ss.micros` of `rem` seconds into the day into `out` at `at`.
-fn fill_clock(out: &mut [u8], at: usize, rem: i64, micros: i64) {
-    // Each part is within 0..1_000_000: `unsigned_abs` only changes the type.
-    fill_padded(out, at, (rem / 3600).unsigned_abs(), 2);
-    fill_padded(out, at + 3, (rem % 3600 / 60).unsigned_abs(), 2);
-    fill_padded(out, at + 6, (rem % 60).unsigned_abs(), 2);
-    fill_padded(out, at + 9, micros.unsigned_abs(), 6);
 }
 
 /// "00" to "99": two digits per division.
