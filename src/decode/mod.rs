@@ -205,12 +205,7 @@ impl Decoder {
 
 /// Decodes one frame without counting: the pure function behind [`Decoder`].
 pub fn decode_frame(link: LinkType, frame: &Frame<'_>) -> Result<Decoded, SkipReason> {
-    // Ethernet straight to IPv4, nearly every frame: what `link_payload`
-    // would find, without walking the ethertype chain.
-    let ip = match (link, frame.data.get(12..14), frame.data.get(14..)) {
-        (LinkType::Ethernet, Some([0x08, 0x00]), Some(ip)) => ip,
-        _ => link_payload(link, frame.data)?,
-    };
+    let ip = link_payload(link, frame.data)?;
     let ip_offset = frame.data.len() - ip.len();
     if let Some(seg) = fast::ipv4_tcp(ip, frame, ip_offset) {
         return Ok(Decoded::Tcp(seg));
@@ -265,6 +260,10 @@ fn link_payload(link: LinkType, data: &[u8]) -> Result<&[u8], SkipReason> {
 }
 
 fn ethernet_payload(data: &[u8]) -> Result<&[u8], SkipReason> {
+    // Straight to IPv4, nearly every frame: no ethertype chain to walk.
+    if let (Some([0x08, 0x00]), Some(ip)) = (data.get(12..14), data.get(14..)) {
+        return Ok(ip);
+    }
     let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| SkipReason::TruncatedLink)?;
     let rest = data
         .get(eth.slice().len()..)
@@ -466,7 +465,6 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
     })
 }
 
-#[inline]
 fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
     let mut o = TcpOptions::default();
     let raw = tcp.options();
