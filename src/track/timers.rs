@@ -29,9 +29,9 @@ pub(super) struct Timers<T: Ord + Copy> {
     /// The deadline kind each lane holds.
     kinds: [u64; LANES],
     heap: BinaryHeap<Reverse<T>>,
-    /// The earliest entry of all.
+    /// The earliest entry of all, kept at hand: it is asked for on every
+    /// packet.
     first: Option<T>,
-    len: usize,
 }
 
 impl<T: Ord + Copy> Default for Timers<T> {
@@ -41,7 +41,6 @@ impl<T: Ord + Copy> Default for Timers<T> {
             kinds: [u64::MAX; LANES],
             heap: BinaryHeap::new(),
             first: None,
-            len: 0,
         }
     }
 }
@@ -49,7 +48,7 @@ impl<T: Ord + Copy> Default for Timers<T> {
 impl<T: Ord + Copy> Timers<T> {
     /// Entries pending.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.heap.len()
     }
 
     /// The earliest entry.
@@ -78,7 +77,6 @@ impl<T: Ord + Copy> Timers<T> {
             Some(lane) if lane.back().is_none_or(|b| *b <= e) => lane.push_back(e),
             _ => self.heap.push(Reverse(e)),
         }
-        self.len += 1;
         if self.first.is_none_or(|f| e < f) {
             self.first = Some(e);
         }
@@ -97,7 +95,6 @@ impl<T: Ord + Copy> Timers<T> {
         {
             lane.pop_front();
         }
-        self.len = self.len.saturating_sub(1);
         self.first = self.earliest();
         Some(first)
     }
@@ -113,7 +110,6 @@ impl<T: Ord + Copy> Timers<T> {
         self.lanes.iter_mut().for_each(VecDeque::clear);
         self.heap.clear();
         self.first = None;
-        self.len = 0;
     }
 
     /// Keeps only the entries `keep` accepts (order is unchanged).
@@ -122,7 +118,6 @@ impl<T: Ord + Copy> Timers<T> {
             lane.retain(|e| keep(e));
         }
         self.heap.retain(|Reverse(e)| keep(e));
-        self.len = self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
         self.first = self.earliest();
     }
 }
