@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::{Frame, Segment, TcpFlags, TcpOptions};
+use super::{Frame, Segment, TcpFlags};
 
 /// Decodes `ip` (the IP header onwards, `ip_offset` bytes into `frame`)
 /// when it is the common case; `None` otherwise.
@@ -43,17 +43,7 @@ pub(super) fn ipv4_tcp(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Option
     if header_len < 20 {
         return None;
     }
-    let options = match tcp.get(20..header_len)? {
-        [] => TcpOptions::default(),
-        [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] => TcpOptions {
-            timestamps: Some((
-                u32::from_be_bytes([*v0, *v1, *v2, *v3]),
-                u32::from_be_bytes([*e0, *e1, *e2, *e3]),
-            )),
-            ..TcpOptions::default()
-        },
-        _ => return None,
-    };
+    let options = super::usual_options(tcp.get(20..header_len)?)?;
     // Lengths from the IP header; a total length of 0 (TSO on the
     // capturing host) from the frame's wire length.
     let total = if total_len < 20 {

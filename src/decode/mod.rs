@@ -465,21 +465,28 @@ fn icmp_error(frame: &Frame<'_>, router: IpAddr, v6: bool, icmp: &[u8]) -> Optio
     })
 }
 
+/// The options nearly every segment carries, read without walking them:
+/// none, or what a Linux/BSD peer sends on every segment, NOP, NOP,
+/// timestamps (RFC 7323 appendix A layout). `None` for anything else.
+fn usual_options(raw: &[u8]) -> Option<TcpOptions> {
+    match raw {
+        [] => Some(TcpOptions::default()),
+        [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] => Some(TcpOptions {
+            timestamps: Some((
+                u32::from_be_bytes([*v0, *v1, *v2, *v3]),
+                u32::from_be_bytes([*e0, *e1, *e2, *e3]),
+            )),
+            ..TcpOptions::default()
+        }),
+        _ => None,
+    }
+}
+
 fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
+    if let Some(o) = usual_options(tcp.options()) {
+        return o;
+    }
     let mut o = TcpOptions::default();
-    let raw = tcp.options();
-    if raw.is_empty() {
-        return o;
-    }
-    // Fast path for what almost every segment of a Linux/BSD peer carries:
-    // NOP, NOP, timestamps (RFC 7323 appendix A layout).
-    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = raw {
-        o.timestamps = Some((
-            u32::from_be_bytes([*v0, *v1, *v2, *v3]),
-            u32::from_be_bytes([*e0, *e1, *e2, *e3]),
-        ));
-        return o;
-    }
     for element in tcp.options_iterator() {
         // A malformed option ends the walk; what was read so far stands.
         let Ok(element) = element else { break };
