@@ -127,8 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 OutputFormat::Text => Format::Text,
                 OutputFormat::Json => Format::Json,
             };
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            // Not locked: the replay's printer thread writes it.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             let outbox = std::env::temp_dir()
                 .join(format!("linewatch-replay-outbox-{}", std::process::id()));
             let mode = match emit {

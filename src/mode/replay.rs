@@ -2,10 +2,12 @@
 //! daemon runs, printed as an event timeline, then one line per
 //! connection, then the decode counters.
 //!
-//! Two threads, data flowing one way: a reader thread reads and decodes
+//! Three threads, data flowing one way: a reader thread reads and decodes
 //! the file ([`FileFront`]) and hands this thread bounded batches of
-//! header fields, in file order; this thread tracks and prints. The
-//! timeline is the one a single thread would print.
+//! header fields, in file order; this thread tracks, and hands the events
+//! and summaries of each batch to a printer thread, over another bounded
+//! queue. The timeline is the one a single thread would print. (With
+//! emitters, printing stays on this thread: see [`replay_with`].)
 //!
 //! Memory does not grow with the file: frames are streamed, the queue
 //! between the threads and the flow table are bounded, and summaries of
@@ -22,6 +24,8 @@ use serde_json::json;
 use crate::capture::file::{CaptureError, FileCapture};
 use crate::config::Config;
 use crate::event::Event;
+use crossbeam_channel::{bounded, Receiver, Sender};
+
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
@@ -209,91 +213,283 @@ pub fn replay_to(
     path: &Path,
     config: &Config,
     format: Format,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
     replay_with(path, config, format, None, out)
 }
 
 /// Replays with the policy and emitters fed (`--emit dry-run|live`).
+///
+/// Without emitters, printing runs on a third thread (`replay-printer`)
+/// fed the events and summaries of each batch over a bounded channel, so
+/// that formatting overlaps tracking; the bytes are those one thread
+/// would print. With emitters, every timeline line must be out before the
+/// emitters see its event, so printing stays on this thread.
 pub fn replay_with(
     path: &Path,
     config: &Config,
     format: Format,
-    mut emitters: Option<&mut crate::emit::Emitters>,
-    out: &mut dyn Write,
+    emitters: Option<&mut crate::emit::Emitters>,
+    out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
     let front = FileFront::spawn(FileCapture::open(path)?)?;
     let mut tracker = Tracker::new(config);
-    let mut events = Vec::new();
-    let mut spool = Spool::new();
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
-    // Timeline lines are written straight here and passed on a chunk at
-    // a time.
-    let mut pending = Vec::with_capacity(OUT_CHUNK + 4096);
-    // What the tracker produced: events to the timeline (and the
-    // emitters, whose clock then moves to `tick`), summaries to the spool.
-    let mut take = |tracker: &mut Tracker,
-                    events: &mut Vec<Event>,
-                    tick: Option<Timestamp>|
-     -> io::Result<()> {
-        if events.is_empty() && emitters.is_none() && !tracker.has_retired() {
-            return Ok(()); // nearly every packet: nothing to print
+    let (front_end, printed) = match emitters {
+        Some(emitters) => {
+            let mut sink = Inline {
+                printer: Printer::new(format, &mut *out),
+                emitters,
+            };
+            let tracked = track(front, &mut tracker, &mut sink);
+            let printed = sink.printer.finish();
+            (tracked?, printed)
         }
-        for e in events.drain(..) {
-            match format {
-                Format::Text => e.write_text(&mut pending),
-                Format::Json => e.write_json(&mut pending),
-            }
-            pending.push(b'\n');
-            if let Some(em) = emitters.as_deref_mut() {
-                // Keep the timeline and emitted lines in order.
-                out.write_all(&pending)?;
-                pending.clear();
-                out.flush()?;
-                em.on_event(&e);
-            }
-        }
-        if pending.len() >= OUT_CHUNK {
-            out.write_all(&pending)?;
-            pending.clear();
-        }
-        if let (Some(em), Some(ts)) = (emitters.as_deref_mut(), tick) {
-            em.advance_to(ts);
-        }
-        for c in tracker.drain_retired() {
-            spool.push(&c, format)?;
-        }
-        Ok(())
+        None => std::thread::scope(|scope| {
+            let (tx, printouts) = bounded::<Printout>(PRINT_QUEUE);
+            let (empties, recycled) = bounded::<Printout>(PRINT_QUEUE + 2);
+            let out = &mut *out;
+            let printer = std::thread::Builder::new()
+                .name("replay-printer".into())
+                .spawn_scoped(scope, move || {
+                    let mut printer = Printer::new(format, out);
+                    for mut p in printouts {
+                        printer.print(&p)?;
+                        p.events.clear();
+                        p.summaries.clear();
+                        let _ = empties.try_send(p);
+                    }
+                    printer.finish()
+                })?;
+            let mut sink = Threaded {
+                next: Printout::default(),
+                tx,
+                recycled,
+            };
+            let tracked = track(front, &mut tracker, &mut sink);
+            drop(sink); // the printer sees the end of its queue
+            let printed = printer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the printer thread failed")));
+            Ok::<_, ReplayError>((tracked?, printed))
+        })?,
     };
-    while let Some(batch) = front.next_batch() {
-        for step in &batch {
-            apply(&mut tracker, step, &mut events);
-            take(&mut tracker, &mut events, Some(step.ts()))?;
-        }
-        front.recycle(batch);
-    }
-    let FrontEnd { front, failure } = front.finish()?;
-    // The table's remaining connections, a slice at a time, so that their
-    // summaries go to the spool before the next ones are made.
-    while !tracker.finish_some(FINISH_STEP, &mut events) {
-        take(&mut tracker, &mut events, None)?;
-    }
-    take(&mut tracker, &mut events, None)?;
-    out.write_all(&pending)?;
-    if format == Format::Text {
-        writeln!(
-            out,
-            "# connections (orig -> resp, link, Zeek conn_state and history)"
-        )?;
-    }
-    spool.write_to(out)?;
+    // A write error stops the printer first; report it over the capture's.
+    printed?;
+    let FrontEnd { front, failure } = front_end;
     write_replay_summary(path, &front, &tracker, format, failure.as_ref(), out)?;
     out.flush()?;
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(()),
+    }
+}
+
+/// Printouts in flight to the printer thread. A printout holds what one
+/// batch of [`crate::pipeline::FILE_BATCH`] steps (or, at the end, one
+/// slice of [`FINISH_STEP`] connections) produced; when the queue is
+/// full, the tracker waits for the printer.
+pub const PRINT_QUEUE: usize = 4;
+
+/// Feeds every step of the file to `tracker`, then retires what is left
+/// in the table, handing what it produces to `sink`. Stops early when the
+/// sink is gone (a write error on the printer thread).
+fn track(
+    front: FileFront,
+    tracker: &mut Tracker,
+    sink: &mut dyn Sink,
+) -> Result<FrontEnd, CaptureError> {
+    let mut events = Vec::new();
+    let mut open = true;
+    'file: while let Some(batch) = front.next_batch() {
+        for step in &batch {
+            apply(tracker, step, &mut events);
+            if sink.take(tracker, &mut events, Some(step.ts())).is_err() {
+                open = false;
+                break 'file;
+            }
+        }
+        front.recycle(batch);
+        if sink.end_of_batch().is_err() {
+            open = false;
+            break;
+        }
+    }
+    let end = front.finish()?;
+    if open {
+        // The table's remaining connections, a slice at a time, so that
+        // their summaries are printed before the next ones are made.
+        let mut done = false;
+        while !done {
+            done = tracker.finish_some(FINISH_STEP, &mut events);
+            if sink.take(tracker, &mut events, None).is_err() || sink.end_of_batch().is_err() {
+                break;
+            }
+        }
+    }
+    Ok(end)
+}
+
+/// Where the tracker's output goes: printed here, or sent to the printer
+/// thread. An error means the output is gone; the printer reports why.
+trait Sink {
+    /// Takes the events of one step (and the summaries of connections
+    /// that left the table); `tick` is the step's time.
+    fn take(
+        &mut self,
+        tracker: &mut Tracker,
+        events: &mut Vec<Event>,
+        tick: Option<Timestamp>,
+    ) -> io::Result<()>;
+
+    /// A batch of steps is done.
+    fn end_of_batch(&mut self) -> io::Result<()>;
+}
+
+/// Printing on the tracker's thread, each timeline line written out
+/// before the emitters see its event.
+struct Inline<'o, 'e> {
+    printer: Printer<'o>,
+    emitters: &'e mut crate::emit::Emitters,
+}
+
+impl Sink for Inline<'_, '_> {
+    fn take(
+        &mut self,
+        tracker: &mut Tracker,
+        events: &mut Vec<Event>,
+        tick: Option<Timestamp>,
+    ) -> io::Result<()> {
+        for e in events.drain(..) {
+            self.printer.event(&e);
+            self.printer.flush()?;
+            self.emitters.on_event(&e);
+        }
+        if let Some(ts) = tick {
+            self.emitters.advance_to(ts);
+        }
+        for c in tracker.drain_retired() {
+            self.printer.summary(&c)?;
+        }
+        Ok(())
+    }
+
+    fn end_of_batch(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the tracker hands the printer thread for a batch of steps.
+#[derive(Default)]
+struct Printout {
+    events: Vec<Event>,
+    summaries: Vec<ConnectionSummary>,
+}
+
+/// The tracker's end of the printer thread's queue.
+struct Threaded {
+    next: Printout,
+    tx: Sender<Printout>,
+    recycled: Receiver<Printout>,
+}
+
+impl Sink for Threaded {
+    #[inline]
+    fn take(
+        &mut self,
+        tracker: &mut Tracker,
+        events: &mut Vec<Event>,
+        _tick: Option<Timestamp>,
+    ) -> io::Result<()> {
+        if !events.is_empty() {
+            self.next.events.append(events);
+        }
+        if tracker.has_retired() {
+            self.next.summaries.extend(tracker.drain_retired());
+        }
+        Ok(())
+    }
+
+    fn end_of_batch(&mut self) -> io::Result<()> {
+        if self.next.events.is_empty() && self.next.summaries.is_empty() {
+            return Ok(());
+        }
+        let next = self.recycled.try_recv().unwrap_or_default();
+        self.tx
+            .send(std::mem::replace(&mut self.next, next))
+            .map_err(|_| io::Error::other("the printer thread stopped"))
+    }
+}
+
+/// Turns events into timeline lines and summaries into spooled lines;
+/// the spool follows the timeline.
+struct Printer<'o> {
+    format: Format,
+    out: &'o mut (dyn Write + Send),
+    /// Timeline lines not yet written, passed on a chunk at a time.
+    pending: Vec<u8>,
+    spool: Spool,
+}
+
+impl<'o> Printer<'o> {
+    fn new(format: Format, out: &'o mut (dyn Write + Send)) -> Printer<'o> {
+        Printer {
+            format,
+            out,
+            pending: Vec::with_capacity(OUT_CHUNK + 4096),
+            spool: Spool::new(),
+        }
+    }
+
+    /// Appends one timeline line.
+    #[inline]
+    fn event(&mut self, e: &Event) {
+        match self.format {
+            Format::Text => e.write_text(&mut self.pending),
+            Format::Json => e.write_json(&mut self.pending),
+        }
+        self.pending.push(b'\n');
+    }
+
+    /// Spools one connection's summary line.
+    fn summary(&mut self, c: &ConnectionSummary) -> io::Result<()> {
+        self.spool.push(c, self.format)
+    }
+
+    /// Prints a printout's events and spools its summaries.
+    fn print(&mut self, p: &Printout) -> io::Result<()> {
+        for e in &p.events {
+            self.event(e);
+            if self.pending.len() >= OUT_CHUNK {
+                self.out.write_all(&self.pending)?;
+                self.pending.clear();
+            }
+        }
+        for c in &p.summaries {
+            self.summary(c)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the timeline so far out, now.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.pending)?;
+        self.pending.clear();
+        self.out.flush()
+    }
+
+    /// The rest of the timeline, then the connections.
+    fn finish(self) -> io::Result<()> {
+        self.out.write_all(&self.pending)?;
+        if self.format == Format::Text {
+            writeln!(
+                self.out,
+                "# connections (orig -> resp, link, Zeek conn_state and history)"
+            )?;
+        }
+        self.spool.write_to(self.out)
     }
 }
 
