@@ -255,10 +255,11 @@ pub fn replay_with(
                 .name("replay-printer".into())
                 .spawn_scoped(scope, move || {
                     let mut printer = Printer::new(format, out);
-                    for mut p in printouts {
+                    for p in printouts {
                         printer.print(&p)?;
-                        p.events.clear();
-                        p.summaries.clear();
+                        // Emptied by the tracker thread, which made what
+                        // it holds: allocators free fastest on the thread
+                        // that allocated.
                         let _ = empties.try_send(p);
                     }
                     printer.finish()
@@ -416,7 +417,14 @@ impl Sink for Threaded {
         if self.next.events.is_empty() && self.next.summaries.is_empty() {
             return Ok(());
         }
-        let next = self.recycled.try_recv().unwrap_or_default();
+        let next = match self.recycled.try_recv() {
+            Ok(mut p) => {
+                p.events.clear();
+                p.summaries.clear();
+                p
+            }
+            Err(_) => Printout::default(),
+        };
         self.tx
             .send(std::mem::replace(&mut self.next, next))
             .map_err(|_| io::Error::other("the printer thread stopped"))
