@@ -90,10 +90,10 @@ fn zeek_conn_state_agreement() {
             replay::collect(trace, &Config::default()).unwrap_or_else(|e| panic!("{stem}: {e}"));
         // Our rows by (orig, resp), in order, consumed as matched.
         let mut ours: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
-        for row in r.connections.iter().flat_map(|c| &c.zeek_rows) {
-            ours.entry((row.orig.to_string(), row.resp.to_string()))
+        for (orig, resp, conn_state) in r.connections.iter().flat_map(|c| c.zeek_states()) {
+            ours.entry((orig.to_string(), resp.to_string()))
                 .or_default()
-                .push(row.conn_state);
+                .push(conn_state);
         }
         for row in rows.iter().filter(|r| r.state != "-") {
             total += 1;

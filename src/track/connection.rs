@@ -187,12 +187,29 @@ pub struct ConnectionSummary {
     pub last_ts: Timestamp,
     /// Why it left the table.
     pub retired: RetireReason,
-    /// Zeek's rows for this connection (more than one where Zeek's timers
-    /// or reuse rule would have split it), the last one as above.
+    /// Zeek's rows for this connection where Zeek's timers or reuse rule
+    /// would have split it, in order, the last one as above; empty where
+    /// Zeek logs the one row above (nearly always: no allocation then).
     pub zeek_rows: Vec<ZeekRow>,
 }
 
 impl ConnectionSummary {
+    /// Every row Zeek would log for this connection, as (originator,
+    /// responder, `conn_state`): the rows in [`Self::zeek_rows`] where it
+    /// would split the connection, else the one row of this summary. For
+    /// comparing with Zeek's conn.log.
+    pub fn zeek_states(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr, &'static str)> + '_ {
+        let single = self
+            .zeek_rows
+            .is_empty()
+            .then_some((self.orig, self.resp, self.conn_state));
+        single.into_iter().chain(
+            self.zeek_rows
+                .iter()
+                .map(|r| (r.orig, r.resp, r.conn_state)),
+        )
+    }
+
     /// Appends the `connection_summary` JSON object (no newline) to `buf`,
     /// keys in sorted order; one schema for replay and the daemon.
     /// `zeek_rows` only where Zeek would have logged several rows.
@@ -862,17 +879,19 @@ impl Connection {
         None
     }
 
-    /// The record kept after the connection leaves the table.
-    pub(super) fn summary(&self, retired: RetireReason) -> ConnectionSummary {
-        let rows = self.zeek.rows();
+    /// The record kept after the connection leaves the table. Its history
+    /// and Zeek rows are moved out, not copied: call it as the connection
+    /// leaves.
+    pub(super) fn take_summary(&mut self, retired: RetireReason) -> ConnectionSummary {
+        let rows = self.zeek.take_rows();
         let (orig, resp) = self.zeek.current().endpoints();
         ConnectionSummary {
-            link: self.link_name.clone(),
+            link: self.link_name.take(),
             ends: self.ends,
             orig,
             resp,
             conn_state: self.zeek.current().conn_state(),
-            history: self.zeek.current().history().to_string(),
+            history: self.zeek.take_history(),
             state: self.state,
             packets: self.local.packets + self.peer.packets,
             retransmissions: self.local.retransmissions + self.peer.retransmissions,

@@ -284,7 +284,7 @@ impl Tracker {
         for slot in gone {
             if let Some(summary) = self
                 .flows
-                .remove(slot, |c| c.summary(RetireReason::CaptureEnd))
+                .remove(slot, |c| c.take_summary(RetireReason::CaptureEnd))
             {
                 self.retired.push(summary);
             }
@@ -624,7 +624,7 @@ impl Tracker {
     fn retire(&mut self, slot: SlotId, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
         let gone = self
             .flows
-            .remove(slot, |c| (c.summary(reason), c.link, c.is_up()));
+            .remove(slot, |c| (c.take_summary(reason), c.link, c.is_up()));
         if let Some((summary, link, was_up)) = gone {
             self.retired.push(summary);
             self.link_changed(link, was_up, false, ts, out);

@@ -166,12 +166,12 @@ impl FlowTable {
     pub(super) fn remove<R>(
         &mut self,
         slot: SlotId,
-        last: impl FnOnce(&Connection) -> R,
+        last: impl FnOnce(&mut Connection) -> R,
     ) -> Option<R> {
         let place = self.slot_mut(slot)?;
-        let s = place.as_ref()?;
+        let s = place.as_mut()?;
         let h = hash(&s.key);
-        let r = last(&s.conn);
+        let r = last(&mut s.conn);
         *place = None;
         if let Ok(entry) = self.index.find_entry(h, |&other| other == slot) {
             entry.remove();

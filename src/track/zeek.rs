@@ -709,11 +709,21 @@ impl ZeekView {
         &self.current
     }
 
-    /// All rows, the current one last.
-    pub fn rows(&self) -> Vec<ZeekRow> {
-        let mut v = self.done.clone();
+    /// All rows, the current one last, where Zeek would have logged
+    /// several; empty where it logs one (the current one). Takes them:
+    /// for a connection that is leaving.
+    pub fn take_rows(&mut self) -> Vec<ZeekRow> {
+        if self.done.is_empty() {
+            return Vec::new();
+        }
+        let mut v = std::mem::take(&mut self.done);
         v.push(self.current.row());
         v
+    }
+
+    /// The current row's history, taken: for a connection that is leaving.
+    pub fn take_history(&mut self) -> String {
+        std::mem::take(&mut self.current.history)
     }
 
     /// Rows that did not fit in [`MAX_ROWS`].
