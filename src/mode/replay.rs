@@ -242,6 +242,7 @@ pub fn replay_with(
             let mut sink = Inline {
                 printer: Printer::new(format, &mut *out),
                 emitters,
+                events: Vec::new(),
             };
             let tracked = track(front, &mut tracker, &mut sink);
             let printed = sink.printer.finish();
@@ -300,14 +301,13 @@ pub const PRINT_QUEUE: usize = 4;
 fn track(
     front: FileFront,
     tracker: &mut Tracker,
-    sink: &mut dyn Sink,
+    sink: &mut impl Sink,
 ) -> Result<FrontEnd, CaptureError> {
-    let mut events = Vec::new();
     let mut open = true;
     'file: while let Some(batch) = front.next_batch() {
         for step in &batch {
-            apply(tracker, step, &mut events);
-            if sink.take(tracker, &mut events, Some(step.ts())).is_err() {
+            apply(tracker, step, sink.events());
+            if sink.take(tracker, Some(step.ts())).is_err() {
                 open = false;
                 break 'file;
             }
@@ -324,8 +324,8 @@ fn track(
         // their summaries are printed before the next ones are made.
         let mut done = false;
         while !done {
-            done = tracker.finish_some(FINISH_STEP, &mut events);
-            if sink.take(tracker, &mut events, None).is_err() || sink.end_of_batch().is_err() {
+            done = tracker.finish_some(FINISH_STEP, sink.events());
+            if sink.take(tracker, None).is_err() || sink.end_of_batch().is_err() {
                 break;
             }
         }
@@ -336,14 +336,12 @@ fn track(
 /// Where the tracker's output goes: printed here, or sent to the printer
 /// thread. An error means the output is gone; the printer reports why.
 trait Sink {
-    /// Takes the events of one step (and the summaries of connections
-    /// that left the table); `tick` is the step's time.
-    fn take(
-        &mut self,
-        tracker: &mut Tracker,
-        events: &mut Vec<Event>,
-        tick: Option<Timestamp>,
-    ) -> io::Result<()>;
+    /// Where the tracker puts the events of a step.
+    fn events(&mut self) -> &mut Vec<Event>;
+
+    /// A step is done: takes its events (and the summaries of
+    /// connections that left the table); `tick` is the step's time.
+    fn take(&mut self, tracker: &mut Tracker, tick: Option<Timestamp>) -> io::Result<()>;
 
     /// A batch of steps is done.
     fn end_of_batch(&mut self) -> io::Result<()>;
@@ -354,16 +352,16 @@ trait Sink {
 struct Inline<'o, 'e> {
     printer: Printer<'o>,
     emitters: &'e mut crate::emit::Emitters,
+    events: Vec<Event>,
 }
 
 impl Sink for Inline<'_, '_> {
-    fn take(
-        &mut self,
-        tracker: &mut Tracker,
-        events: &mut Vec<Event>,
-        tick: Option<Timestamp>,
-    ) -> io::Result<()> {
-        for e in events.drain(..) {
+    fn events(&mut self) -> &mut Vec<Event> {
+        &mut self.events
+    }
+
+    fn take(&mut self, tracker: &mut Tracker, tick: Option<Timestamp>) -> io::Result<()> {
+        for e in self.events.drain(..) {
             self.printer.event(&e);
             self.printer.flush()?;
             self.emitters.on_event(&e);
@@ -397,16 +395,14 @@ struct Threaded {
 }
 
 impl Sink for Threaded {
+    /// Straight into the next printout: events are not moved again.
     #[inline]
-    fn take(
-        &mut self,
-        tracker: &mut Tracker,
-        events: &mut Vec<Event>,
-        _tick: Option<Timestamp>,
-    ) -> io::Result<()> {
-        if !events.is_empty() {
-            self.next.events.append(events);
-        }
+    fn events(&mut self) -> &mut Vec<Event> {
+        &mut self.next.events
+    }
+
+    #[inline]
+    fn take(&mut self, tracker: &mut Tracker, _tick: Option<Timestamp>) -> io::Result<()> {
         if tracker.has_retired() {
             self.next.summaries.extend(tracker.drain_retired());
         }
