@@ -6,7 +6,9 @@
 //! size of the big capture (default 5,000,000 packets); the small capture,
 //! used for tshark, is 1/25 of it. `LINEWATCH_BENCH_RUNS=N` sets the runs per
 //! command (default 3; the best wall time counts, and a command gets no
-//! further runs once it has used 45 s); `LINEWATCH_BENCH_TIMEOUT=S` kills a
+//! further runs once it has used 45 s). Runs go in rounds, one run of every
+//! command per round, each from a warm page cache, so that a slow spell of
+//! the machine falls on all tools alike; `LINEWATCH_BENCH_TIMEOUT=S` kills a
 //! single run after S seconds (default 300). The captures are
 //! generated deterministically (fixed-seed PRNG) under
 //! `$CARGO_TARGET_DIR/bench-data/` and reused when already there.
@@ -528,8 +530,9 @@ struct Measure {
     packets: u64,
     runs: usize,
     best: f64,
-    /// User + system CPU seconds of the best run (linewatch replay uses a
-    /// reader thread, so its CPU time can exceed its wall time).
+    /// User + system CPU seconds of the best run (linewatch replay runs a
+    /// reader and a printer thread beside the tracker, so its CPU time can
+    /// exceed its wall time).
     cpu: f64,
     rss_kib: u64,
 }
@@ -540,109 +543,149 @@ impl Measure {
     }
 }
 
-/// Runs `argv` up to `runs` times through `/usr/bin/time`, stdout to
-/// /dev/null; best wall time, largest peak RSS. None (after a message) if
-/// the command fails or overruns `timeout`.
-fn measure(
-    tool: &str,
+/// One command to time: its row in the report and its argv.
+struct Job {
+    tool: String,
     file: &'static str,
     packets: u64,
-    argv: &[&str],
+    /// The capture it reads, warmed in the page cache before each run.
+    input: PathBuf,
+    argv: Vec<String>,
+}
+
+/// One run of `argv` through `/usr/bin/time`, stdout to /dev/null: wall
+/// seconds, CPU seconds (user + system, all threads) and peak RSS KiB, or
+/// why it failed.
+fn run_once(
+    argv: &[String],
+    timeout: Duration,
+    scratch: &Path,
+) -> BoxResult<Result<(f64, f64, u64), String>> {
+    let rss_file = scratch.join("time.out");
+    let err_file = scratch.join("stderr.out");
+    let t = Instant::now();
+    let mut child = Command::new(TIME_BIN)
+        .args(["-f", "%e %M %U %S", "-o"])
+        .arg(&rss_file)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&err_file)?)
+        .process_group(0)
+        .spawn()?;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if t.elapsed() > timeout {
+            // The whole group: /usr/bin/time and the tool under it.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let wall = t.elapsed();
+    let Some(status) = status else {
+        return Ok(Err(format!(
+            "`{}` killed after {} s (LINEWATCH_BENCH_TIMEOUT)",
+            argv.join(" "),
+            timeout.as_secs()
+        )));
+    };
+    if !status.success() {
+        return Ok(Err(format!(
+            "`{}` failed ({status}): {}",
+            argv.join(" "),
+            fs::read_to_string(&err_file).unwrap_or_default().trim()
+        )));
+    }
+    let report = fs::read_to_string(&rss_file)?;
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let parsed = (
+        fields.get(1).and_then(|m| m.parse::<u64>().ok()),
+        fields.get(2).and_then(|u| u.parse::<f64>().ok()),
+        fields.get(3).and_then(|s| s.parse::<f64>().ok()),
+    );
+    let (Some(kib), Some(user), Some(sys)) = parsed else {
+        return Err(format!("cannot parse {TIME_BIN} output: {report:?}").into());
+    };
+    Ok(Ok((wall.as_secs_f64(), user + sys, kib)))
+}
+
+/// Times every job `runs` times, in rounds: one run of each job per round,
+/// each run from a warm page cache, so that a slow spell of this shared
+/// machine falls on every tool alike rather than on one tool's runs. Best
+/// wall time (with that run's CPU time) and largest peak RSS per job; a
+/// job gets no further rounds once it has used [`RUN_BUDGET`]; None (after
+/// a message) for a job that failed or overran `timeout`.
+fn measure_all(
+    jobs: &[Job],
     runs: usize,
     timeout: Duration,
     scratch: &Path,
-) -> BoxResult<Option<Measure>> {
-    let rss_file = scratch.join("time.out");
-    let err_file = scratch.join("stderr.out");
-    let mut best = f64::INFINITY;
-    let mut cpu = 0.0;
-    let mut rss_kib = 0;
-    let mut spent = Duration::ZERO;
-    let mut done = 0;
-    while done < runs && (done == 0 || spent < RUN_BUDGET) {
-        let t = Instant::now();
-        let mut child = Command::new(TIME_BIN)
-            .args(["-f", "%e %M %U %S", "-o"])
-            .arg(&rss_file)
-            .args(argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&err_file)?)
-            .process_group(0)
-            .spawn()?;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
+) -> BoxResult<Vec<Option<Measure>>> {
+    let mut found: Vec<Option<Measure>> = jobs
+        .iter()
+        .map(|j| {
+            Some(Measure {
+                tool: j.tool.clone(),
+                file: j.file,
+                packets: j.packets,
+                runs: 0,
+                best: f64::INFINITY,
+                cpu: 0.0,
+                rss_kib: 0,
+            })
+        })
+        .collect();
+    let mut spent = vec![Duration::ZERO; jobs.len()];
+    for round in 0..runs {
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(m) = found[i].as_mut() else {
+                continue;
+            };
+            if round > 0 && spent[i] >= RUN_BUDGET {
+                continue;
             }
-            if t.elapsed() > timeout {
-                // The whole group: /usr/bin/time and the tool under it.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.wait();
-                break None;
+            warm(&job.input)?;
+            match run_once(&job.argv, timeout, scratch)? {
+                Ok((wall, cpu, kib)) => {
+                    m.rss_kib = m.rss_kib.max(kib);
+                    if wall < m.best {
+                        m.best = wall;
+                        m.cpu = cpu;
+                    }
+                    m.runs += 1;
+                    spent[i] += Duration::from_secs_f64(wall);
+                }
+                Err(why) => {
+                    println!("{}: {why}", job.tool);
+                    found[i] = None;
+                }
             }
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        let wall = t.elapsed();
-        let Some(status) = status else {
-            println!(
-                "{tool}: `{}` killed after {} s (LINEWATCH_BENCH_TIMEOUT)",
-                argv.join(" "),
-                timeout.as_secs()
-            );
-            return Ok(None);
-        };
-        if !status.success() {
-            println!(
-                "{tool}: `{}` failed ({status}): {}",
-                argv.join(" "),
-                fs::read_to_string(&err_file).unwrap_or_default().trim()
-            );
-            return Ok(None);
         }
-        let report = fs::read_to_string(&rss_file)?;
-        let fields: Vec<&str> = report
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let parsed = (
-            fields.get(1).and_then(|m| m.parse::<u64>().ok()),
-            fields.get(2).and_then(|u| u.parse::<f64>().ok()),
-            fields.get(3).and_then(|s| s.parse::<f64>().ok()),
-        );
-        let (Some(kib), Some(user), Some(sys)) = parsed else {
-            return Err(format!("cannot parse {TIME_BIN} output: {report:?}").into());
-        };
-        rss_kib = rss_kib.max(kib);
-        if wall.as_secs_f64() < best {
-            best = wall.as_secs_f64();
-            cpu = user + sys;
-        }
-        spent += wall;
-        done += 1;
+        eprintln!("  round {} of {runs} done", round + 1);
     }
-    let m = Measure {
-        tool: tool.to_string(),
-        file,
-        packets,
-        runs: done,
-        best,
-        cpu,
-        rss_kib,
-    };
-    eprintln!(
-        "  measured {:<22} {:<5} {:>8.3} s  {:>6.2} s CPU  {:>7.1} MiB  ({} runs)",
-        m.tool,
-        m.file,
-        m.best,
-        m.cpu,
-        m.rss_kib as f64 / 1024.0,
-        m.runs
-    );
-    Ok(Some(m))
+    for m in found.iter().flatten() {
+        eprintln!(
+            "  measured {:<26} {:<5} {:>8.3} s  {:>6.2} s CPU  {:>7.1} MiB  ({} runs)",
+            m.tool,
+            m.file,
+            m.best,
+            m.cpu,
+            m.rss_kib as f64 / 1024.0,
+            m.runs
+        );
+    }
+    Ok(found)
 }
 
 /// The peers measured in this run (absent when not installed).
@@ -663,7 +706,7 @@ fn speed_targets(name: &str, big: &Measure, small: Option<&Measure>, peers: &Pee
             verdict(r <= 1.5)
         );
         println!(
-            "    (CPU time, both threads: {name} / tcpdump {:.2})",
+            "    (CPU time, all threads: {name} / tcpdump {:.2})",
             big.cpu / td.cpu
         );
     }
@@ -769,59 +812,8 @@ fn main() -> BoxResult<()> {
     let flood_s = flood.to_str().ok_or("non-UTF-8 data dir")?;
     let big_s = big.to_str().ok_or("non-UTF-8 data dir")?;
     let small_s = small.to_str().ok_or("non-UTF-8 data dir")?;
-    warm(&big)?;
-    warm(&small)?;
 
     // 3. The measurements.
-    eprintln!("measuring (best of up to {runs} runs each) ...");
-    let mut rows: Vec<Measure> = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
-    let lw_json = measure(
-        "linewatch --format json",
-        "big",
-        packets,
-        &[lw, "replay", big_s, "--format", "json"],
-        runs,
-        timeout,
-        &data,
-    )?;
-    let lw_text = measure(
-        "linewatch (text)",
-        "big",
-        packets,
-        &[lw, "replay", big_s],
-        runs,
-        timeout,
-        &data,
-    )?;
-    let lw_text_small = measure(
-        "linewatch (text)",
-        "small",
-        small_packets,
-        &[lw, "replay", small_s],
-        runs,
-        timeout,
-        &data,
-    )?;
-    let lw_small = measure(
-        "linewatch --format json",
-        "small",
-        small_packets,
-        &[lw, "replay", small_s, "--format", "json"],
-        runs,
-        timeout,
-        &data,
-    )?;
-    // Memory's worst case: the flow table full for most of the file.
-    let lw_flood = measure(
-        "linewatch --format json",
-        "flood",
-        u64::from(FLOOD_FLOWS) * 3,
-        &[lw, "replay", flood_s, "--format", "json"],
-        runs,
-        timeout,
-        &data,
-    )?;
     // The daemon's situation: a config names the card network's peer, so
     // only the watched link's connections are tracked; the rest of the
     // interface's traffic is counted and skipped.
@@ -831,65 +823,98 @@ fn main() -> BoxResult<()> {
         "[[link]]\nname = \"visa\"\npeer = [\"203.0.113.10:5000\"]\nexpect_connections = 4\n",
     )?;
     let cfg_s = cfg.to_str().ok_or("non-UTF-8 data dir")?;
-    let lw_cfg = measure(
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    // Adds a job; its index in `jobs`, or None for a peer not installed.
+    let mut job = |tool: &str, file: &'static str, argv: &[&str]| {
+        if let Some(peer) = argv.first().filter(|&&p| p != lw) {
+            if installed(peer).is_none() {
+                missing.push(format!(
+                    "peer {peer} not installed (apt-get install -y {peer})"
+                ));
+                return None;
+            }
+        }
+        let (input, packets) = match file {
+            "big" => (&big, packets),
+            "small" => (&small, small_packets),
+            _ => (&flood, u64::from(FLOOD_FLOWS) * 3),
+        };
+        jobs.push(Job {
+            tool: tool.to_string(),
+            file,
+            packets,
+            input: input.clone(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+        });
+        Some(jobs.len() - 1)
+    };
+    let j_json = job(
+        "linewatch --format json",
+        "big",
+        &[lw, "replay", big_s, "--format", "json"],
+    );
+    let j_text = job("linewatch (text)", "big", &[lw, "replay", big_s]);
+    let j_text_small = job("linewatch (text)", "small", &[lw, "replay", small_s]);
+    let j_small = job(
+        "linewatch --format json",
+        "small",
+        &[lw, "replay", small_s, "--format", "json"],
+    );
+    // Memory's worst case: the flow table full for most of the file.
+    let j_flood = job(
+        "linewatch --format json",
+        "flood",
+        &[lw, "replay", flood_s, "--format", "json"],
+    );
+    let j_cfg = job(
         "linewatch --config (json)",
         "big",
-        packets,
         &[lw, "replay", big_s, "--format", "json", "--config", cfg_s],
-        runs,
-        timeout,
-        &data,
-    )?;
-    let lw_cfg_small = measure(
+    );
+    let j_cfg_small = job(
         "linewatch --config (json)",
         "small",
-        small_packets,
         &[lw, "replay", small_s, "--format", "json", "--config", cfg_s],
-        runs,
-        timeout,
-        &data,
-    )?;
-    let mut peer = |tool: &str, label: &str, file: &'static str, n: u64, argv: &[&str]| {
-        if installed(tool).is_none() {
-            missing.push(format!(
-                "peer {tool} not installed (apt-get install -y {tool})"
-            ));
-            return Ok::<_, Box<dyn Error>>(None);
-        }
-        measure(label, file, n, argv, runs, timeout, &data)
-    };
-    let tcpdump = peer(
-        "tcpdump",
+    );
+    let j_tcpdump = job(
         "tcpdump -r -w /dev/null",
         "big",
-        packets,
         &["tcpdump", "-nn", "-r", big_s, "-w", "/dev/null"],
-    )?;
+    );
     // The ceiling for the tshark ratio: tcpdump only copies records, so no
     // tool that reads through libpcap can be much further ahead of tshark.
-    let tcpdump_small = peer(
-        "tcpdump",
+    let j_tcpdump_small = job(
         "tcpdump -r -w /dev/null",
         "small",
-        small_packets,
         &["tcpdump", "-nn", "-r", small_s, "-w", "/dev/null"],
-    )?;
-    let tcptrace = peer(
-        "tcptrace",
-        "tcptrace -n -l",
-        "big",
-        packets,
-        // -n: without it tcptrace reverse-resolves every address and the
-        // bench measures DNS timeouts (minutes on an offline machine).
-        &["tcptrace", "-n", "-l", big_s],
-    )?;
-    let tshark = peer(
-        "tshark",
+    );
+    // -n: without it tcptrace reverse-resolves every address and the bench
+    // measures DNS timeouts (minutes on an offline machine).
+    let j_tcptrace = job("tcptrace -n -l", "big", &["tcptrace", "-n", "-l", big_s]);
+    let j_tshark = job(
         "tshark -q -z conv,tcp",
         "small",
-        small_packets,
         &["tshark", "-r", small_s, "-q", "-z", "conv,tcp"],
-    )?;
+    );
+    eprintln!(
+        "measuring {} commands, {runs} rounds (best of {runs} runs each) ...",
+        jobs.len()
+    );
+    let mut found = measure_all(&jobs, runs, timeout, &data)?;
+    let mut take = |j: Option<usize>| j.and_then(|i| found.get_mut(i)).and_then(Option::take);
+    let lw_json = take(j_json);
+    let lw_text = take(j_text);
+    let lw_text_small = take(j_text_small);
+    let lw_small = take(j_small);
+    let lw_flood = take(j_flood);
+    let lw_cfg = take(j_cfg);
+    let lw_cfg_small = take(j_cfg_small);
+    let tcpdump = take(j_tcpdump);
+    let tcpdump_small = take(j_tcpdump_small);
+    let tcptrace = take(j_tcptrace);
+    let tshark = take(j_tshark);
+    let mut rows: Vec<Measure> = Vec::new();
     for m in [
         &lw_json,
         &lw_text,
