@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::json::JsonLine;
+use crate::json::{JsonLine, KeyText};
 
 use crate::time::{Duration, Timestamp};
 
@@ -284,6 +284,18 @@ const KEY_NAMES: [&str; 26] = [
     "up_for_s",
 ];
 
+/// Each key of [`KEY_NAMES`] rendered as it is written, `"name":`.
+#[allow(clippy::indexing_slicing)] // evaluated at compile time, i < len
+const KEY_TEXTS: [KeyText; KEY_NAMES.len()] = {
+    let mut texts = [KeyText::new(""); KEY_NAMES.len()];
+    let mut i = 0;
+    while i < KEY_NAMES.len() {
+        texts[i] = KeyText::new(KEY_NAMES[i]);
+        i += 1;
+    }
+    texts
+};
+
 /// Every [`Key`], in order: [`Event::write_json`] visits them in turn.
 const KEYS: [Key; KEY_NAMES.len()] = [
     Key::Ack,
@@ -329,7 +341,8 @@ impl Event {
     /// Writes the event's value for `key`, if it has one: each key is
     /// asked in turn, so there is no per-event table of fields to fill.
     fn write_field(&self, key: Key, o: &mut JsonLine<'_>) {
-        let name = KEY_NAMES.get(key as usize).copied().unwrap_or("");
+        const NONE: KeyText = KeyText::new("");
+        let name = KEY_TEXTS.get(key as usize).unwrap_or(&NONE);
         let secs = |o: &mut JsonLine<'_>, d: &Duration| {
             o.f64(name, d.as_secs_f64());
         };

@@ -33,19 +33,17 @@ impl<'a> JsonLine<'a> {
     /// Keys are linewatch's own snake_case names: written as they are,
     /// with no escaping to check for.
     #[inline]
-    fn key(&mut self, key: &str) {
+    fn key(&mut self, key: impl JsonKey) {
         if !self.empty {
             self.buf.push(b',');
         }
         self.empty = false;
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
+        key.put(self.buf);
     }
 
     /// `"key":"value"`, escaped as serde_json escapes.
     #[inline]
-    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+    pub fn str(&mut self, key: impl JsonKey, value: &str) -> &mut Self {
         self.key(key);
         string(self.buf, value);
         self
@@ -53,7 +51,7 @@ impl<'a> JsonLine<'a> {
 
     /// A string or `null`.
     #[inline]
-    pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+    pub fn opt_str(&mut self, key: impl JsonKey, value: Option<&str>) -> &mut Self {
         match value {
             Some(v) => self.str(key, v),
             None => self.null(key),
@@ -62,7 +60,7 @@ impl<'a> JsonLine<'a> {
 
     /// `"key":null`.
     #[inline]
-    pub fn null(&mut self, key: &str) -> &mut Self {
+    pub fn null(&mut self, key: impl JsonKey) -> &mut Self {
         self.key(key);
         self.buf.extend_from_slice(b"null");
         self
@@ -70,7 +68,7 @@ impl<'a> JsonLine<'a> {
 
     /// An unsigned integer.
     #[inline]
-    pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
+    pub fn u64(&mut self, key: impl JsonKey, value: u64) -> &mut Self {
         self.key(key);
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -79,7 +77,7 @@ impl<'a> JsonLine<'a> {
 
     /// An unsigned integer or `null`.
     #[inline]
-    pub fn opt_u64(&mut self, key: &str, value: Option<u64>) -> &mut Self {
+    pub fn opt_u64(&mut self, key: impl JsonKey, value: Option<u64>) -> &mut Self {
         match value {
             Some(v) => self.u64(key, v),
             None => self.null(key),
@@ -88,7 +86,7 @@ impl<'a> JsonLine<'a> {
 
     /// A float as serde_json writes it (`null` if not finite).
     #[inline]
-    pub fn f64(&mut self, key: &str, value: f64) -> &mut Self {
+    pub fn f64(&mut self, key: impl JsonKey, value: f64) -> &mut Self {
         self.key(key);
         if value.is_finite() {
             // Writing into a Vec cannot fail.
@@ -101,7 +99,7 @@ impl<'a> JsonLine<'a> {
 
     /// A float or `null`.
     #[inline]
-    pub fn opt_f64(&mut self, key: &str, value: Option<f64>) -> &mut Self {
+    pub fn opt_f64(&mut self, key: impl JsonKey, value: Option<f64>) -> &mut Self {
         match value {
             Some(v) => self.f64(key, v),
             None => self.null(key),
@@ -109,7 +107,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// `true` or `false`.
-    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+    pub fn bool(&mut self, key: impl JsonKey, value: bool) -> &mut Self {
         self.key(key);
         self.buf
             .extend_from_slice(if value { b"true" } else { b"false" });
@@ -118,7 +116,7 @@ impl<'a> JsonLine<'a> {
 
     /// `"addr:port"` (IPv6 as `"[addr]:port"`), or `null`.
     #[inline]
-    pub fn addr(&mut self, key: &str, value: Option<SocketAddr>) -> &mut Self {
+    pub fn addr(&mut self, key: impl JsonKey, value: Option<SocketAddr>) -> &mut Self {
         let Some(a) = value else {
             return self.null(key);
         };
@@ -130,7 +128,7 @@ impl<'a> JsonLine<'a> {
     }
 
     /// An IP address as a string.
-    pub fn ip(&mut self, key: &str, value: IpAddr) -> &mut Self {
+    pub fn ip(&mut self, key: impl JsonKey, value: IpAddr) -> &mut Self {
         self.key(key);
         self.buf.push(b'"');
         match value {
@@ -146,10 +144,71 @@ impl<'a> JsonLine<'a> {
 
     /// A value already written as JSON by `write` (a nested object or
     /// array).
-    pub fn raw(&mut self, key: &str, write: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
+    pub fn raw(&mut self, key: impl JsonKey, write: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
         self.key(key);
         write(self.buf);
         self
+    }
+}
+
+/// A key as it is written before its value: `"name":`.
+pub trait JsonKey {
+    /// Appends `"name":` to `buf`.
+    fn put(self, buf: &mut Vec<u8>);
+}
+
+impl JsonKey for &str {
+    #[inline]
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.push(b'"');
+        buf.extend_from_slice(self.as_bytes());
+        buf.extend_from_slice(b"\":");
+    }
+}
+
+/// A key of at most [`KeyText::MAX`] bytes rendered once, `"name":`, in a
+/// fixed-size array: for keys picked from a table at run time, whose
+/// length the compiler cannot see. Appending copies the whole array
+/// (a few register moves) and cuts the tail, instead of calling `memcpy`
+/// for a handful of bytes ten times a line.
+#[derive(Copy, Clone, Debug)]
+pub struct KeyText {
+    bytes: [u8; 24],
+    len: u8,
+}
+
+impl KeyText {
+    /// Longest name that fits.
+    pub const MAX: usize = 21;
+
+    /// `"name":` for `name`; a longer name is a bug caught at compile
+    /// time where this is built in a `const`.
+    #[allow(clippy::indexing_slicing)] // within bounds: name.len() <= MAX < 24 - 2
+    pub const fn new(name: &str) -> KeyText {
+        let n = name.as_bytes();
+        assert!(n.len() <= Self::MAX, "key name too long for KeyText");
+        let mut bytes = [0u8; 24];
+        bytes[0] = b'"';
+        let mut i = 0;
+        while i < n.len() {
+            bytes[i + 1] = n[i];
+            i += 1;
+        }
+        bytes[i + 1] = b'"';
+        bytes[i + 2] = b':';
+        KeyText {
+            bytes,
+            len: (n.len() + 3) as u8,
+        }
+    }
+}
+
+impl JsonKey for &KeyText {
+    #[inline]
+    fn put(self, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(start + usize::from(self.len));
     }
 }
 
@@ -301,6 +360,24 @@ pub fn string(buf: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rendered_keys_write_what_str_keys_write() {
+        let names = "abcdefghijklmnopqrstu";
+        for n in 0..=KeyText::MAX {
+            let name = &names[..n];
+            let text = KeyText::new(name);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut o = JsonLine::begin(&mut a);
+            o.u64(name, 1).u64(name, 2);
+            o.end();
+            let mut o = JsonLine::begin(&mut b);
+            o.u64(&text, 1).u64(&text, 2);
+            o.end();
+            assert_eq!(a, b, "{name}");
+            assert_eq!(a, format!("{{\"{name}\":1,\"{name}\":2}}").into_bytes());
+        }
+    }
 
     #[test]
     fn hand_written_ipv4_endpoints_match_display() {
