@@ -273,3 +273,123 @@ fn header_only_fixtures_hold_no_payload_byte() {
     }
     assert!(checked >= 14, "only {checked} fixtures checked");
 }
+
+/// A file removed when dropped.
+struct TempCapture(std::path::PathBuf);
+
+impl Drop for TempCapture {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// A capture of `n` short connections (handshake, FIN both ways), written
+/// by the fixture writer into a temporary file: enough output to cross the
+/// replay printer's 64 KiB chunks many times.
+fn many_connections(n: u16, name: &str) -> TempCapture {
+    use fixture_writer::{Container, Conv, Framing, From, Scenario, F_ACK, F_FIN, F_SYN};
+    let mut s = Scenario::new("many", "", Framing::Ethernet, Container::PcapMicro, 96);
+    for i in 0..n {
+        let local = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 40000 + i % 20000);
+        let mut c = Conv::new(&local, "198.51.100.7:443", None, 1000, 9000);
+        s.segment(&mut c, From::Local, F_SYN, 0, "");
+        s.segment(&mut c, From::Peer, F_SYN | F_ACK, 0, "");
+        s.segment(&mut c, From::Local, F_ACK, 0, "");
+        s.wait(0.01);
+        s.segment(&mut c, From::Local, F_FIN | F_ACK, 0, "");
+        s.segment(&mut c, From::Peer, F_FIN | F_ACK, 0, "");
+        s.segment(&mut c, From::Local, F_ACK, 0, "");
+        s.wait(0.01);
+    }
+    let path =
+        std::env::temp_dir().join(format!("linewatch-test-{name}-{}.pcap", std::process::id()));
+    fs::write(&path, s.capture_bytes()).unwrap();
+    TempCapture(path)
+}
+
+/// An output that fails once `room` bytes have been written.
+struct FailingOutput {
+    room: usize,
+}
+
+impl std::io::Write for FailingOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.room -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_printer_thread_prints_what_the_single_thread_pipeline_finds() {
+    // 3,000 connections: 12,000 events and 3,000 summaries, over 3 MB of
+    // JSON printed by the replay's printer thread.
+    let capture = many_connections(3000, "printer");
+    let path = capture.0.as_path();
+    let config = Config::default();
+    let mut out = Vec::new();
+    replay::replay_to(path, &config, replay::Format::Json, &mut out).unwrap();
+    let lines: Vec<Value> = out
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    // The same file through the one-thread pipeline, frame by frame.
+    let mut cap = FileCapture::open(path).unwrap();
+    let mut p = Pipeline::new(cap.link(), &config);
+    let mut events = Vec::new();
+    let mut summaries = Vec::new();
+    while let Some(frame) = cap.next_frame().unwrap() {
+        p.on_frame(&frame, &mut events);
+        summaries.extend(p.tracker_mut().drain_retired());
+    }
+    p.finish(&mut events);
+    summaries.extend(p.tracker_mut().drain_retired());
+    let kinds: std::collections::BTreeMap<&str, usize> =
+        events.iter().fold(Default::default(), |mut m, e| {
+            *m.entry(e.kind.name()).or_default() += 1;
+            m
+        });
+    // Per connection: established, a FIN from each side, closed.
+    let want = [("closed", 3000), ("established", 3000), ("fin", 6000)];
+    assert_eq!(kinds, want.into_iter().collect());
+    assert_eq!(summaries.len(), 3000);
+    assert_eq!(lines.len(), events.len() + summaries.len() + 1);
+    for (line, e) in lines.iter().zip(&events) {
+        assert_eq!(*line, e.to_json());
+    }
+    for (line, c) in lines.iter().skip(events.len()).zip(&summaries) {
+        assert_eq!(line["event"], "connection_summary");
+        assert_eq!(line["orig"], c.orig.to_string());
+        assert_eq!(line["history"], c.history.as_str());
+        assert_eq!(line["conn_state"], "SF");
+    }
+    assert_eq!(lines.last().unwrap()["event"], "replay_summary");
+}
+
+#[test]
+fn a_failing_output_stops_the_replay_with_an_error_not_a_hang() {
+    let capture = many_connections(3000, "failing-output");
+    for room in [0, 100_000, 1_000_000] {
+        for format in [replay::Format::Text, replay::Format::Json] {
+            let t = std::time::Instant::now();
+            let r = replay::replay_to(
+                &capture.0,
+                &Config::default(),
+                format,
+                &mut FailingOutput { room },
+            );
+            assert!(
+                matches!(r, Err(replay::ReplayError::Output(_))),
+                "room {room}, {format:?}: {r:?}"
+            );
+            assert!(t.elapsed() < std::time::Duration::from_secs(10));
+        }
+    }
+}
