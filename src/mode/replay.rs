@@ -293,7 +293,7 @@ pub fn replay_with(
 /// batch of [`crate::pipeline::FILE_BATCH`] steps (or, at the end, one
 /// slice of [`FINISH_STEP`] connections) produced; when the queue is
 /// full, the tracker waits for the printer.
-pub const PRINT_QUEUE: usize = 4;
+pub const PRINT_QUEUE: usize = 16;
 
 /// Feeds every step of the file to `tracker`, then retires what is left
 /// in the table, handing what it produces to `sink`. Stops early when the
