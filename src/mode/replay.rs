@@ -291,9 +291,19 @@ pub fn replay_with(
 
 /// Printouts in flight to the printer thread. A printout holds what one
 /// batch of [`crate::pipeline::FILE_BATCH`] steps (or, at the end, one
-/// slice of [`FINISH_STEP`] connections) produced; when the queue is
-/// full, the tracker waits for the printer.
+/// slice of [`FINISH_STEP`] connections) produced, sent sooner once it
+/// holds [`PRINTOUT_EVENTS`] events or [`PRINTOUT_SUMMARIES`] summaries;
+/// when the queue is full, the tracker waits for the printer.
 pub const PRINT_QUEUE: usize = 16;
+
+/// Events that make a printout go before its batch ends (1,024 events of
+/// 184 bytes: about 190 KB, a step's burst beyond it aside).
+pub const PRINTOUT_EVENTS: usize = 1024;
+
+/// Summaries that make a printout go before its batch ends (512 summaries
+/// of 248 bytes: about 130 KB). An eviction retires 1/16 of the table at
+/// once; it is split over several printouts.
+pub const PRINTOUT_SUMMARIES: usize = 512;
 
 /// Feeds every step of the file to `tracker`, then retires what is left
 /// in the table, handing what it produces to `sink`. Stops early when the
@@ -404,7 +414,15 @@ impl Sink for Threaded {
     #[inline]
     fn take(&mut self, tracker: &mut Tracker, _tick: Option<Timestamp>) -> io::Result<()> {
         if tracker.has_retired() {
-            self.next.summaries.extend(tracker.drain_retired());
+            for c in tracker.drain_retired() {
+                self.next.summaries.push(c);
+                if self.next.summaries.len() >= PRINTOUT_SUMMARIES {
+                    self.end_of_batch()?;
+                }
+            }
+        }
+        if self.next.events.len() >= PRINTOUT_EVENTS {
+            self.end_of_batch()?;
         }
         Ok(())
     }
