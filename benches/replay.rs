@@ -647,6 +647,8 @@ fn measure_all(
         })
         .collect();
     let mut spent = vec![Duration::ZERO; jobs.len()];
+    // Every run's wall time, shown beside the best: how noisy it was.
+    let mut walls: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
     for round in 0..runs {
         for (i, job) in jobs.iter().enumerate() {
             let Some(m) = found[i].as_mut() else {
@@ -664,6 +666,9 @@ fn measure_all(
                         m.cpu = cpu;
                     }
                     m.runs += 1;
+                    if let Some(w) = walls.get_mut(i) {
+                        w.push(wall);
+                    }
                     spent[i] += Duration::from_secs_f64(wall);
                 }
                 Err(why) => {
@@ -674,15 +679,17 @@ fn measure_all(
         }
         eprintln!("  round {} of {runs} done", round + 1);
     }
-    for m in found.iter().flatten() {
+    for (m, w) in found.iter().zip(&walls) {
+        let Some(m) = m else { continue };
+        let runs: Vec<String> = w.iter().map(|s| format!("{s:.3}")).collect();
         eprintln!(
-            "  measured {:<26} {:<5} {:>8.3} s  {:>6.2} s CPU  {:>7.1} MiB  ({} runs)",
+            "  measured {:<26} {:<5} {:>8.3} s  {:>6.2} s CPU  {:>7.1} MiB  (runs: {} s)",
             m.tool,
             m.file,
             m.best,
             m.cpu,
             m.rss_kib as f64 / 1024.0,
-            m.runs
+            runs.join(" ")
         );
     }
     Ok(found)
