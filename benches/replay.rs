@@ -5,7 +5,7 @@
 //! bench out of the main target dir). `LINEWATCH_BENCH_PACKETS=N` sets the
 //! size of the big capture (default 5,000,000 packets); the small capture,
 //! used for tshark, is 1/25 of it. `LINEWATCH_BENCH_RUNS=N` sets the runs per
-//! command (default 3; the best wall time counts, and a command gets no
+//! command (default 5; the best wall time counts, and a command gets no
 //! further runs once it has used 45 s). Runs go in rounds, one run of every
 //! command per round, each from a warm page cache, so that a slow spell of
 //! the machine falls on all tools alike; `LINEWATCH_BENCH_TIMEOUT=S` kills a
@@ -776,7 +776,7 @@ fn main() -> BoxResult<()> {
             .parse::<usize>()
             .map_err(|e| format!("LINEWATCH_BENCH_RUNS={v:?}: {e}"))?
             .max(1),
-        Err(_) => 3,
+        Err(_) => 5,
     };
     let timeout = match std::env::var("LINEWATCH_BENCH_TIMEOUT") {
         Ok(v) => Duration::from_secs(
