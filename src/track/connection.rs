@@ -885,12 +885,14 @@ impl Connection {
     pub(super) fn take_summary(&mut self, retired: RetireReason) -> ConnectionSummary {
         let rows = self.zeek.take_rows();
         let (orig, resp) = self.zeek.current().endpoints();
+        // Before the history is taken: RSTOS0 is read off the history.
+        let conn_state = self.zeek.current().conn_state();
         ConnectionSummary {
             link: self.link_name.take(),
             ends: self.ends,
             orig,
             resp,
-            conn_state: self.zeek.current().conn_state(),
+            conn_state,
             history: self.zeek.take_history(),
             state: self.state,
             packets: self.local.packets + self.peer.packets,
