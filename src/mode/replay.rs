@@ -19,13 +19,12 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::json;
 
 use crate::capture::file::{CaptureError, FileCapture};
 use crate::config::Config;
 use crate::event::Event;
-use crossbeam_channel::{bounded, Receiver, Sender};
-
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
@@ -76,19 +75,26 @@ pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
     let front = FileFront::spawn(FileCapture::open(path)?)?;
     let mut tracker = Tracker::new(config);
     let mut r = Replay::default();
-    while let Some(batch) = front.next_batch() {
-        for step in &batch {
-            apply(&mut tracker, step, &mut r.events);
-            r.connections.extend(tracker.drain_retired());
-        }
-        front.recycle(batch);
-    }
-    if let Some(e) = front.finish()?.failure {
+    if let Some(e) = track(front, &mut tracker, &mut r)?.failure {
         return Err(e);
     }
-    tracker.finish(&mut r.events);
-    r.connections.extend(tracker.drain_retired());
     Ok(r)
+}
+
+/// Collecting is a sink that keeps everything and never fails.
+impl Sink for Replay {
+    fn events(&mut self) -> &mut Vec<Event> {
+        &mut self.events
+    }
+
+    fn take(&mut self, tracker: &mut Tracker, _tick: Option<Timestamp>) -> io::Result<()> {
+        self.connections.extend(tracker.drain_retired());
+        Ok(())
+    }
+
+    fn end_of_batch(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Connection summaries waiting for the end of the timeline, as the
