@@ -921,8 +921,7 @@ fn main() -> BoxResult<()> {
     let tcpdump_small = take(j_tcpdump_small);
     let tcptrace = take(j_tcptrace);
     let tshark = take(j_tshark);
-    let mut rows: Vec<Measure> = Vec::new();
-    for m in [
+    let rows: Vec<&Measure> = [
         &lw_json,
         &lw_text,
         &lw_text_small,
@@ -937,17 +936,7 @@ fn main() -> BoxResult<()> {
     ]
     .into_iter()
     .flatten()
-    {
-        rows.push(Measure {
-            tool: m.tool.clone(),
-            file: m.file,
-            packets: m.packets,
-            runs: m.runs,
-            best: m.best,
-            cpu: m.cpu,
-            rss_kib: m.rss_kib,
-        });
-    }
+    .collect();
     let _ = fs::remove_file(data.join("time.out"));
     let _ = fs::remove_file(data.join("stderr.out"));
 
@@ -965,7 +954,7 @@ fn main() -> BoxResult<()> {
         "{:<26} {:<5} {:>9} {:>4} {:>9} {:>7} {:>12} {:>9}",
         "tool", "file", "packets", "runs", "best s", "CPU s", "packets/s", "RSS MiB"
     );
-    for m in &rows {
+    for m in rows {
         println!(
             "{:<26} {:<5} {:>9} {:>4} {:>9.3} {:>7.2} {:>12.0} {:>9.1}",
             m.tool,
