@@ -27,10 +27,10 @@ pub const DEFAULT_BLACK_HOLE_AFTER: Duration = Duration::from_secs(10);
 pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(5);
 /// Default flow table bound. A tracked connection costs about 1.2 KB with
 /// its table slot (768 bytes), index entry, timers and Zeek history
-/// (measured: 32,768 live flows, 41 MiB peak RSS for the whole replay), so
-/// the default keeps the probe under 64 MiB even when a busy capture fills
-/// the table; the daemon, which tracks only its links' connections, never
-/// comes near it.
+/// (measured: 32,768 live flows, about 46 MiB peak RSS for the whole
+/// replay, its queues and buffers included), so the default keeps the
+/// probe under 64 MiB even when a busy capture fills the table; the
+/// daemon, which tracks only its links' connections, never comes near it.
 pub const DEFAULT_MAX_FLOWS: usize = 32_768;
 /// Default capture snaplen: Ethernet (14), two VLAN tags (8), IPv6 (40) and
 /// TCP with the longest options (60) make 122, rounded up to 128. Enough for
