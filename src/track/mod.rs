@@ -383,7 +383,23 @@ impl Tracker {
 
     /// Moves the packet clock to `now`, firing every deadline that lies
     /// before it. The clock never runs backwards: an earlier `now` is a no-op.
+    #[inline]
     pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        // Called on every packet: the usual case (clock started, nothing
+        // due) is two comparisons here, without the call below.
+        if self.started.is_some()
+            && now >= self.now
+            && self.timers.peek().is_none_or(|(t, _, _)| *t >= now)
+        {
+            self.now = now;
+            return;
+        }
+        self.advance_and_fire(now, out);
+    }
+
+    /// [`Tracker::advance_to`] when the clock starts or a deadline is due.
+    #[inline(never)]
+    fn advance_and_fire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         if self.started.is_none() {
             self.started = Some(now);
             self.now = now;
@@ -659,6 +675,7 @@ impl Tracker {
         }
     }
 
+    #[inline]
     fn link_changed(
         &mut self,
         link: Option<usize>,
@@ -667,10 +684,17 @@ impl Tracker {
         ts: Timestamp,
         out: &mut Vec<Event>,
     ) {
-        let Some(i) = link else { return };
-        if was_up == is_up {
-            return;
+        // On every packet; a change is rare.
+        match link {
+            Some(i) if was_up != is_up => self.count_link_change(i, is_up, ts, out),
+            _ => {}
         }
+    }
+
+    /// [`Tracker::link_changed`] when a link's connection came up or went
+    /// down.
+    #[inline(never)]
+    fn count_link_change(&mut self, i: usize, is_up: bool, ts: Timestamp, out: &mut Vec<Event>) {
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
