@@ -71,7 +71,7 @@ fn feed(
     packet: u64,
     first: bool,
     links: &[LinkState],
-    default: Thresholds,
+    default: &Thresholds,
     timers: &mut Timers,
     slot: SlotId,
     out: &mut Vec<Event>,
@@ -79,7 +79,7 @@ fn feed(
     let was_up = conn.is_up();
     conn.on_segment(seg, ts, packet, first, out);
     let (is_up, link) = (conn.is_up(), conn.link);
-    arm(conn, &thresholds_of(links, default, link), timers, slot);
+    arm(conn, thresholds_of(links, default, link), timers, slot);
     (was_up, is_up, link)
 }
 
@@ -97,9 +97,13 @@ fn arm(conn: &mut Connection, th: &Thresholds, timers: &mut Timers, slot: SlotId
     }
 }
 
-fn thresholds_of(links: &[LinkState], default: Thresholds, link: Option<usize>) -> Thresholds {
+fn thresholds_of<'a>(
+    links: &'a [LinkState],
+    default: &'a Thresholds,
+    link: Option<usize>,
+) -> &'a Thresholds {
     link.and_then(|i| links.get(i))
-        .map_or(default, |l| l.thresholds)
+        .map_or(default, |l| &l.thresholds)
 }
 
 /// Whether a link has its expected connections.
@@ -496,7 +500,7 @@ impl Tracker {
                     packet,
                     false,
                     &self.links,
-                    self.default_thresholds,
+                    &self.default_thresholds,
                     &mut self.timers,
                     slot,
                     out,
@@ -535,7 +539,7 @@ impl Tracker {
             packet,
             true,
             &self.links,
-            self.default_thresholds,
+            &self.default_thresholds,
             &mut self.timers,
             slot,
             out,
@@ -602,8 +606,8 @@ impl Tracker {
 
     fn schedule_conn(&mut self, slot: SlotId) {
         if let Some(conn) = self.flows.get_mut(slot) {
-            let th = thresholds_of(&self.links, self.default_thresholds, conn.link);
-            arm(conn, &th, &mut self.timers, slot);
+            let th = thresholds_of(&self.links, &self.default_thresholds, conn.link);
+            arm(conn, th, &mut self.timers, slot);
         }
     }
 
@@ -614,11 +618,11 @@ impl Tracker {
         if conn.uid != uid || conn.scheduled != Some(t) {
             return; // stale entry: the connection left or was rescheduled earlier
         }
-        let th = thresholds_of(&self.links, self.default_thresholds, conn.link);
+        let th = thresholds_of(&self.links, &self.default_thresholds, conn.link);
         conn.scheduled = None;
-        if conn.next_deadline(&th) != Some(t) {
+        if conn.next_deadline(th) != Some(t) {
             // The deadline moved later (packets arrived): re-arm.
-            arm(conn, &th, &mut self.timers, slot);
+            arm(conn, th, &mut self.timers, slot);
             return;
         }
         let degraded = conn
@@ -626,7 +630,7 @@ impl Tracker {
             .and_then(|i| self.links.get(i))
             .is_some_and(|l| l.capture_degraded);
         let was_up = conn.is_up();
-        let retire = conn.on_deadline(t, &th, degraded, out);
+        let retire = conn.on_deadline(t, th, degraded, out);
         let (is_up, link) = (conn.is_up(), conn.link);
         match retire {
             Some(reason) => self.retire(slot, reason, t, out),
