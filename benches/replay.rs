@@ -725,17 +725,23 @@ fn speed_targets(name: &str, big: &Measure, small: Option<&Measure>, peers: &Pee
             verdict(r >= 4.0)
         );
     }
-    if let (Some(ts), Some(ls)) = (peers.tshark, small) {
-        let r = ts.per_packet() / ls.per_packet();
+    // The issue compares replay rates in packets/s, tshark's measured on
+    // a smaller file because it is slow: the verdict is on those rates.
+    // Both tools on the small file is printed too; there the start-up of
+    // each run weighs (tcpdump's own ratio is the ceiling printed below).
+    if let Some(ts) = peers.tshark {
+        let r = ts.per_packet() / big.per_packet();
         println!(
             "  {:<47}{r:>8.1}  (target >= 50)   {}",
-            format!("tshark / {name} per packet (small)"),
+            format!("{name} packets/s / tshark packets/s"),
             verdict(r >= 50.0)
         );
-        println!(
-            "    (tshark small / {name} big per packet: {:.1})",
-            ts.per_packet() / big.per_packet()
-        );
+        if let Some(ls) = small {
+            println!(
+                "    (both on the small file: {:.1})",
+                ts.per_packet() / ls.per_packet()
+            );
+        }
     }
 }
 
@@ -988,7 +994,7 @@ fn main() -> BoxResult<()> {
     speed_targets("linewatch json", &lw, lw_small.as_ref(), &peers);
     if let (Some(ts), Some(tds)) = (&tshark, &tcpdump_small) {
         println!(
-            "    (ceiling: tshark / tcpdump -w /dev/null per packet (small): {:.1})",
+            "    (ceiling for \"both on the small file\": tcpdump -w /dev/null's own ratio there: {:.1})",
             ts.per_packet() / tds.per_packet()
         );
     }
