@@ -189,7 +189,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rst-from-peer.pcap");
         let cap = FileCapture::open(&path).expect("fixture opens");
         assert!(stdio::is_locked_by_caller(&cap.cap));
-        // A handle opened without it is left to glibc: the check can fail.
+        // A handle opened without it is left to glibc's locking, so the
+        // query tells the two apart.
         let plain = pcap::Capture::from_file(&path).expect("fixture opens");
         assert!(!stdio::is_locked_by_caller(&plain));
     }
