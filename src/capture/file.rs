@@ -154,19 +154,23 @@ mod stdio {
     /// `<stdio_ext.h>`: the caller does the locking.
     const FSETLOCKING_BYCALLER: c_int = 2;
 
+    /// `cap`'s `FILE`; `None` for a capture that has none.
+    fn file_of(cap: &pcap::Capture<pcap::Offline>) -> Option<*mut c_void> {
+        // SAFETY: the pointer is the live `pcap_t` that `cap` owns (the
+        // pcap crate returns it for exactly such calls); `pcap_file` only
+        // reads it.
+        let fp = unsafe { pcap_file(cap.as_ptr().cast::<c_void>()) };
+        (!fp.is_null()).then_some(fp)
+    }
+
     /// Turns off glibc's per-call locking of `cap`'s `FILE`.
     pub(super) fn lock_by_caller(cap: &pcap::Capture<pcap::Offline>) {
-        let p = cap.as_ptr().cast::<c_void>();
-        // SAFETY: `p` is the live `pcap_t` that `cap` owns (the pcap crate
-        // returns it for exactly such calls); `pcap_file` only reads it.
-        let fp = unsafe { pcap_file(p) };
-        if fp.is_null() {
-            return;
+        if let Some(fp) = file_of(cap) {
+            // SAFETY: `fp` is the open `FILE` that `cap` owns and keeps
+            // open until it is dropped; see the module docs for why no
+            // lock is needed.
+            unsafe { __fsetlocking(fp, FSETLOCKING_BYCALLER) };
         }
-        // SAFETY: `fp` is the open `FILE` that `cap` owns and keeps open
-        // until it is dropped; see the module docs for why no lock is
-        // needed.
-        unsafe { __fsetlocking(fp, FSETLOCKING_BYCALLER) };
     }
 
     /// Whether `cap`'s `FILE` is left to the caller to lock (`FSETLOCKING_QUERY`).
@@ -174,9 +178,9 @@ mod stdio {
     pub(super) fn is_locked_by_caller(cap: &pcap::Capture<pcap::Offline>) -> bool {
         const FSETLOCKING_QUERY: c_int = 0;
         // SAFETY: as in `lock_by_caller`; the query changes nothing.
-        let fp = unsafe { pcap_file(cap.as_ptr().cast::<c_void>()) };
-        // SAFETY: as in `lock_by_caller`.
-        !fp.is_null() && unsafe { __fsetlocking(fp, FSETLOCKING_QUERY) } == FSETLOCKING_BYCALLER
+        file_of(cap).is_some_and(
+            |fp| unsafe { __fsetlocking(fp, FSETLOCKING_QUERY) } == FSETLOCKING_BYCALLER,
+        )
     }
 }
 
