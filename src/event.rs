@@ -39,6 +39,80 @@ impl Side {
     }
 }
 
+/// A configured link, by its place in the config (`[[link]]` order). Events
+/// carry it so that the policy finds its link by index, not by name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u32);
+
+impl LinkId {
+    /// The index into the config's links.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id of the link at `index` in the config.
+    pub fn of(index: usize) -> LinkId {
+        LinkId(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+}
+
+/// Whether a link has its expected connections: the tracker's link state
+/// machine ([`crate::track::Link`]) moves it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// Not yet known: the capture just started.
+    #[default]
+    Unknown,
+    /// At least `expect_connections` established.
+    Up,
+    /// Short of connections for longer than `reconnect_grace`.
+    Down,
+}
+
+/// A link's connections as the tracker counts them, right after an event:
+/// the facts the policy judges the link's health on. The tracker owns the
+/// count; nobody else keeps one.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkCount {
+    /// Established connections.
+    pub established: u32,
+    /// Established connections that are silent or black-holed.
+    pub troubled: u32,
+    /// Up, down or not yet known.
+    pub status: LinkStatus,
+}
+
+/// The link an event is about: its id, its name (for output) and its count
+/// as of the event. Dereferences to the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRef {
+    /// Its place in the config.
+    pub id: LinkId,
+    /// Its name (`visa-primary`).
+    pub name: Arc<str>,
+    /// Its connections right after the event.
+    pub count: LinkCount,
+}
+
+impl LinkRef {
+    /// Link `id` named `name`, its count not yet known (the tracker fills it
+    /// in before the event leaves it).
+    pub fn new(id: LinkId, name: Arc<str>) -> LinkRef {
+        LinkRef {
+            id,
+            name,
+            count: LinkCount::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for LinkRef {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
 /// A connection as the on-call engineer names it: our end and theirs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoints {
@@ -207,8 +281,8 @@ pub struct Event {
     pub ts: Timestamp,
     /// What.
     pub kind: EventKind,
-    /// The configured link, if any.
-    pub link: Option<Arc<str>>,
+    /// The configured link, if any, with its count right after the event.
+    pub link: Option<LinkRef>,
     /// The connection, for connection events (`None` for link events).
     pub conn: Option<Endpoints>,
     /// 1-based number of the packet behind the event: the packet itself for
@@ -801,7 +875,7 @@ mod key_tests {
             .map(|kind| Event {
                 ts: Timestamp::from_nanos(1_600_000_000_123_456_789),
                 kind,
-                link: Some(Arc::from("visa")),
+                link: Some(LinkRef::new(LinkId(0), Arc::from("visa"))),
                 conn: Some(Endpoints {
                     local: "10.0.0.5:40123".parse().expect("an address"),
                     peer: "203.0.113.10:5000".parse().expect("an address"),

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Side;
+pub use crate::policy::Health;
+
+use crate::event::{LinkStatus, Side};
+use crate::policy::{IncidentView, LinkHealth};
 use crate::time::Timestamp;
-use crate::track::{LinkStatus, LinkView};
+use crate::track::LinkView;
 
 /// File name inside the state directory.
 pub const STATUS_FILE: &str = "status.json";
@@ -66,55 +69,6 @@ pub struct OutboxDoc {
     pub dropped_full: u64,
 }
 
-/// Health of a link as the daemon judges it.
-#[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Expected connections established, no silence, no black hole.
-    Ok,
-    /// Degraded: short of connections within the grace, silence or black
-    /// hole on one of several connections, or the capture is degraded.
-    Warning,
-    /// Down: short of connections past the grace, or the last connection
-    /// silent or black-holed.
-    Critical,
-    /// Not known yet (just started), or the capture is lost.
-    Unknown,
-}
-
-impl Health {
-    /// Nagios exit code: 0, 1, 2, 3.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Health::Ok => 0,
-            Health::Warning => 1,
-            Health::Critical => 2,
-            Health::Unknown => 3,
-        }
-    }
-
-    /// How bad: CRITICAL > WARNING > UNKNOWN > OK (the order in which the
-    /// Nagios check's `--all` reports, and in which verdicts combine).
-    pub fn rank(self) -> u8 {
-        match self {
-            Health::Ok => 0,
-            Health::Unknown => 1,
-            Health::Warning => 2,
-            Health::Critical => 3,
-        }
-    }
-
-    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
-    pub fn upper(self) -> &'static str {
-        match self {
-            Health::Ok => "OK",
-            Health::Warning => "WARNING",
-            Health::Critical => "CRITICAL",
-            Health::Unknown => "UNKNOWN",
-        }
-    }
-}
-
 /// One link.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LinkDoc {
@@ -124,10 +78,21 @@ pub struct LinkDoc {
     pub interface: Option<String>,
     /// `up`, `down` or `unknown`.
     pub status: String,
-    /// The daemon's judgement.
+    /// The policy's verdict.
     pub health: Health,
     /// Why, in words.
     pub reason: String,
+    /// The verdict apart from the connection count (silence, black holes,
+    /// the capture): what `linewatch check`'s threshold options are applied
+    /// on top of.
+    #[serde(default = "unknown")]
+    pub beyond_count: Health,
+    /// Its words, when it is not OK.
+    #[serde(default)]
+    pub beyond_count_reason: Option<String>,
+    /// The incident open on the link, if any.
+    #[serde(default)]
+    pub incident: Option<IncidentView>,
     /// Established connections.
     pub established: u32,
     /// Expected connections.
@@ -202,75 +167,15 @@ fn secs(t: Timestamp) -> f64 {
     t.as_secs_f64()
 }
 
-/// Judges one link and describes it. `paged` is the incident policy's
-/// verdict, where there is one (the daemon): it wins where it is worse, so
-/// pages, the service check, the gauge and the Nagios check say the same
-/// (a connection dropped and replaced within the hold-down is a WARNING).
-pub fn link_doc(v: &LinkView<'_>, now: Timestamp, paged: Option<Health>) -> LinkDoc {
-    let expected = v.spec.expect_connections;
-    let up: Vec<_> = v.connections.iter().filter(|c| c.is_up()).collect();
-    let troubled = up
-        .iter()
-        .filter(|c| c.is_silent() || c.is_black_hole())
-        .count();
-    let (health, reason) = match v.status {
-        LinkStatus::Down => (
-            Health::Critical,
-            format!("{}/{expected} connections established", v.established),
-        ),
-        _ if troubled > 0
-            && troubled >= up.len()
-            && !v.capture_degraded
-            && v.spec.on_silence == crate::config::OnSilence::Critical =>
-        {
-            (
-                Health::Critical,
-                format!(
-                    "{troubled} of {} established connections silent or black-holed",
-                    up.len()
-                ),
-            )
-        }
-        LinkStatus::Unknown if v.established < expected => (
-            Health::Unknown,
-            format!(
-                "starting: {}/{expected} connections seen so far",
-                v.established
-            ),
-        ),
-        _ if v.capture_degraded => (
-            Health::Warning,
-            "capture degraded: the probe is losing packets".to_string(),
-        ),
-        _ if troubled > 0 => (
-            Health::Warning,
-            format!(
-                "{troubled} of {} established connections silent or black-holed",
-                up.len()
-            ),
-        ),
-        _ if v.established < expected => (
-            Health::Warning,
-            format!(
-                "{}/{expected} connections established, within the reconnect grace",
-                v.established
-            ),
-        ),
-        _ => (
-            Health::Ok,
-            format!("{}/{expected} connections established", v.established),
-        ),
-    };
-    let (health, reason) = match paged {
-        Some(p) if health != Health::Unknown && p.rank() > health.rank() => (
-            p,
-            format!(
-                "{reason}; a connection was closed or reset less than {} ago",
-                v.spec.hold_down
-            ),
-        ),
-        _ => (health, reason),
-    };
+/// A document written before `beyond_count` existed: its findings apart
+/// from the count are not known.
+fn unknown() -> Health {
+    Health::Unknown
+}
+
+/// Describes one link: the policy's verdict `health` (nobody judges here)
+/// and the tracker's connections `v` at wall-clock `now`.
+pub fn link_doc(v: &LinkView<'_>, health: &LinkHealth, now: Timestamp) -> LinkDoc {
     LinkDoc {
         name: v.spec.name.to_string(),
         interface: v.spec.interface.clone(),
@@ -280,10 +185,13 @@ pub fn link_doc(v: &LinkView<'_>, now: Timestamp, paged: Option<Health>) -> Link
             LinkStatus::Unknown => "unknown",
         }
         .to_string(),
-        health,
-        reason,
+        health: health.health,
+        reason: health.reason.clone(),
+        beyond_count: health.beyond_count.0,
+        beyond_count_reason: health.beyond_count.1.clone(),
+        incident: health.incident.clone(),
         established: v.established,
-        expected,
+        expected: v.spec.expect_connections,
         down_since: v.down_since.map(secs),
         connections: v
             .connections

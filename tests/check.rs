@@ -79,6 +79,9 @@ fn link(name: &str, health: Health, conns: Vec<ConnectionDoc>) -> LinkDoc {
         .into(),
         health,
         reason: format!("{established}/1 connections established"),
+        beyond_count: Health::Ok,
+        beyond_count_reason: None,
+        incident: None,
         established,
         expected: 1,
         down_since: None,
@@ -582,19 +585,21 @@ fn replay(file: &str, peer: &str, extra: &[&str]) -> Output {
 fn replay_judges_the_fixtures_at_their_last_packet() {
     let peer = "203.0.113.10:5000";
     for (file, peer, state, words) in [
-        // FIN from the peer, RST, reconnect: healthy at the end.
+        // FIN from the peer, RST, reconnect: up again at the end, but the
+        // drop was 31 s before the last packet, within the hold-down (60 s):
+        // a WARNING, as the daemon's policy says at that moment.
         (
             "iso8583-fin-from-peer.pcap",
             peer,
-            "OK",
-            "1/1 connections established",
+            "WARNING",
+            "1/1 connections established, a connection was closed or reset less than 1m 0s ago",
         ),
-        // We abort, reconnect 30 s later: healthy at the end.
+        // We abort, reconnect 30 s later; the file ends 50 s after the RST.
         (
             "rst-from-local.pcap",
             peer,
-            "OK",
-            "1/1 connections established",
+            "WARNING",
+            "1/1 connections established, a connection was closed or reset less than 1m 0s ago",
         ),
         ("silence.pcap", peer, "OK", "1/1 connections established"),
         ("black-hole.pcap", peer, "OK", "1/1 connections established"),
@@ -612,11 +617,12 @@ fn replay_judges_the_fixtures_at_their_last_packet() {
             "CRITICAL",
             "0/1 connections established",
         ),
+        // RST, link down, back 10 s later; the file ends 30 s after the RST.
         (
             "ipv6.pcap",
             "[2001:db8::10]:5000",
-            "OK",
-            "1/1 connections established",
+            "WARNING",
+            "1/1 connections established, a connection was closed or reset less than 1m 0s ago",
         ),
     ] {
         let out = replay(file, peer, &["--link", "visa"]);

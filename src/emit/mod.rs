@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::event::Event;
-use crate::policy::{Notification, Policy};
+use crate::policy::{Notification, Policy, Why};
 use crate::status::{Health, StatusDoc};
 use crate::time::Timestamp;
 
@@ -54,7 +54,7 @@ pub struct Emitters {
     dry_slack: bool,
     /// Dry-run lines as JSON objects (for `--format json`).
     pub dry_json: bool,
-    health: Vec<(Arc<str>, Health)>,
+    health: Vec<(Arc<str>, Health, Why)>,
     out: Vec<Notification>,
     /// Where open incidents are persisted (the daemon's
     /// `STATE_DIR/incidents.json`), and what was last written there.
@@ -283,8 +283,15 @@ impl Emitters {
 
     fn after(&mut self, out: &mut Vec<Notification>, ts: Timestamp) {
         let now = self.policy.health();
-        for (name, h) in &now {
-            let before = self.health.iter().find(|(n, _)| n == name).map(|(_, h)| *h);
+        for (name, h, _) in &now {
+            // A link's first verdict after start is no change: the link
+            // was not known before (a start is not an event for Datadog).
+            let before = self
+                .health
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .filter(|(_, b, why)| !(*why == Why::Starting && *h == Health::Ok && b != h))
+                .map(|(_, h, _)| *h);
             if before.is_some_and(|b| b != *h) {
                 if let (Some(s), Some(b)) = (&mut self.statsd, before) {
                     let why = out
@@ -414,12 +421,10 @@ impl Emitters {
         }
     }
 
-    /// The incident policy's health of `link` now.
-    pub fn link_health(&self, link: &str) -> Option<Health> {
-        self.health
-            .iter()
-            .find(|(n, _)| &**n == link)
-            .map(|(_, h)| *h)
+    /// Each link's health now, as the policy judges it: the verdict the
+    /// status document, the service check and the gauge render.
+    pub fn link_health(&self) -> Vec<crate::policy::LinkHealth> {
+        self.policy.link_health()
     }
 
     /// Incidents open now.

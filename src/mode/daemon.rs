@@ -345,26 +345,14 @@ impl Daemon {
             started_at: self.started_at.as_secs_f64(),
             pid: std::process::id(),
             write_interval_s: self.config.status_interval.as_secs_f64(),
+            // The tracker's connections, the policy's verdict: both follow
+            // the config's order of links.
             links: self
                 .tracker
                 .link_views()
                 .iter()
-                .map(|v| {
-                    let paged = self.emitters.link_health(&v.spec.name);
-                    let mut d = status::link_doc(v, now, paged);
-                    let lost = self.captures.list.iter().any(|c| {
-                        Some(&c.spec.interface) == v.spec.interface.as_ref()
-                            && c.lost_since.is_some()
-                    });
-                    if lost {
-                        d.health = status::Health::Unknown;
-                        d.reason = format!(
-                            "capture lost on {}: the probe cannot see the line",
-                            v.spec.interface.as_deref().unwrap_or("?")
-                        );
-                    }
-                    d
-                })
+                .zip(self.emitters.link_health())
+                .map(|(v, health)| status::link_doc(v, &health, now))
                 .collect(),
             captures: self
                 .captures

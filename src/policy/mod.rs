@@ -25,14 +25,17 @@
 //! backlog) is a separate incident, `linewatch-probe/<host>`, never
 //! reported as the line being down.
 
+mod health;
+
+pub use health::{Facts, Health, IncidentView, LinkHealth, Why};
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::config::{Config, LinkSpec, OnReconnect, OnSilence, PageOn, DEFAULT_HOLD_DOWN};
-use crate::event::{Endpoints, Event, EventKind, Side};
-use crate::status::Health;
+use crate::config::{Config, LinkSpec, PageOn, DEFAULT_HOLD_DOWN};
+use crate::event::{Event, EventKind, LinkId, LinkStatus, Side};
 use crate::time::{Duration, Timestamp};
 
 /// What the emitters are asked to deliver.
@@ -101,17 +104,18 @@ struct Incident {
     restored: bool,
 }
 
+/// One link as the policy watches it.
 #[derive(Debug)]
-struct LinkHealth {
+struct LinkWatch {
     /// The link as configured (name, interface, expected connections,
     /// `page_on`, `hold_down`, `on_reconnect`, `on_silence`).
     spec: LinkSpec,
-    up: BTreeSet<(String, String)>,
-    troubled: BTreeSet<(String, String)>,
-    down: bool,
-    dropped_at: Option<Timestamp>,
-    capture_degraded: bool,
+    /// What its health is judged on.
+    facts: Facts,
+    /// The verdict at the last refresh.
     health: Health,
+    /// The rule that decided it.
+    why: Why,
     /// Since when health has been OK (the resolve waits for it).
     ok_since: Option<Timestamp>,
     incident: Option<Incident>,
@@ -126,10 +130,6 @@ struct LinkHealth {
 /// How close to a page an ICMP error must be to be named in it.
 const ICMP_EVIDENCE: Duration = Duration::from_secs(300);
 
-fn key(c: &Endpoints) -> (String, String) {
-    (c.local.to_string(), c.peer.to_string())
-}
-
 fn pages(level: Health, page_on: PageOn) -> bool {
     match (level, page_on) {
         (Health::Critical, _) => true,
@@ -138,16 +138,13 @@ fn pages(level: Health, page_on: PageOn) -> bool {
     }
 }
 
-impl LinkHealth {
-    fn new(spec: &LinkSpec) -> LinkHealth {
-        LinkHealth {
+impl LinkWatch {
+    fn new(spec: &LinkSpec) -> LinkWatch {
+        LinkWatch {
             spec: spec.clone(),
-            up: BTreeSet::new(),
-            troubled: BTreeSet::new(),
-            down: false,
-            dropped_at: None,
-            capture_degraded: false,
-            health: Health::Ok,
+            facts: Facts::default(),
+            health: Health::Unknown,
+            why: Why::Starting,
             ok_since: None,
             incident: None,
             last: None,
@@ -156,20 +153,43 @@ impl LinkHealth {
         }
     }
 
-    fn judge(&self, now: Timestamp) -> Health {
-        let troubled = self.troubled.intersection(&self.up).count();
-        let all_troubled = troubled > 0 && troubled >= self.up.len() && !self.capture_degraded;
-        let recent_drop = self.spec.on_reconnect == OnReconnect::Warning
-            && self
-                .dropped_at
-                .is_some_and(|t| now < t.plus(self.spec.hold_down));
-        if self.down || (all_troubled && self.spec.on_silence == OnSilence::Critical) {
-            Health::Critical
-        } else if troubled > 0 || self.capture_degraded || recent_drop {
-            Health::Warning
-        } else {
-            Health::Ok
+    fn judge(&self, now: Timestamp) -> (Health, Why) {
+        self.facts.judge(&self.spec, now)
+    }
+
+    fn established(&self) -> u32 {
+        self.facts.count.established
+    }
+
+    /// Takes in what `e` says of the link.
+    fn learn(&mut self, e: &Event) {
+        let before = self.facts.count;
+        if let Some(r) = &e.link {
+            self.facts.count = r.count;
         }
+        let f = &mut self.facts;
+        f.status = match &e.kind {
+            EventKind::LinkDown { .. } => LinkStatus::Down,
+            EventKind::LinkUp { .. } => LinkStatus::Up,
+            // A link leaves `Unknown` when the tracker counts it up; after
+            // that only its own link_down / link_up events move it.
+            _ if f.status == LinkStatus::Unknown => f.count.status,
+            _ => f.status,
+        };
+        match &e.kind {
+            EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Closed
+                if f.count.established < before.established =>
+            {
+                f.dropped_at = Some(e.ts);
+                self.last_trouble = Some(e.clone());
+            }
+            EventKind::Silence { .. } | EventKind::BlackHole { .. } => {
+                self.last_trouble = Some(e.clone());
+            }
+            EventKind::IcmpError { .. } => self.last_icmp = Some(e.clone()),
+            _ => {}
+        }
+        self.last = Some(e.clone());
     }
 }
 
@@ -196,7 +216,7 @@ impl ProbeCause {
 /// The incident policy for every configured link plus the probe itself.
 #[derive(Debug)]
 pub struct Policy {
-    links: Vec<LinkHealth>,
+    links: Vec<LinkWatch>,
     host: String,
     probe: Option<Incident>,
     probe_trouble: BTreeSet<String>,
@@ -204,7 +224,7 @@ pub struct Policy {
     now: Timestamp,
 }
 
-fn summary_of(e: &Event, link: &LinkHealth) -> String {
+fn summary_of(e: &Event, link: &LinkWatch) -> String {
     // A link_down page names what brought it down, if we saw it.
     let e = match (&e.kind, &link.last_trouble) {
         (EventKind::LinkDown { .. }, Some(t)) => t,
@@ -232,7 +252,7 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
     let mut s = format!(
         "{}: {what}; {}/{} connections established",
         link.spec.name,
-        link.up.len(),
+        link.established(),
         link.spec.expect_connections
     );
     if let Some(icmp) = recent_icmp(e, link) {
@@ -245,7 +265,7 @@ fn summary_of(e: &Event, link: &LinkHealth) -> String {
 }
 
 /// The resolve of `link`'s incident.
-fn resolve(link: &LinkHealth, summary: String, class: &str, ts: Timestamp) -> Notification {
+fn resolve(link: &LinkWatch, summary: String, class: &str, ts: Timestamp) -> Notification {
     Notification {
         action: Action::Resolve,
         dedup_key: Policy::link_key(&link.spec.name),
@@ -256,14 +276,14 @@ fn resolve(link: &LinkHealth, summary: String, class: &str, ts: Timestamp) -> No
         ts,
         details: json!({
             "link": &*link.spec.name,
-            "established": link.up.len(),
+            "established": link.established(),
             "expected": link.spec.expect_connections,
         }),
     }
 }
 
 /// The link's last ICMP error, if it is within [`ICMP_EVIDENCE`] of `e`.
-fn recent_icmp<'a>(e: &Event, link: &'a LinkHealth) -> Option<&'a Event> {
+fn recent_icmp<'a>(e: &Event, link: &'a LinkWatch) -> Option<&'a Event> {
     link.last_icmp.as_ref().filter(|i| {
         let apart = if i.ts > e.ts {
             i.ts.since(e.ts)
@@ -285,7 +305,7 @@ fn truncate_chars(s: &mut String, max: usize) {
     }
 }
 
-fn details_of(e: &Event, link: &LinkHealth) -> Value {
+fn details_of(e: &Event, link: &LinkWatch) -> Value {
     let e = match (&e.kind, &link.last_trouble) {
         (EventKind::LinkDown { .. }, Some(t)) => t,
         _ => e,
@@ -294,7 +314,7 @@ fn details_of(e: &Event, link: &LinkHealth) -> Value {
         "link": &*link.spec.name,
         "interface": link.spec.interface,
         "event": e.kind.name(),
-        "established": link.up.len(),
+        "established": link.established(),
         "expected": link.spec.expect_connections,
         "packet_time": e.ts.utc(),
     });
@@ -329,7 +349,7 @@ impl Policy {
     /// probe's own incident).
     pub fn new(config: &Config, host: &str) -> Policy {
         Policy {
-            links: config.links.iter().map(LinkHealth::new).collect(),
+            links: config.links.iter().map(LinkWatch::new).collect(),
             host: host.to_string(),
             probe: None,
             probe_trouble: BTreeSet::new(),
@@ -353,7 +373,7 @@ impl Policy {
                     l.spec = spec.clone();
                     l
                 }
-                None => LinkHealth::new(spec),
+                None => LinkWatch::new(spec),
             };
             self.links.push(link);
         }
@@ -437,80 +457,81 @@ impl Policy {
     }
 
     /// Current health of each link.
-    pub fn health(&self) -> Vec<(Arc<str>, Health)> {
+    pub fn health(&self) -> Vec<(Arc<str>, Health, Why)> {
         self.links
             .iter()
-            .map(|l| (l.spec.name.clone(), l.health))
+            .map(|l| (l.spec.name.clone(), l.health, l.why))
             .collect()
     }
 
     /// Feeds one event; notifications go to `out`.
     pub fn on_event(&mut self, e: &Event, out: &mut Vec<Notification>) {
         self.advance_to(e.ts, out);
-        match &e.kind {
-            EventKind::CaptureLost { interface, .. }
-            | EventKind::CaptureDegraded { interface, .. } => {
-                for l in self
-                    .links
-                    .iter_mut()
-                    .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
-                {
-                    l.capture_degraded = true;
+        let capture = match &e.kind {
+            EventKind::CaptureLost { interface, .. } => Some((interface, Some(true), None)),
+            EventKind::CaptureResumed { interface, .. } => Some((interface, Some(false), None)),
+            EventKind::CaptureDegraded { interface, .. } => Some((interface, None, Some(true))),
+            EventKind::CaptureRecovered { interface } => Some((interface, None, Some(false))),
+            _ => None,
+        };
+        if let Some((interface, lost, degraded)) = capture {
+            for l in self
+                .links
+                .iter_mut()
+                .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
+            {
+                if let Some(lost) = lost {
+                    l.facts.capture_lost = lost;
                 }
-                self.probe_trouble.insert(format!("capture on {interface}"));
-                self.probe_update(&ProbeCause::of(e), out);
-            }
-            EventKind::CaptureResumed { interface, .. }
-            | EventKind::CaptureRecovered { interface } => {
-                for l in self
-                    .links
-                    .iter_mut()
-                    .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
-                {
-                    l.capture_degraded = false;
+                if let Some(degraded) = degraded {
+                    l.facts.capture_degraded = degraded;
                 }
-                self.probe_trouble
-                    .remove(&format!("capture on {interface}"));
-                self.probe_update(&ProbeCause::of(e), out);
             }
-            _ => {}
+            let trouble = format!("capture on {interface}");
+            if lost.or(degraded) == Some(true) {
+                self.probe_trouble.insert(trouble);
+            } else {
+                self.probe_trouble.remove(&trouble);
+            }
+            self.probe_update(&ProbeCause::of(e), out);
         }
-        let Some(name) = &e.link else {
+        let Some(link) = &e.link else {
             self.refresh_all(e, out);
             return;
         };
-        let Some(i) = self.links.iter().position(|l| &l.spec.name == name) else {
+        let Some(i) = self.find(link.id, &link.name) else {
             return;
         };
         if let Some(l) = self.links.get_mut(i) {
-            let conn = e.conn.as_ref().map(key);
-            match (&e.kind, conn) {
-                (EventKind::Established | EventKind::Discovered, Some(c)) => {
-                    l.troubled.remove(&c);
-                    l.up.insert(c);
-                }
-                (EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Closed, Some(c)) => {
-                    if l.up.remove(&c) {
-                        l.dropped_at = Some(e.ts);
-                        l.last_trouble = Some(e.clone());
-                    }
-                    l.troubled.remove(&c);
-                }
-                (EventKind::Silence { .. } | EventKind::BlackHole { .. }, Some(c)) => {
-                    l.troubled.insert(c);
-                    l.last_trouble = Some(e.clone());
-                }
-                (EventKind::SilenceEnded { .. } | EventKind::BlackHoleEnded { .. }, Some(c)) => {
-                    l.troubled.remove(&c);
-                }
-                (EventKind::IcmpError { .. }, _) => l.last_icmp = Some(e.clone()),
-                (EventKind::LinkDown { .. }, _) => l.down = true,
-                (EventKind::LinkUp { .. }, _) => l.down = false,
-                _ => {}
-            }
-            l.last = Some(e.clone());
+            l.learn(e);
         }
         self.refresh(i, e.ts, Some(e), out);
+    }
+
+    /// The index of link `id` named `name`: by id, checked against the name
+    /// (an event from before a reload may carry an old id).
+    fn find(&self, id: LinkId, name: &str) -> Option<usize> {
+        match self.links.get(id.index()) {
+            Some(l) if &*l.spec.name == name => Some(id.index()),
+            _ => self.links.iter().position(|l| &*l.spec.name == name),
+        }
+    }
+
+    /// Each link's health now: the one verdict status, check, metrics and
+    /// pages render.
+    pub fn link_health(&self) -> Vec<LinkHealth> {
+        self.links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let incident = l.incident.as_ref().map(|inc| IncidentView {
+                    dedup_key: Policy::link_key(&l.spec.name),
+                    severity: inc.severity,
+                    cause: inc.cause.clone(),
+                });
+                LinkHealth::of(LinkId::of(i), &l.spec, &l.facts, self.now, incident)
+            })
+            .collect()
     }
 
     fn refresh_all(&mut self, e: &Event, out: &mut Vec<Notification>) {
@@ -530,8 +551,9 @@ impl Policy {
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
-        let health = l.judge(now);
+        let (health, why) = l.judge(now);
         l.health = health;
+        l.why = why;
         if health == Health::Ok {
             l.ok_since.get_or_insert(now);
         } else {
@@ -667,8 +689,8 @@ impl Policy {
             // A warning for a dropped connection expires hold_down after
             // the drop: re-judge at that moment, not at `now`.
             let expiry = self.links.get(i).and_then(|l| {
-                let at = l.dropped_at?.plus(l.spec.hold_down);
-                (at < now && l.judge(at) != l.health).then_some(at)
+                let at = l.facts.dropped_at?.plus(l.spec.hold_down);
+                (at < now && l.judge(at).0 != l.health).then_some(at)
             });
             if let Some(at) = expiry {
                 self.refresh(i, at, None, out);
@@ -691,7 +713,7 @@ impl Policy {
                     let why = format!(
                         "{}: recovered, {}/{} connections established (was: {cause})",
                         l.spec.name,
-                        l.up.len(),
+                        l.established(),
                         l.spec.expect_connections
                     );
                     out.push(resolve(l, why, "recovered", due));

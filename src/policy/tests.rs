@@ -203,13 +203,38 @@ fn an_emitter_backlog_is_the_probes_incident_not_the_lines() {
         out[1].summary,
         "linewatch probe on gw-a: healthy again (was: linewatch probe on gw-a: emitter backlog: 57 waiting)"
     );
-    assert!(p.health().iter().all(|(_, h)| *h == Health::Ok));
+    // The probe's trouble leaves the lines alone: they are still starting.
+    assert!(p
+        .health()
+        .iter()
+        .all(|(_, h, why)| *h == Health::Unknown && *why == Why::Starting));
 }
 
-fn ev(ts: Timestamp, link: &str, kind: EventKind, local_port: u16) -> Event {
+/// An event of link `link` (id 0 unless it is `visa-backup`) from the
+/// connection on `local_port`, with the link's count after it:
+/// `established` connections of which `troubled` are silent, and the
+/// tracker's status (up once it counted `expected` connections).
+fn ev(
+    ts: Timestamp,
+    link: &str,
+    kind: EventKind,
+    local_port: u16,
+    (established, troubled, expected): (u32, u32, u32),
+) -> Event {
     let mut e = Event::probe(ts, kind);
-    e.link = Some(Arc::from(link));
-    e.conn = Some(Endpoints {
+    let id = LinkId(u32::from(link == "visa-backup"));
+    let mut r = crate::event::LinkRef::new(id, Arc::from(link));
+    r.count = crate::event::LinkCount {
+        established,
+        troubled,
+        status: if established >= expected {
+            LinkStatus::Up
+        } else {
+            LinkStatus::Unknown
+        },
+    };
+    e.link = Some(r);
+    e.conn = Some(crate::event::Endpoints {
         local: format!("10.0.0.5:{local_port}").parse().unwrap(),
         peer: "203.0.113.10:5000".parse().unwrap(),
     });
@@ -242,19 +267,19 @@ fn an_incident_stays_open_while_the_link_is_still_in_warning() {
         after: Duration::from_secs(45),
         capture_degraded: false,
     };
-    p.on_event(&ev(at(0), "visa-primary", down, 0), &mut out);
+    p.on_event(&ev(at(0), "visa-primary", down, 0, (0, 0, 2)), &mut out);
     assert_eq!(actions(&out), vec![("trigger", "link_down".to_string())]);
     p.on_event(
-        &ev(at(10), "visa-primary", EventKind::Established, 1),
+        &ev(at(10), "visa-primary", EventKind::Established, 1, (1, 0, 2)),
         &mut out,
     );
     p.on_event(
-        &ev(at(10), "visa-primary", EventKind::Established, 2),
+        &ev(at(10), "visa-primary", EventKind::Established, 2, (2, 0, 2)),
         &mut out,
     );
-    p.on_event(&ev(at(10), "visa-primary", up, 0), &mut out);
+    p.on_event(&ev(at(10), "visa-primary", up, 0, (2, 0, 2)), &mut out);
     // One of the two connections goes silent: WARNING, below page_on.
-    p.on_event(&ev(at(20), "visa-primary", silence, 1), &mut out);
+    p.on_event(&ev(at(20), "visa-primary", silence, 1, (2, 1, 2)), &mut out);
     assert_eq!(p.health()[0].1, Health::Warning);
     p.advance_to(at(300), &mut out);
     assert_eq!(
@@ -266,7 +291,7 @@ fn an_incident_stays_open_while_the_link_is_still_in_warning() {
     let ended = EventKind::SilenceEnded {
         silent_for: Duration::from_secs(280),
     };
-    p.on_event(&ev(at(300), "visa-primary", ended, 1), &mut out);
+    p.on_event(&ev(at(300), "visa-primary", ended, 1, (2, 0, 2)), &mut out);
     assert_eq!(p.health()[0].1, Health::Ok);
     p.advance_to(at(301), &mut out);
     assert_eq!(
@@ -290,7 +315,7 @@ fn a_reload_keeps_open_incidents_pages_new_links_and_resolves_removed_ones() {
         established: 0,
         expected: n,
     };
-    p.on_event(&ev(at(0), "visa-primary", down(2), 0), &mut out);
+    p.on_event(&ev(at(0), "visa-primary", down(2), 0, (0, 0, 2)), &mut out);
     assert_eq!(out.len(), 1);
     // Reload: visa-primary stays (now expecting 1), visa-backup is new.
     let both = Config::parse(
@@ -300,7 +325,7 @@ fn a_reload_keeps_open_incidents_pages_new_links_and_resolves_removed_ones() {
     p.reconfigure(&both, at(1), &mut out);
     assert_eq!(out.len(), 1, "a kept link's incident is not paged again");
     assert_eq!(p.open_incidents().len(), 1);
-    p.on_event(&ev(at(2), "visa-backup", down(1), 0), &mut out);
+    p.on_event(&ev(at(2), "visa-backup", down(1), 0, (0, 0, 1)), &mut out);
     assert_eq!(out.len(), 2, "the link added by the reload pages");
     assert_eq!(out[1].dedup_key, "linewatch/visa-backup");
     // Reload without visa-primary: its open incident is resolved.
@@ -334,8 +359,11 @@ fn a_restored_incident_pages_again_if_the_link_still_fails_and_resolves_if_not()
     let mut p = Policy::new(&two_connection_config(), "gw-a");
     p.restore(&inherited);
     let mut out = Vec::new();
-    p.on_event(&ev(at(0), "visa-primary", down.clone(), 0), &mut out);
-    p.on_event(&ev(at(1), "visa-primary", down, 0), &mut out);
+    p.on_event(
+        &ev(at(0), "visa-primary", down.clone(), 0, (0, 0, 2)),
+        &mut out,
+    );
+    p.on_event(&ev(at(1), "visa-primary", down, 0, (0, 0, 2)), &mut out);
     assert_eq!(actions(&out), vec![("trigger", "link_down".to_string())]);
     assert_eq!(out[0].dedup_key, "linewatch/visa-primary");
     // Healthy after the restart: no trigger, the resolve after hold_down.
@@ -344,7 +372,13 @@ fn a_restored_incident_pages_again_if_the_link_still_fails_and_resolves_if_not()
     let mut out = Vec::new();
     for port in [1, 2] {
         p.on_event(
-            &ev(at(0), "visa-primary", EventKind::Established, port),
+            &ev(
+                at(0),
+                "visa-primary",
+                EventKind::Established,
+                port,
+                (u32::from(port), 0, 2),
+            ),
             &mut out,
         );
     }

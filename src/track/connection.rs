@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::decode::Segment;
-use crate::event::{Endpoints, Event, EventKind, Evidence, Side};
+use crate::event::{Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
 use crate::json::JsonLine;
 use crate::time::{Duration, Timestamp};
 
+use super::link::Standing;
 use super::seq::Seq;
 use super::zeek::{ZeekRow, ZeekView};
 
@@ -434,6 +435,15 @@ impl Connection {
         self.black_hole
     }
 
+    /// What it counts for in its link: established, and silent or
+    /// black-holed.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            up: self.is_up(),
+            troubled: self.silent || self.black_hole,
+        }
+    }
+
     /// The configured link's index, if any.
     pub fn link_index(&self) -> Option<usize> {
         self.link
@@ -497,7 +507,10 @@ impl Connection {
         Event {
             ts,
             kind,
-            link: self.link_name.clone(),
+            link: self
+                .link
+                .zip(self.link_name.clone())
+                .map(|(i, name)| LinkRef::new(LinkId::of(i), name)),
             conn: Some(self.ends),
             packet,
             up_for: None,

@@ -23,12 +23,14 @@
 //! outnumber the live ones.
 
 mod connection;
+mod link;
 mod seq;
 mod table;
 mod timers;
 mod zeek;
 
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
+pub use link::{Link, Standing};
 pub use seq::Seq;
 pub use zeek::{ZeekConn, ZeekRow, ZeekView};
 
@@ -38,7 +40,8 @@ use std::sync::Arc;
 
 use crate::config::{Config, LinkSpec, DEFAULT_BLACK_HOLE_AFTER, DEFAULT_SILENCE_AFTER};
 use crate::decode::{Decoded, IcmpError, Segment};
-use crate::event::{Event, EventKind};
+pub use crate::event::LinkStatus;
+use crate::event::{Event, EventKind, LinkId};
 use crate::time::{Duration, Timestamp};
 
 /// How long a finished connection stays in the table (Zeek's tcp_close_delay).
@@ -61,8 +64,17 @@ enum Target {
 /// behind by a connection whose slot was reused is recognised), target.
 type Timers = timers::Timers<(Timestamp, u64, Target)>;
 
-/// Feeds `seg` to `conn` and re-arms its deadline; returns whether it was
-/// up before and is up now, and its link, for the link's bookkeeping.
+/// How a packet or a deadline changed one connection's standing in its
+/// link, for the link's count.
+#[derive(Copy, Clone, Debug)]
+struct Change {
+    link: Option<usize>,
+    before: Standing,
+    after: Standing,
+}
+
+/// Feeds `seg` to `conn` and re-arms its deadline; returns how its standing
+/// changed, for the link's count.
 #[allow(clippy::too_many_arguments)]
 fn feed(
     conn: &mut Connection,
@@ -70,17 +82,26 @@ fn feed(
     ts: Timestamp,
     packet: u64,
     first: bool,
-    links: &[LinkState],
+    links: &[Link],
     default: &Thresholds,
     timers: &mut Timers,
     slot: SlotId,
     out: &mut Vec<Event>,
-) -> (bool, bool, Option<usize>) {
-    let was_up = conn.is_up();
+) -> Change {
+    let before = conn.standing();
     conn.on_segment(seg, ts, packet, first, out);
-    let (is_up, link) = (conn.is_up(), conn.link);
-    arm(conn, thresholds_of(links, default, link), timers, slot);
-    (was_up, is_up, link)
+    let change = Change {
+        link: conn.link,
+        before,
+        after: conn.standing(),
+    };
+    arm(
+        conn,
+        thresholds_of(links, default, change.link),
+        timers,
+        slot,
+    );
+    change
 }
 
 /// Puts `conn`'s next deadline in the timer queue if it is earlier than the
@@ -98,72 +119,12 @@ fn arm(conn: &mut Connection, th: &Thresholds, timers: &mut Timers, slot: SlotId
 }
 
 fn thresholds_of<'a>(
-    links: &'a [LinkState],
+    links: &'a [Link],
     default: &'a Thresholds,
     link: Option<usize>,
 ) -> &'a Thresholds {
     link.and_then(|i| links.get(i))
         .map_or(default, |l| &l.thresholds)
-}
-
-/// Whether a link has its expected connections.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum LinkStatus {
-    /// Not yet known: the capture just started.
-    Unknown,
-    /// At least `expect_connections` established.
-    Up,
-    /// Short of connections for longer than `reconnect_grace`.
-    Down,
-}
-
-#[derive(Clone, Debug)]
-struct LinkState {
-    spec: LinkSpec,
-    thresholds: Thresholds,
-    established: u32,
-    status: LinkStatus,
-    /// Since when the link has been short of connections.
-    short_since: Option<Timestamp>,
-    down_since: Option<Timestamp>,
-    scheduled: Option<Timestamp>,
-    /// The capture feeding this link is losing packets or lost.
-    capture_degraded: bool,
-}
-
-impl LinkState {
-    fn new(spec: &LinkSpec) -> LinkState {
-        LinkState {
-            thresholds: Thresholds {
-                silence_after: spec.silence_after,
-                black_hole_after: spec.black_hole_after,
-                linger: LINGER,
-                idle_timeout: None,
-            },
-            spec: spec.clone(),
-            established: 0,
-            status: LinkStatus::Unknown,
-            short_since: None,
-            down_since: None,
-            scheduled: None,
-            capture_degraded: false,
-        }
-    }
-
-    fn deadline(&self, started: Option<Timestamp>) -> Option<Timestamp> {
-        if self.established >= self.spec.expect_connections {
-            return None;
-        }
-        match self.status {
-            // At start, give the link's connections time to show themselves:
-            // a quiet persistent connection speaks within silence_after.
-            LinkStatus::Unknown => {
-                started.map(|s| s.plus(self.spec.reconnect_grace.max(self.spec.silence_after)))
-            }
-            LinkStatus::Up => self.short_since.map(|s| s.plus(self.spec.reconnect_grace)),
-            LinkStatus::Down => None,
-        }
-    }
 }
 
 /// One link as the status document shows it.
@@ -208,7 +169,7 @@ pub struct TrackerStats {
 /// The connection tracker: segments and time in, events out.
 #[derive(Debug)]
 pub struct Tracker {
-    links: Vec<LinkState>,
+    links: Vec<Link>,
     default_thresholds: Thresholds,
     max_flows: usize,
     flows: FlowTable,
@@ -226,7 +187,7 @@ impl Tracker {
     /// A tracker for `config`. Without links, every TCP connection is tracked
     /// with the default thresholds; with links, only the links' connections.
     pub fn new(config: &Config) -> Tracker {
-        let links = config.links.iter().map(LinkState::new).collect();
+        let links = Tracker::links_of(config);
         Tracker {
             links,
             default_thresholds: Thresholds {
@@ -252,13 +213,10 @@ impl Tracker {
     /// and new thresholds; connections of a removed link leave the table
     /// (with their summary). Deadlines are recomputed.
     pub fn reconfigure(&mut self, config: &Config) {
-        let mut links: Vec<LinkState> = config.links.iter().map(LinkState::new).collect();
+        let mut links = Tracker::links_of(config);
         for l in &mut links {
             if let Some(old) = self.links.iter().find(|o| o.spec.name == l.spec.name) {
-                l.status = old.status;
-                l.short_since = old.short_since;
-                l.down_since = old.down_since;
-                l.capture_degraded = old.capture_degraded;
+                l.continue_from(old);
             }
         }
         let old_names: Vec<Arc<str>> = self.links.iter().map(|l| l.spec.name.clone()).collect();
@@ -272,10 +230,8 @@ impl Tracker {
             {
                 Some(new) => {
                     conn.link = Some(new);
-                    if conn.is_up() {
-                        if let Some(l) = links.get_mut(new) {
-                            l.established += 1;
-                        }
+                    if let Some(l) = links.get_mut(new) {
+                        l.recount(conn.standing());
                     }
                 }
                 None => gone.push(slot),
@@ -301,9 +257,7 @@ impl Tracker {
         for i in 0..self.links.len() {
             if let Some(l) = self.links.get_mut(i) {
                 l.scheduled = None;
-                if l.established < l.spec.expect_connections && l.status == LinkStatus::Up {
-                    l.short_since.get_or_insert(now);
-                }
+                l.recheck_after_reload(now);
             }
             self.schedule_link(i);
         }
@@ -317,6 +271,15 @@ impl Tracker {
                 l.capture_degraded = degraded;
             }
         }
+    }
+
+    fn links_of(config: &Config) -> Vec<Link> {
+        config
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| Link::new(LinkId::of(i), spec))
+            .collect()
     }
 
     /// Counters.
@@ -343,7 +306,9 @@ impl Tracker {
 
     /// A link's status and established count, by index in the config.
     pub fn link_status(&self, index: usize) -> Option<(LinkStatus, u32)> {
-        self.links.get(index).map(|l| (l.status, l.established))
+        self.links
+            .get(index)
+            .map(|l| (l.status(), l.count().established))
     }
 
     /// Every configured link with its state and connections, for status.
@@ -354,10 +319,10 @@ impl Tracker {
             .enumerate()
             .map(|(i, l)| LinkView {
                 spec: &l.spec,
-                status: l.status,
-                established: l.established,
-                down_since: l.down_since,
-                short_since: l.short_since,
+                status: l.status(),
+                established: l.count().established,
+                down_since: l.down_since(),
+                short_since: l.short_since(),
                 capture_degraded: l.capture_degraded,
                 connections: conns
                     .iter()
@@ -451,6 +416,7 @@ impl Tracker {
                 if !conn.icmp_news(icmp.router, icmp.icmp_type, icmp.code, ts) {
                     return;
                 }
+                let start = out.len();
                 out.push(conn.event(
                     ts,
                     EventKind::IcmpError {
@@ -461,6 +427,7 @@ impl Tracker {
                     },
                     Some(packet),
                 ));
+                self.stamp(out, start);
             }
             None => self.stats.icmp_errors_unmatched += 1,
         }
@@ -470,6 +437,7 @@ impl Tracker {
     /// capture. Advances the clock to the segment's time first.
     pub fn on_segment(&mut self, seg: &Segment, packet: u64, out: &mut Vec<Event>) {
         self.advance_to(seg.ts, out);
+        let start = out.len();
         self.stats.segments += 1;
         // With links configured, most of a busy interface is someone else's
         // traffic: reject it before building and hashing the flow key.
@@ -493,7 +461,7 @@ impl Tracker {
         let found = self.flows.find(&key);
         let reused = match found.and_then(|slot| Some((slot, self.flows.get_mut(slot)?))) {
             Some((slot, conn)) if !conn.is_new_attempt(seg) => {
-                let (was_up, is_up, link) = feed(
+                let change = feed(
                     conn,
                     seg,
                     ts,
@@ -505,7 +473,8 @@ impl Tracker {
                     slot,
                     out,
                 );
-                self.link_changed(link, was_up, is_up, ts, out);
+                self.link_changed(change, ts, out);
+                self.stamp(out, start);
                 return;
             }
             Some((slot, _)) => Some(slot),
@@ -532,7 +501,7 @@ impl Tracker {
         let Some(conn) = self.flows.get_mut(slot) else {
             return;
         };
-        let (was_up, is_up, link) = feed(
+        let change = feed(
             conn,
             seg,
             ts,
@@ -545,7 +514,8 @@ impl Tracker {
             out,
         );
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
-        self.link_changed(link, was_up, is_up, ts, out);
+        self.link_changed(change, ts, out);
+        self.stamp(out, start);
         self.compact_timers();
     }
 
@@ -629,25 +599,40 @@ impl Tracker {
             .link
             .and_then(|i| self.links.get(i))
             .is_some_and(|l| l.capture_degraded);
-        let was_up = conn.is_up();
+        let before = conn.standing();
+        let start = out.len();
         let retire = conn.on_deadline(t, th, degraded, out);
-        let (is_up, link) = (conn.is_up(), conn.link);
+        let change = Change {
+            link: conn.link,
+            before,
+            after: conn.standing(),
+        };
         match retire {
             Some(reason) => self.retire(slot, reason, t, out),
             None => {
                 self.schedule_conn(slot);
-                self.link_changed(link, was_up, is_up, t, out);
+                self.link_changed(change, t, out);
             }
         }
+        self.stamp(out, start);
     }
 
     fn retire(&mut self, slot: SlotId, reason: RetireReason, ts: Timestamp, out: &mut Vec<Event>) {
         let gone = self
             .flows
-            .remove(slot, |c| (c.take_summary(reason), c.link, c.is_up()));
-        if let Some((summary, link, was_up)) = gone {
+            .remove(slot, |c| (c.take_summary(reason), c.link, c.standing()));
+        if let Some((summary, link, before)) = gone {
             self.retired.push(summary);
-            self.link_changed(link, was_up, false, ts, out);
+            let after = Standing::default();
+            self.link_changed(
+                Change {
+                    link,
+                    before,
+                    after,
+                },
+                ts,
+                out,
+            );
         }
     }
 
@@ -680,61 +665,46 @@ impl Tracker {
     }
 
     #[inline]
-    fn link_changed(
-        &mut self,
-        link: Option<usize>,
-        was_up: bool,
-        is_up: bool,
-        ts: Timestamp,
-        out: &mut Vec<Event>,
-    ) {
+    fn link_changed(&mut self, change: Change, ts: Timestamp, out: &mut Vec<Event>) {
         // On every packet; a change is rare.
-        match link {
-            Some(i) if was_up != is_up => self.count_link_change(i, is_up, ts, out),
+        match change.link {
+            Some(i) if change.before != change.after => self.count_link_change(i, change, ts, out),
             _ => {}
         }
     }
 
-    /// [`Tracker::link_changed`] when a link's connection came up or went
-    /// down.
+    /// [`Tracker::link_changed`] when a link's connection came up, went
+    /// down, or fell silent or recovered.
     #[inline(never)]
-    fn count_link_change(&mut self, i: usize, is_up: bool, ts: Timestamp, out: &mut Vec<Event>) {
+    fn count_link_change(&mut self, i: usize, change: Change, ts: Timestamp, out: &mut Vec<Event>) {
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
-        if is_up {
-            l.established += 1;
-        } else {
-            l.established = l.established.saturating_sub(1);
-        }
-        let expected = l.spec.expect_connections;
-        if l.established >= expected {
-            l.short_since = None;
-            match l.status {
-                LinkStatus::Down => {
-                    let down_for = l.down_since.map_or(Duration::ZERO, |d| ts.since(d));
-                    l.status = LinkStatus::Up;
-                    l.down_since = None;
-                    out.push(Event {
-                        ts,
-                        kind: EventKind::LinkUp {
-                            established: l.established,
-                            expected,
-                            down_for,
-                        },
-                        link: Some(l.spec.name.clone()),
-                        conn: None,
-                        packet: None,
-                        up_for: None,
-                        evidence: None,
-                    });
-                }
-                LinkStatus::Unknown | LinkStatus::Up => l.status = LinkStatus::Up,
-            }
-        } else if l.status == LinkStatus::Up && l.short_since.is_none() {
-            l.short_since = Some(ts);
+        if let Some(e) = l.on_standing(change.before, change.after, ts) {
+            out.push(e);
         }
         self.schedule_link(i);
+    }
+
+    /// Writes each link's count into the events from `start` on: every
+    /// event about a link leaves the tracker with the link's count as of
+    /// that event, the facts the policy judges on.
+    #[inline]
+    fn stamp(&self, out: &mut [Event], start: usize) {
+        if out.len() > start && !self.links.is_empty() {
+            self.stamp_all(out.get_mut(start..).unwrap_or_default());
+        }
+    }
+
+    #[inline(never)]
+    fn stamp_all(&self, events: &mut [Event]) {
+        for e in events {
+            if let Some(r) = &mut e.link {
+                if let Some(l) = self.links.get(r.id.index()) {
+                    r.count = l.count();
+                }
+            }
+        }
     }
 
     fn schedule_link(&mut self, i: usize) {
@@ -756,30 +726,10 @@ impl Tracker {
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
-        if l.scheduled != Some(t) {
-            return;
-        }
-        l.scheduled = None;
-        match l.deadline(started) {
-            Some(d) if d == t => {
-                l.status = LinkStatus::Down;
-                l.down_since = Some(t);
-                l.short_since = None;
-                out.push(Event {
-                    ts: t,
-                    kind: EventKind::LinkDown {
-                        established: l.established,
-                        expected: l.spec.expect_connections,
-                    },
-                    link: Some(l.spec.name.clone()),
-                    conn: None,
-                    packet: None,
-                    up_for: None,
-                    evidence: None,
-                });
-            }
-            Some(_) => self.schedule_link(i),
-            None => {}
+        match l.on_deadline(t, started) {
+            link::Due::Down(e) => out.push(e),
+            link::Due::Moved => self.schedule_link(i),
+            link::Due::Nothing => {}
         }
     }
 }

@@ -1,5 +1,7 @@
+use std::time::Duration as StdDuration;
+
 use super::*;
-use crate::status::CaptureDoc;
+use crate::status::{CaptureDoc, ConnectionDoc, LinkDoc, StatusDoc};
 
 fn conn(state: &str, idle_s: f64) -> ConnectionDoc {
     ConnectionDoc {
@@ -32,6 +34,9 @@ fn link(name: &str, health: Health, established: u32, conns: Vec<ConnectionDoc>)
         },
         health,
         reason: format!("{established}/1 connections established"),
+        beyond_count: Health::Ok,
+        beyond_count_reason: None,
+        incident: None,
         established,
         expected: 1,
         down_since: None,
@@ -206,6 +211,8 @@ fn silence_and_black_holes_still_count_with_thresholds() {
     c.silent = true;
     let mut l = link("visa-primary", Health::Critical, 1, vec![c]);
     l.status = "up".into();
+    l.beyond_count = Health::Critical;
+    l.beyond_count_reason = Some("1 of 1 established connections silent or black-holed".into());
     let t = Thresholds {
         retransmits_critical: r("100"),
         ..Thresholds::default()
@@ -223,9 +230,11 @@ fn silence_and_black_holes_still_count_with_thresholds() {
         .summary
         .contains("1 of 1 established connections silent or black-holed"));
     assert!(o.summary.contains("last packet 50s ago"));
-    // A degraded capture turns a lone silence into a warning (as the daemon does).
-    let mut d = doc(NOW, vec![l]);
-    d.captures[0].degraded = true;
+    // The policy's verdict apart from the count is what the thresholds
+    // sit on: a degraded capture makes a lone silence a warning there.
+    l.beyond_count = Health::Warning;
+    l.beyond_count_reason = Some("capture degraded: the probe is losing packets".into());
+    let d = doc(NOW, vec![l]);
     let o = judge_doc(&d, NOW, &one("visa-primary"), None, &t).unwrap();
     assert_eq!(o.state, Health::Warning, "{}", o.summary);
     assert!(o.summary.contains("capture degraded"));
@@ -433,10 +442,10 @@ fn all_reports_the_worst_link_with_prefixed_perfdata() {
 
 #[test]
 fn worst_ranks_critical_over_warning_over_unknown_over_ok() {
-    assert_eq!(worst(Health::Unknown, Health::Critical), Health::Critical);
-    assert_eq!(worst(Health::Warning, Health::Unknown), Health::Warning);
-    assert_eq!(worst(Health::Ok, Health::Unknown), Health::Unknown);
-    assert_eq!(worst(Health::Ok, Health::Ok), Health::Ok);
+    assert_eq!(Health::Unknown.worst(Health::Critical), Health::Critical);
+    assert_eq!(Health::Warning.worst(Health::Unknown), Health::Warning);
+    assert_eq!(Health::Ok.worst(Health::Unknown), Health::Unknown);
+    assert_eq!(Health::Ok.worst(Health::Ok), Health::Ok);
     let mut u = ok_link("b");
     u.health = Health::Unknown;
     let o = judge_doc(

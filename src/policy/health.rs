@@ -1,0 +1,280 @@
+//! The health model: the one rule that turns a link's facts into a verdict.
+//!
+//! The policy is the only judge of a link's health. It keeps, per link,
+//! the facts it judges on ([`Facts`]: the tracker's count as of the last
+//! event, the link's status as its `link_down` / `link_up` events said, the
+//! capture's state, the last drop) and hands out [`LinkHealth`] snapshots.
+//! The status document, `linewatch check` (daemon and standalone), the
+//! DogStatsD gauge and service check and every page render a snapshot;
+//! nobody judges again. The check's threshold options sit on top of
+//! [`LinkHealth::beyond_count`], the part of the verdict that is not about
+//! the connection count.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LinkSpec, OnReconnect, OnSilence};
+use crate::event::{LinkCount, LinkId, LinkStatus};
+use crate::time::Timestamp;
+
+/// Health of a link (or of the probe), in Nagios' four states.
+#[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Expected connections established, no silence, no black hole.
+    Ok,
+    /// Degraded: short of connections within the grace, silence or black
+    /// hole on one of several connections, or the capture is degraded.
+    Warning,
+    /// Down: short of connections past the grace, or the last connection
+    /// silent or black-holed.
+    Critical,
+    /// Not known yet (just started), or the capture is lost.
+    Unknown,
+}
+
+impl Health {
+    /// Nagios exit code: 0, 1, 2, 3.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Ok => 0,
+            Health::Warning => 1,
+            Health::Critical => 2,
+            Health::Unknown => 3,
+        }
+    }
+
+    /// How bad: CRITICAL > WARNING > UNKNOWN > OK (the order in which the
+    /// Nagios check's `--all` reports, and in which verdicts combine).
+    pub fn rank(self) -> u8 {
+        match self {
+            Health::Ok => 0,
+            Health::Unknown => 1,
+            Health::Warning => 2,
+            Health::Critical => 3,
+        }
+    }
+
+    /// The worse of two states (CRITICAL > WARNING > UNKNOWN > OK).
+    pub fn worst(self, other: Health) -> Health {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Health::Ok => "OK",
+            Health::Warning => "WARNING",
+            Health::Critical => "CRITICAL",
+            Health::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Which rule decided a verdict. The words are written from it (and the
+/// facts) only when someone asks for them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The capture of the link's interface is lost: the probe is blind.
+    CaptureLost,
+    /// Short of connections past the reconnect grace.
+    Down,
+    /// Every established connection is silent or black-holed.
+    AllTroubled,
+    /// Just started: the link's connections have not all shown up yet.
+    Starting,
+    /// The capture is dropping packets.
+    CaptureDegraded,
+    /// Some established connections are silent or black-holed.
+    SomeTroubled,
+    /// Short of connections, within the reconnect grace.
+    Short,
+    /// A connection was closed or reset less than `hold_down` ago (and
+    /// replaced).
+    RecentDrop,
+    /// Nothing wrong.
+    Fine,
+}
+
+/// What the policy knows of one link, kept from its events.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// The tracker's count as of the link's last event.
+    pub count: LinkCount,
+    /// Up, down or starting, as the link's own events said (`link_down`,
+    /// `link_up`; a link leaves `Unknown` when the tracker counts it up).
+    pub status: LinkStatus,
+    /// The capture of its interface is lost.
+    pub capture_lost: bool,
+    /// The capture of its interface is dropping packets.
+    pub capture_degraded: bool,
+    /// When an established connection of the link last closed or reset.
+    pub dropped_at: Option<Timestamp>,
+}
+
+impl Facts {
+    /// The probe may be blind: a silence may be its own, not the line's.
+    fn capture_blind(&self) -> bool {
+        self.capture_lost || self.capture_degraded
+    }
+
+    fn all_troubled(&self) -> bool {
+        let c = &self.count;
+        c.troubled > 0 && c.troubled >= c.established && !self.capture_blind()
+    }
+
+    /// The health rule, at packet-clock time `now`, for a link configured
+    /// as `spec`. The first rule that matches decides.
+    pub fn judge(&self, spec: &LinkSpec, now: Timestamp) -> (Health, Why) {
+        let short = self.count.established < spec.expect_connections;
+        if self.capture_lost {
+            (Health::Unknown, Why::CaptureLost)
+        } else if self.status == LinkStatus::Down {
+            (Health::Critical, Why::Down)
+        } else if self.all_troubled() && spec.on_silence == OnSilence::Critical {
+            (Health::Critical, Why::AllTroubled)
+        } else if self.status == LinkStatus::Unknown && short {
+            (Health::Unknown, Why::Starting)
+        } else if self.capture_degraded {
+            (Health::Warning, Why::CaptureDegraded)
+        } else if self.count.troubled > 0 {
+            (Health::Warning, Why::SomeTroubled)
+        } else if short {
+            match spec.on_reconnect {
+                OnReconnect::Warning => (Health::Warning, Why::Short),
+                OnReconnect::Ok => (Health::Ok, Why::Short),
+            }
+        } else if spec.on_reconnect == OnReconnect::Warning
+            && self
+                .dropped_at
+                .is_some_and(|t| now < t.plus(spec.hold_down))
+        {
+            (Health::Warning, Why::RecentDrop)
+        } else {
+            (Health::Ok, Why::Fine)
+        }
+    }
+
+    /// The verdict apart from the connection count: silence, black holes
+    /// and the capture. What `linewatch check`'s threshold options are
+    /// applied on top of (they replace the count rule and its grace).
+    pub fn beyond_count(&self, spec: &LinkSpec) -> (Health, Why) {
+        if self.capture_lost {
+            (Health::Unknown, Why::CaptureLost)
+        } else if self.all_troubled() && spec.on_silence == OnSilence::Critical {
+            (Health::Critical, Why::AllTroubled)
+        } else if self.capture_degraded {
+            (Health::Warning, Why::CaptureDegraded)
+        } else if self.count.troubled > 0 {
+            (Health::Warning, Why::SomeTroubled)
+        } else {
+            (Health::Ok, Why::Fine)
+        }
+    }
+
+    /// The words for `why`, as the status document, the check and the
+    /// service check print them.
+    pub fn words(&self, why: Why, spec: &LinkSpec) -> String {
+        let c = &self.count;
+        let expected = spec.expect_connections;
+        let counted = format!("{}/{expected} connections established", c.established);
+        match why {
+            Why::CaptureLost => format!(
+                "capture lost on {}: the probe cannot see the line",
+                spec.interface.as_deref().unwrap_or("?")
+            ),
+            Why::Down | Why::Fine => counted,
+            Why::AllTroubled | Why::SomeTroubled => format!(
+                "{} of {} established connections silent or black-holed",
+                c.troubled, c.established
+            ),
+            Why::Starting => format!(
+                "starting: {}/{expected} connections seen so far",
+                c.established
+            ),
+            Why::CaptureDegraded => "capture degraded: the probe is losing packets".to_string(),
+            Why::Short => format!("{counted}, within the reconnect grace"),
+            Why::RecentDrop => format!(
+                "{counted}; a connection was closed or reset less than {} ago",
+                spec.hold_down
+            ),
+        }
+    }
+}
+
+/// The incident open on a link, as a snapshot shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// Its dedup key (`linewatch/visa-primary`).
+    pub dedup_key: String,
+    /// The severity it was last triggered with.
+    pub severity: Health,
+    /// What triggered it, in words.
+    pub cause: String,
+}
+
+/// One link's health as the policy judges it now: the one verdict that
+/// status, check, metrics and pages render.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkHealth {
+    /// The link's place in the config.
+    pub id: LinkId,
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its capture interface.
+    pub interface: Option<String>,
+    /// The verdict.
+    pub health: Health,
+    /// Which rule decided it.
+    pub why: Why,
+    /// The verdict in words.
+    pub reason: String,
+    /// The verdict without the connection-count rule (see
+    /// [`Facts::beyond_count`]) and its words, if it is not OK.
+    pub beyond_count: (Health, Option<String>),
+    /// The tracker's count as of the link's last event.
+    pub count: LinkCount,
+    /// `expect_connections`.
+    pub expected: u32,
+    /// The open incident, if any.
+    pub incident: Option<IncidentView>,
+}
+
+impl LinkHealth {
+    /// Judges `facts` of the link `spec` at `now` into a snapshot.
+    pub fn of(
+        id: LinkId,
+        spec: &LinkSpec,
+        facts: &Facts,
+        now: Timestamp,
+        incident: Option<IncidentView>,
+    ) -> LinkHealth {
+        let (health, why) = facts.judge(spec, now);
+        let (beyond, beyond_why) = facts.beyond_count(spec);
+        LinkHealth {
+            id,
+            name: spec.name.clone(),
+            interface: spec.interface.clone(),
+            health,
+            why,
+            reason: facts.words(why, spec),
+            beyond_count: (
+                beyond,
+                (beyond_why != Why::Fine).then(|| facts.words(beyond_why, spec)),
+            ),
+            count: facts.count,
+            expected: spec.expect_connections,
+            incident,
+        }
+    }
+
+    /// Still starting: its first verdict is yet to come.
+    pub fn is_starting(&self) -> bool {
+        self.why == Why::Starting
+    }
+}
