@@ -281,6 +281,28 @@ fn link_down_exits_2_and_says_who_sent_fin() {
 }
 
 #[test]
+fn thresholds_keep_the_policys_on_silence_verdict() {
+    // The link's only connection is silent and the link says `on_silence =
+    // "warning"`: the daemon's policy (and its page) say WARNING. Threshold
+    // options replace the count rule only, so the check says WARNING too
+    // (it once re-judged the silence and said CRITICAL).
+    let mut c = conn("established", 50.0, 0);
+    c.silent = true;
+    let mut l = link("visa-primary", Health::Warning, vec![c]);
+    let words = "1 of 1 established connections silent or black-holed";
+    l.reason = words.into();
+    l.beyond_count = Health::Warning;
+    l.beyond_count_reason = Some(words.into());
+    let dir = state_dir("on-silence", 1.0, vec![l]);
+    for args in [&[][..], &["--idle-critical", "3600"][..]] {
+        let out = check_dir(&dir.0, &[&["--link", "visa-primary"][..], args].concat());
+        let (state, summary, _, _) = plugin_output(&out);
+        assert_eq!(state, "WARNING", "{args:?}: {summary}");
+        assert!(summary.contains(words), "{summary}");
+    }
+}
+
+#[test]
 fn idle_thresholds_warn_and_crit_including_the_documents_age() {
     let dir = state_dir(
         "idle",
