@@ -242,9 +242,9 @@ impl Emitters {
     /// Feeds one event.
     pub fn on_event(&mut self, ev: &Event) {
         let mut out = std::mem::take(&mut self.out);
-        self.policy.on_event(ev, &mut out);
+        let noted = self.policy.on_event(ev, &mut out);
         if let Some(s) = &mut self.statsd {
-            s.on_event(ev);
+            s.on_event(ev, noted);
         }
         self.after(&mut out, ev.ts);
         self.out = out;

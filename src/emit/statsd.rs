@@ -15,6 +15,7 @@ use cadence::{
 };
 
 use crate::event::{Event, EventKind, Side};
+use crate::policy::Noted;
 use crate::status::{Health, StatusDoc};
 
 /// Lines the queue holds before dropping.
@@ -137,11 +138,6 @@ pub struct Statsd {
     dropped: Arc<AtomicU64>,
     /// Last cumulative capture counters, to send deltas as counts.
     last_capture: Vec<(String, [u64; 4])>,
-    /// Connections lost (FIN, RST) per link and not yet replaced: the next
-    /// `established` on that link is a reconnect, not a first connection.
-    /// Bounded by the links' connections: an entry leaves on the reconnect,
-    /// and at most 1,024 are kept.
-    lost: std::collections::BTreeSet<(String, String)>,
 }
 
 impl std::fmt::Debug for Statsd {
@@ -182,7 +178,6 @@ impl Statsd {
             host: host.to_string(),
             dropped,
             last_capture: Vec::new(),
-            lost: std::collections::BTreeSet::new(),
         }
     }
 
@@ -197,9 +192,10 @@ impl Statsd {
         }
     }
 
-    /// Counts an event: FIN and RST by side, reconnects, refusals, silences,
-    /// black holes, capture losses.
-    pub fn on_event(&mut self, e: &Event) {
+    /// Counts an event: FIN and RST by side, reconnects (the policy tells
+    /// which `established` replaces a lost connection), refusals,
+    /// silences, black holes, capture losses.
+    pub fn on_event(&mut self, e: &Event, noted: Noted) {
         let link = e.link.as_deref().unwrap_or("none");
         let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
         let side = match &e.kind {
@@ -209,18 +205,7 @@ impl Statsd {
             }),
             _ => None,
         };
-        if let (EventKind::FinFrom(_) | EventKind::ResetFrom(_), Some(c)) = (&e.kind, e.conn) {
-            if self.lost.len() < 1024 {
-                self.lost.insert((link.to_string(), c.local.to_string()));
-            }
-        }
-        let reconnect = matches!(e.kind, EventKind::Established)
-            && self
-                .lost
-                .iter()
-                .find(|(l, _)| l == link)
-                .cloned()
-                .is_some_and(|k| self.lost.remove(&k));
+        let reconnect = noted.reconnect;
         let name = match &e.kind {
             EventKind::FinFrom(_) => "fin",
             EventKind::ResetFrom(_) => "reset",
@@ -443,8 +428,10 @@ mod tests {
             crate::mode::replay::collect(&dir.join("iso8583-fin-from-peer.pcap"), &config).unwrap();
         let sink = LineSink::default();
         let mut st = Statsd::with_sink(sink.clone(), "gw-a");
+        let mut policy = crate::policy::Policy::new(&config, "gw-a");
         for e in &r.events {
-            st.on_event(e);
+            let noted = policy.on_event(e, &mut Vec::new());
+            st.on_event(e, noted);
         }
         st.flush();
         let lines = sink.take();

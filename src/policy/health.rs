@@ -115,6 +115,9 @@ pub struct Facts {
     pub capture_degraded: bool,
     /// When an established connection of the link last closed or reset.
     pub dropped_at: Option<Timestamp>,
+    /// Established connections closed or reset and not replaced yet: the
+    /// next `established` on the link is a reconnect.
+    pub unreplaced: u32,
 }
 
 impl Facts {

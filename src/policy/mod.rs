@@ -161,8 +161,10 @@ impl LinkWatch {
         self.facts.count.established
     }
 
-    /// Takes in what `e` says of the link.
-    fn learn(&mut self, e: &Event) {
+    /// Takes in what `e` says of the link; tells whether it was a
+    /// reconnect.
+    fn learn(&mut self, e: &Event) -> Noted {
+        let mut noted = Noted::default();
         let before = self.facts.count;
         if let Some(r) = &e.link {
             self.facts.count = r.count;
@@ -181,7 +183,12 @@ impl LinkWatch {
                 if f.count.established < before.established =>
             {
                 f.dropped_at = Some(e.ts);
+                f.unreplaced = f.unreplaced.saturating_add(1);
                 self.last_trouble = Some(e.clone());
+            }
+            EventKind::Established if f.unreplaced > 0 => {
+                f.unreplaced -= 1;
+                noted.reconnect = true;
             }
             EventKind::Silence { .. } | EventKind::BlackHole { .. } => {
                 self.last_trouble = Some(e.clone());
@@ -190,7 +197,16 @@ impl LinkWatch {
             _ => {}
         }
         self.last = Some(e.clone());
+        noted
     }
+}
+
+/// What the policy made of one event, beyond its notifications.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Noted {
+    /// An `established` that replaces a connection of the link that was
+    /// closed or reset (the `reconnect` metric).
+    pub reconnect: bool,
 }
 
 /// What opened or closed a probe trouble, for its notification.
@@ -465,7 +481,7 @@ impl Policy {
     }
 
     /// Feeds one event; notifications go to `out`.
-    pub fn on_event(&mut self, e: &Event, out: &mut Vec<Notification>) {
+    pub fn on_event(&mut self, e: &Event, out: &mut Vec<Notification>) -> Noted {
         self.advance_to(e.ts, out);
         let capture = match &e.kind {
             EventKind::CaptureLost { interface, .. } => Some((interface, Some(true), None)),
@@ -497,15 +513,18 @@ impl Policy {
         }
         let Some(link) = &e.link else {
             self.refresh_all(e, out);
-            return;
+            return Noted::default();
         };
         let Some(i) = self.find(link.id, &link.name) else {
-            return;
+            return Noted::default();
         };
-        if let Some(l) = self.links.get_mut(i) {
-            l.learn(e);
-        }
+        let noted = self
+            .links
+            .get_mut(i)
+            .map(|l| l.learn(e))
+            .unwrap_or_default();
         self.refresh(i, e.ts, Some(e), out);
+        noted
     }
 
     /// The index of link `id` named `name`: by id, checked against the name
