@@ -13,7 +13,10 @@ use crate::json::{JsonLine, KeyText};
 use crate::time::{Duration, Timestamp};
 
 /// Which end of a watched connection did something.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     /// Our end: the payment server / gateway host.
     Local,

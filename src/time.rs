@@ -28,6 +28,12 @@ impl Timestamp {
         self.0
     }
 
+    /// The same instant as a chrono UTC time, for formats other than the
+    /// timeline's (ISO 8601 for PagerDuty, a local time for Slack).
+    pub fn to_chrono(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_nanos(self.0)
+    }
+
     /// Seconds since the epoch, as the JSON output writes them.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / NANOS_PER_SEC as f64

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::policy::Action;
+
 use super::outbox::{Entry, Outbox};
 
 /// Per-request timeout.
@@ -33,8 +35,9 @@ pub trait Destination: Send + 'static {
     fn name(&self) -> &'static str;
     /// The URL to POST to (may be a secret: never logged).
     fn url(&self) -> &str;
-    /// The JSON body for an entry (secrets added here, not stored).
-    fn body(&self, entry: &Entry) -> serde_json::Value;
+    /// The JSON body for an entry, encoded once (secrets added here, not
+    /// stored).
+    fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>>;
     /// Is this 2xx response body an acceptance? (Slack answers `ok`.)
     fn accepted(&self, _status: u16, _body: &str) -> bool {
         true
@@ -215,7 +218,7 @@ fn run<D: Destination>(
     let mut rejected_triggers: HashSet<String> = HashSet::new();
     while !stop.load(Ordering::Relaxed) {
         let next = match outbox.lock() {
-            Ok(o) => {
+            Ok(mut o) => {
                 stats.pending.store(o.len() as u64, Ordering::Relaxed);
                 o.oldest()
             }
@@ -234,13 +237,13 @@ fn run<D: Destination>(
             }
         };
         let remove = |seq| {
-            if let Ok(o) = outbox.lock() {
+            if let Ok(mut o) = outbox.lock() {
                 if let Err(e) = o.remove(seq) {
                     log(name, &format!("cannot remove delivered entry: {e}"));
                 }
             }
         };
-        if entry.action == "resolve" && rejected_triggers.contains(&entry.dedup_key) {
+        if entry.action == Action::Resolve && rejected_triggers.contains(&entry.dedup_key) {
             log(
                 name,
                 &format!(
@@ -252,9 +255,20 @@ fn run<D: Destination>(
             remove(seq);
             continue;
         }
-        let body = dest.body(&entry);
+        let body = match dest.body(&entry) {
+            Ok(b) => b,
+            Err(e) => {
+                log(name, &format!("cannot encode {}: {e}", entry.dedup_key));
+                remove(seq);
+                continue;
+            }
+        };
         let outcome = rt.block_on(async {
-            match client.post(dest.url()).json(&body).send().await {
+            let request = client
+                .post(dest.url())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+            match request.send().await {
                 Err(e) => {
                     // The cause chain says what happened (refused, timed
                     // out); `without_url` keeps a webhook secret out of it.
@@ -298,10 +312,11 @@ fn run<D: Destination>(
                     name,
                     &format!(
                         "{} {} rejected, not retried: {why}",
-                        entry.action, entry.dedup_key
+                        entry.action.name(),
+                        entry.dedup_key
                     ),
                 );
-                if entry.action == "trigger" {
+                if entry.action == Action::Trigger {
                     rejected_triggers.insert(entry.dedup_key.clone());
                 }
                 remove(seq);
@@ -320,7 +335,7 @@ fn run<D: Destination>(
                     name,
                     &format!(
                         "{} {} not delivered ({why}); retrying in {:.1}s",
-                        entry.action,
+                        entry.action.name(),
                         entry.dedup_key,
                         wait.as_secs_f64()
                     ),

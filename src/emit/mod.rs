@@ -23,7 +23,7 @@ use crate::policy::{Notification, Policy, Why};
 use crate::status::{Health, StatusDoc};
 use crate::time::Timestamp;
 
-use delivery::Delivery;
+use delivery::{Delivery, Destination};
 use statsd::{LineSink, Statsd};
 
 /// Pages waiting beyond this many make the probe's own incident.
@@ -140,6 +140,14 @@ fn restart<D: delivery::Destination>(
         Ok(d) => *slot = d,
         Err(e) => errors.push(e),
     }
+}
+
+/// A Slack entry's body as it is sent.
+fn slack_body(entry: &outbox::Entry) -> serde_json::Result<Vec<u8>> {
+    slack::Slack {
+        webhook_url: String::new(),
+    }
+    .body(entry)
 }
 
 /// This machine's name, for `source` and `h:`.
@@ -364,26 +372,26 @@ impl Emitters {
         let pd = pagerduty::entry(n, &self.host);
         let sl = slack::entry(n);
         if let Some((_, w)) = &mut self.dry {
-            let mut pd_body = pd.body.clone();
-            if let Some(o) = pd_body.as_object_mut() {
-                o.insert(
-                    "routing_key".into(),
-                    serde_json::Value::String("***".into()),
-                );
-            }
-            // Only what a live run would send: a destination without its
-            // config section sends nothing.
+            // What a live run would POST, the routing key masked; only to
+            // destinations that have their config section.
+            let masked = pagerduty::PagerDuty {
+                url: String::new(),
+                routing_key: "***".into(),
+            };
             let sends = [
-                (self.dry_pagerduty, "pagerduty", &pd_body),
-                (self.dry_slack, "slack", &sl.body),
+                (self.dry_pagerduty, "pagerduty", masked.body(&pd)),
+                (self.dry_slack, "slack", slack_body(&sl)),
             ];
             for (_, to, body) in sends.iter().filter(|(on, _, _)| *on) {
+                let body = match body {
+                    Ok(b) => String::from_utf8_lossy(b),
+                    Err(e) => {
+                        eprintln!("linewatch: {to}: cannot encode the notification: {e}");
+                        continue;
+                    }
+                };
                 if self.dry_json {
-                    let _ = writeln!(
-                        w,
-                        "{}",
-                        serde_json::json!({"event": "emit", "to": to, "body": body})
-                    );
+                    let _ = writeln!(w, r#"{{"body":{body},"event":"emit","to":"{to}"}}"#);
                 } else {
                     let _ = writeln!(w, "POST {to} {body}");
                 }

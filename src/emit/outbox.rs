@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::Action;
+
+use super::pagerduty::PdEvent;
+use super::slack::SlackMessage;
+
 /// Entries kept at most per destination.
 pub const MAX_ENTRIES: usize = 10_000;
 
@@ -23,10 +28,22 @@ pub const MAX_ENTRIES: usize = 10_000;
 pub struct Entry {
     /// Incident key.
     pub dedup_key: String,
-    /// `trigger` or `resolve`.
-    pub action: String,
+    /// Trigger or resolve.
+    pub action: Action,
     /// The request body, without secrets.
-    pub body: serde_json::Value,
+    pub body: Body,
+}
+
+/// A destination's request body, typed, without secrets. Stored as the
+/// body itself (untagged), as earlier versions stored it, so an outbox
+/// left by one is still delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Body {
+    /// A PagerDuty Events API v2 event (the routing key is added when sent).
+    PagerDuty(Box<PdEvent>),
+    /// A Slack message.
+    Slack(SlackMessage),
 }
 
 /// A destination's outbox directory.
@@ -36,6 +53,9 @@ pub struct Outbox {
     next: u64,
     dropped_full: u64,
     max: usize,
+    /// Entries in the directory, counted as they come and go (asked on
+    /// every tick: no directory listing for it).
+    pending: usize,
 }
 
 fn seq_of(p: &Path) -> Option<u64> {
@@ -53,12 +73,13 @@ impl Outbox {
     /// Same, with another bound (tests).
     pub fn with_capacity(dir: &Path, max: usize) -> std::io::Result<Outbox> {
         fs::create_dir_all(dir)?;
-        let next = Outbox::seqs(dir)?.last().map_or(1, |s| s + 1);
+        let seqs = Outbox::seqs(dir)?;
         Ok(Outbox {
             dir: dir.to_path_buf(),
-            next,
+            next: seqs.last().map_or(1, |s| s + 1),
             dropped_full: 0,
             max: max.max(1),
+            pending: seqs.len(),
         })
     }
 
@@ -82,6 +103,9 @@ impl Outbox {
                 fs::remove_file(self.path(*old))?;
                 self.dropped_full += 1;
             }
+            self.pending = self.max - 1;
+        } else {
+            self.pending = seqs.len();
         }
         let seq = self.next;
         self.next += 1;
@@ -90,6 +114,7 @@ impl Outbox {
         f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
         f.sync_all()?;
         fs::rename(&tmp, self.path(seq))?;
+        self.pending += 1;
         if let Ok(d) = fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
@@ -97,7 +122,7 @@ impl Outbox {
     }
 
     /// The oldest entry, if any (unreadable files are set aside as `.bad`).
-    pub fn oldest(&self) -> std::io::Result<Option<(u64, Entry)>> {
+    pub fn oldest(&mut self) -> std::io::Result<Option<(u64, Entry)>> {
         for seq in Outbox::seqs(&self.dir)? {
             let path = self.path(seq);
             match fs::read(&path)
@@ -106,7 +131,9 @@ impl Outbox {
             {
                 Some(e) => return Ok(Some((seq, e))),
                 None => {
-                    let _ = fs::rename(&path, path.with_extension("bad"));
+                    if fs::rename(&path, path.with_extension("bad")).is_ok() {
+                        self.pending = self.pending.saturating_sub(1);
+                    }
                 }
             }
         }
@@ -114,16 +141,20 @@ impl Outbox {
     }
 
     /// Removes a delivered (or permanently rejected) entry.
-    pub fn remove(&self, seq: u64) -> std::io::Result<()> {
+    pub fn remove(&mut self, seq: u64) -> std::io::Result<()> {
         match fs::remove_file(self.path(seq)) {
+            Ok(()) => {
+                self.pending = self.pending.saturating_sub(1);
+                Ok(())
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Err(_) => Ok(()),
         }
     }
 
-    /// Entries waiting.
+    /// Entries waiting (counted, not listed).
     pub fn len(&self) -> usize {
-        Outbox::seqs(&self.dir).map(|v| v.len()).unwrap_or(0)
+        self.pending
     }
 
     /// Nothing waiting.
@@ -144,9 +175,34 @@ mod tests {
     fn entry(k: &str) -> Entry {
         Entry {
             dedup_key: k.into(),
-            action: "trigger".into(),
-            body: serde_json::json!({"k": k}),
+            action: Action::Trigger,
+            body: Body::Slack(SlackMessage { text: k.into() }),
         }
+    }
+
+    #[test]
+    fn entries_written_by_an_earlier_version_are_still_read() {
+        let pd = r#"{"dedup_key":"linewatch/visa","action":"trigger","body":{"client":"linewatch","dedup_key":"linewatch/visa","event_action":"trigger","payload":{"class":"fin","component":"visa","custom_details":{"ack":1,"established":0,"event":"fin","expected":1,"flags":"F.","from":"peer","interface":null,"link":"visa","local":"10.0.0.5:40123","packet":13,"packet_time":"2026-03-14 02:13:38.006000","peer":"203.0.113.10:5000","seq":397,"up_for_s":31.005},"group":"linewatch","severity":"critical","source":"gw-a","summary":"visa: peer sent FIN","timestamp":"2026-03-14T02:13:38.006000Z"}}}"#;
+        let e: Entry = serde_json::from_str(pd).unwrap();
+        assert_eq!(e.action, Action::Trigger);
+        let Body::PagerDuty(ev) = &e.body else {
+            panic!("{e:?}")
+        };
+        let link = ev.payload.as_ref().unwrap().custom_details.link().unwrap();
+        assert_eq!(link.from, Some(crate::event::Side::Peer));
+        // Stored again, it is the same body.
+        let again: serde_json::Value = serde_json::to_value(&e).unwrap();
+        let before: serde_json::Value = serde_json::from_str(pd).unwrap();
+        assert_eq!(again, before);
+        let slack =
+            r#"{"dedup_key":"linewatch/visa","action":"resolve","body":{"text":"resolved"}}"#;
+        let e: Entry = serde_json::from_str(slack).unwrap();
+        assert_eq!(
+            e.body,
+            Body::Slack(SlackMessage {
+                text: "resolved".into()
+            })
+        );
     }
 
     #[test]
@@ -159,11 +215,21 @@ mod tests {
         }
         assert_eq!(o.dropped_full(), 1);
         assert_eq!(o.len(), 3);
-        let o = Outbox::with_capacity(&dir, 3).unwrap();
+        let mut o = Outbox::with_capacity(&dir, 3).unwrap();
+        assert_eq!(o.len(), 3, "counted from the directory on open");
         let (seq, e) = o.oldest().unwrap().unwrap();
         assert_eq!(e.dedup_key, "b");
         o.remove(seq).unwrap();
-        assert_eq!(o.oldest().unwrap().unwrap().1.dedup_key, "c");
+        o.remove(seq).unwrap();
+        assert_eq!(
+            o.len(),
+            2,
+            "a second remove of the same entry counts nothing"
+        );
+        fs::write(dir.join(format!("{:020}.json", 3)), b"not json").unwrap();
+        assert_eq!(o.oldest().unwrap().unwrap().1.dedup_key, "d");
+        assert_eq!(o.len(), 1, "an unreadable entry is set aside");
+        assert_eq!(o.len(), Outbox::seqs(&dir).unwrap().len());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! `POST {events_url}` (default `https://events.pagerduty.com/v2/enqueue`)
 //! with `routing_key`, `event_action`, `dedup_key` and, for triggers, a
-//! payload whose `custom_details` carry header evidence only.
+//! payload whose `custom_details` carry header evidence only. The event is
+//! typed ([`PdEvent`]): the outbox stores it without the routing key, the
+//! destination adds the key when it sends.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::policy::{Action, Notification};
+use crate::policy::{Action, Evidence, Notification};
 use crate::status::Health;
 
 use super::delivery::Destination;
-use super::outbox::Entry;
+use super::outbox::{Body, Entry};
 
 /// The public Events API v2 endpoint.
 pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -24,38 +26,86 @@ pub fn severity(h: Health) -> &'static str {
     }
 }
 
-/// ISO 8601 UTC for PagerDuty's `timestamp`.
-fn iso8601(n: &Notification) -> String {
-    format!("{}Z", n.ts.utc().replacen(' ', "T", 1))
+/// An Events API v2 event without its routing key (a secret, never
+/// stored). Fields in alphabetical order, as linewatch always sent them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PdEvent {
+    /// `linewatch`, on triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The incident's key (`linewatch/visa-primary`).
+    pub dedup_key: String,
+    /// Trigger or resolve.
+    pub event_action: Action,
+    /// What happened, on triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
 }
 
-/// The outbox entry (request body without the routing key) for a notification.
-pub fn entry(n: &Notification, source: &str) -> Entry {
-    let body = match n.action {
-        Action::Trigger => json!({
-            "event_action": "trigger",
-            "dedup_key": n.dedup_key,
-            "client": "linewatch",
-            "payload": {
-                "summary": n.summary.chars().take(1024).collect::<String>(),
-                "source": source,
-                "severity": severity(n.severity),
-                "timestamp": iso8601(n),
-                "component": n.link.as_deref().unwrap_or("linewatch-probe"),
-                "group": "linewatch",
-                "class": n.class,
-                "custom_details": n.details,
-            },
+/// A trigger's payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payload {
+    /// The kind of event behind it (`fin`, `link_down`, ...).
+    pub class: String,
+    /// The link, or `linewatch-probe`.
+    pub component: String,
+    /// Header evidence, never payload.
+    pub custom_details: Evidence,
+    /// Always `linewatch`.
+    pub group: String,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    /// This probe.
+    pub source: String,
+    /// One line, at most 1,024 characters.
+    pub summary: String,
+    /// Packet-clock time of the event, ISO 8601 UTC.
+    pub timestamp: String,
+}
+
+/// The request body: the stored event plus the routing key.
+#[derive(Serialize)]
+pub struct Request<'a> {
+    /// The event.
+    #[serde(flatten)]
+    pub event: &'a PdEvent,
+    /// The integration's routing key.
+    pub routing_key: &'a str,
+}
+
+/// The event for a notification, from probe `source`.
+pub fn event(n: &Notification, source: &str) -> PdEvent {
+    let payload = match n.action {
+        Action::Trigger => Some(Payload {
+            class: n.class.clone(),
+            component: n.link.as_deref().unwrap_or("linewatch-probe").to_string(),
+            custom_details: n.evidence.clone(),
+            group: "linewatch".to_string(),
+            severity: severity(n.severity).to_string(),
+            source: source.to_string(),
+            summary: n.summary.chars().take(1024).collect(),
+            timestamp: n
+                .ts
+                .to_chrono()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
         }),
-        Action::Resolve => json!({
-            "event_action": "resolve",
-            "dedup_key": n.dedup_key,
-        }),
+        Action::Resolve => None,
     };
+    PdEvent {
+        client: payload.as_ref().map(|_| "linewatch".to_string()),
+        dedup_key: n.dedup_key.clone(),
+        event_action: n.action,
+        payload,
+    }
+}
+
+/// The outbox entry for a notification.
+pub fn entry(n: &Notification, source: &str) -> Entry {
     Entry {
         dedup_key: n.dedup_key.clone(),
-        action: n.action.name().to_string(),
-        body,
+        action: n.action,
+        body: Body::PagerDuty(Box::new(event(n, source))),
     }
 }
 
@@ -84,14 +134,13 @@ impl Destination for PagerDuty {
         &self.url
     }
 
-    fn body(&self, entry: &Entry) -> Value {
-        let mut b = entry.body.clone();
-        if let Some(o) = b.as_object_mut() {
-            o.insert(
-                "routing_key".into(),
-                Value::String(self.routing_key.clone()),
-            );
+    fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {
+        match &entry.body {
+            Body::PagerDuty(event) => serde_json::to_vec(&Request {
+                event: event.as_ref(),
+                routing_key: &self.routing_key,
+            }),
+            Body::Slack(m) => serde_json::to_vec(m),
         }
-        b
     }
 }

@@ -1,19 +1,26 @@
-//! Slack incoming webhook: the same incidents as readable messages.
+//! Slack incoming webhook: the same incidents as readable messages, typed
+//! from the notification's evidence.
 
 use chrono::TimeZone;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{Action, Notification};
 use crate::status::Health;
 
 use super::delivery::Destination;
-use super::outbox::Entry;
+use super::outbox::{Body, Entry};
+
+/// A Slack message: one text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlackMessage {
+    /// The message, Slack mrkdwn.
+    pub text: String,
+}
 
 fn local_time(n: &Notification) -> String {
-    let nanos = n.ts.as_nanos();
     match chrono::Local.timestamp_opt(
-        nanos.div_euclid(1_000_000_000),
-        nanos.rem_euclid(1_000_000_000) as u32,
+        n.ts.to_chrono().timestamp(),
+        n.ts.to_chrono().timestamp_subsec_nanos(),
     ) {
         chrono::LocalResult::Single(t) => t.format("%Y-%m-%d %H:%M:%S%.3f %Z").to_string(),
         _ => "-".into(),
@@ -31,21 +38,19 @@ pub fn text(n: &Notification) -> String {
             };
             let mut t = format!("{icon} *{link}* {}: {}\n", n.severity.upper(), n.summary);
             t.push_str(&format!("When: {} UTC ({})\n", n.ts.utc(), local_time(n)));
-            if let Some(from) = n.details.get("from").and_then(Value::as_str) {
-                t.push_str(&format!("Closed by: {from}\n"));
-            }
-            if let Some(up) = n.details.get("up_for_s").and_then(Value::as_f64) {
-                t.push_str(&format!(
-                    "Connection had been up: {}\n",
-                    crate::time::Duration::from_nanos((up * 1e9) as i64)
-                ));
-            }
-            if let (Some(l), Some(p)) = (n.details.get("local"), n.details.get("peer")) {
-                t.push_str(&format!(
-                    "Connection: {} -> {}\n",
-                    l.as_str().unwrap_or("?"),
-                    p.as_str().unwrap_or("?")
-                ));
+            if let Some(ev) = n.evidence.link() {
+                if let Some(from) = ev.from {
+                    t.push_str(&format!("Closed by: {}\n", from.name()));
+                }
+                if let Some(up) = ev.up_for_s {
+                    t.push_str(&format!(
+                        "Connection had been up: {}\n",
+                        crate::time::Duration::from_nanos((up * 1e9) as i64)
+                    ));
+                }
+                if let (Some(l), Some(p)) = (ev.local, ev.peer) {
+                    t.push_str(&format!("Connection: {l} -> {p}\n"));
+                }
             }
             t
         }
@@ -62,8 +67,8 @@ pub fn text(n: &Notification) -> String {
 pub fn entry(n: &Notification) -> Entry {
     Entry {
         dedup_key: n.dedup_key.clone(),
-        action: n.action.name().to_string(),
-        body: json!({ "text": text(n) }),
+        action: n.action,
+        body: Body::Slack(SlackMessage { text: text(n) }),
     }
 }
 
@@ -90,8 +95,11 @@ impl Destination for Slack {
         &self.webhook_url
     }
 
-    fn body(&self, entry: &Entry) -> Value {
-        entry.body.clone()
+    fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {
+        match &entry.body {
+            Body::Slack(m) => serde_json::to_vec(m),
+            Body::PagerDuty(e) => serde_json::to_vec(e),
+        }
     }
 
     fn accepted(&self, _status: u16, body: &str) -> bool {

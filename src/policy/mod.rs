@@ -25,14 +25,14 @@
 //! backlog) is a separate incident, `linewatch-probe/<host>`, never
 //! reported as the line being down.
 
+mod evidence;
 mod health;
 
+pub use evidence::{Evidence, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
 pub use health::{Facts, Health, IncidentView, LinkHealth, Why};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-use serde_json::{json, Value};
 
 use crate::config::{Config, LinkSpec, PageOn, DEFAULT_HOLD_DOWN};
 use crate::event::{Event, EventKind, LinkId, LinkStatus, Side};
@@ -56,7 +56,7 @@ pub struct Notification {
     /// Packet-clock time of the event behind it.
     pub ts: Timestamp,
     /// Evidence: 4-tuple, who closed, seq/ack, counts. Never payload.
-    pub details: Value,
+    pub evidence: Evidence,
 }
 
 /// An incident that is open, as persisted across restarts.
@@ -73,7 +73,8 @@ pub struct OpenIncident {
 }
 
 /// Trigger or resolve.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Open or update the incident.
     Trigger,
@@ -215,7 +216,7 @@ struct ProbeCause {
     text: String,
     class: String,
     ts: Timestamp,
-    details: Value,
+    evidence: Evidence,
 }
 
 impl ProbeCause {
@@ -224,7 +225,7 @@ impl ProbeCause {
             text: e.to_text(),
             class: e.kind.name().to_string(),
             ts: e.ts,
-            details: e.to_json(),
+            evidence: ProbeEvidence::of_capture(e).map_or(Evidence::None {}, Evidence::Probe),
         }
     }
 }
@@ -246,8 +247,7 @@ fn summary_of(e: &Event, link: &LinkWatch) -> String {
         (EventKind::LinkDown { .. }, Some(t)) => t,
         _ => e,
     };
-    let at = e.ts.utc();
-    let at = at.get(11..23).unwrap_or(&at).to_string();
+    let at = e.ts.to_chrono().format("%H:%M:%S%.3f").to_string();
     let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
     let what = match &e.kind {
         EventKind::FinFrom(Side::Peer) => format!("peer {peer} sent FIN at {at} UTC"),
@@ -290,10 +290,10 @@ fn resolve(link: &LinkWatch, summary: String, class: &str, ts: Timestamp) -> Not
         summary,
         class: class.into(),
         ts,
-        details: json!({
-            "link": &*link.spec.name,
-            "established": link.established(),
-            "expected": link.spec.expect_connections,
+        evidence: Evidence::Recovered(Recovered {
+            established: link.established(),
+            expected: link.spec.expect_connections,
+            link: link.spec.name.to_string(),
         }),
     }
 }
@@ -321,43 +321,34 @@ fn truncate_chars(s: &mut String, max: usize) {
     }
 }
 
-fn details_of(e: &Event, link: &LinkWatch) -> Value {
+/// The evidence of a page about `e` on `link`: a link_down page shows
+/// what brought the link down, if it was seen.
+fn evidence_of(e: &Event, link: &LinkWatch) -> Evidence {
     let e = match (&e.kind, &link.last_trouble) {
         (EventKind::LinkDown { .. }, Some(t)) => t,
         _ => e,
     };
-    let mut d = json!({
-        "link": &*link.spec.name,
-        "interface": link.spec.interface,
-        "event": e.kind.name(),
-        "established": link.established(),
-        "expected": link.spec.expect_connections,
-        "packet_time": e.ts.utc(),
-    });
-    let ev = e.to_json();
-    if let (Some(obj), Some(src)) = (d.as_object_mut(), ev.as_object()) {
-        for k in [
-            "local",
-            "peer",
-            "from",
-            "seq",
-            "ack",
-            "flags",
-            "packet",
-            "up_for_s",
-            "after_s",
-            "retransmissions",
-            "capture_degraded",
-        ] {
-            if let Some(v) = src.get(k) {
-                obj.insert(k.to_string(), v.clone());
-            }
-        }
-        if let Some(icmp) = recent_icmp(e, link) {
-            obj.insert("icmp_error".to_string(), icmp.to_json());
-        }
+    Evidence::Link(Box::new(LinkEvidence::of(
+        e,
+        &link.spec.name,
+        link.spec.interface.as_deref(),
+        (link.established(), link.spec.expect_connections),
+        recent_icmp(e, link),
+    )))
+}
+
+/// The trigger of `link`'s incident at `health`, caused by `e`.
+fn trigger(link: &LinkWatch, health: Health, e: &Event) -> Notification {
+    Notification {
+        action: Action::Trigger,
+        dedup_key: Policy::link_key(&link.spec.name),
+        link: Some(link.spec.name.clone()),
+        severity: health,
+        summary: summary_of(e, link),
+        class: e.kind.name().to_string(),
+        ts: e.ts,
+        evidence: evidence_of(e, link),
     }
-    d
 }
 
 impl Policy {
@@ -579,56 +570,41 @@ impl Policy {
             l.ok_since = None;
         }
         let paging = pages(health, l.spec.page_on);
-        match (&mut l.incident, paging) {
-            (None, true) => {
-                let e = cause.or(l.last.as_ref()).cloned();
-                if let Some(e) = e {
-                    let summary = summary_of(&e, l);
-                    out.push(Notification {
-                        action: Action::Trigger,
-                        dedup_key: Policy::link_key(&l.spec.name),
-                        link: Some(l.spec.name.clone()),
-                        severity: health,
-                        summary: summary.clone(),
-                        class: e.kind.name().to_string(),
-                        ts: e.ts,
-                        details: details_of(&e, l),
-                    });
-                    l.incident = Some(Incident {
-                        severity: health,
-                        calm_since: None,
-                        cause: summary,
-                        restored: false,
-                    });
-                }
-            }
+        let send = match (&mut l.incident, paging) {
+            (None, true) => true,
             (Some(inc), true) => {
                 inc.calm_since = None;
                 let again = std::mem::take(&mut inc.restored);
-                if again || (health == Health::Critical && inc.severity == Health::Warning) {
-                    // Escalation (same key, higher severity), or an incident
-                    // taken back after a restart whose link still fails.
+                // Escalation (same key, higher severity), or an incident
+                // taken back after a restart whose link still fails.
+                let resend =
+                    again || (health == Health::Critical && inc.severity == Health::Warning);
+                if resend {
                     inc.severity = health;
-                    if let Some(e) = cause.or(l.last.as_ref()).cloned() {
-                        let summary = summary_of(&e, l);
-                        out.push(Notification {
-                            action: Action::Trigger,
-                            dedup_key: Policy::link_key(&l.spec.name),
-                            link: Some(l.spec.name.clone()),
-                            severity: health,
-                            summary,
-                            class: e.kind.name().to_string(),
-                            ts: e.ts,
-                            details: details_of(&e, l),
-                        });
-                    }
                 }
+                resend
             }
             (Some(inc), false) => {
                 inc.restored = false;
                 inc.calm_since.get_or_insert(now);
+                false
             }
-            (None, false) => {}
+            (None, false) => false,
+        };
+        if !send {
+            return;
+        }
+        if let Some(e) = cause.or(l.last.as_ref()) {
+            let n = trigger(l, health, e);
+            if l.incident.is_none() {
+                l.incident = Some(Incident {
+                    severity: health,
+                    calm_since: None,
+                    cause: n.summary.clone(),
+                    restored: false,
+                });
+            }
+            out.push(n);
         }
     }
 
@@ -655,7 +631,11 @@ impl Policy {
                 text: format!("{what}: {detail}"),
                 class: what.replace(' ', "_"),
                 ts,
-                details: json!({ "trouble": what, "detail": detail }),
+                evidence: Evidence::Probe(ProbeEvidence {
+                    detail: detail.clone(),
+                    interface: None,
+                    trouble: what.to_string(),
+                }),
             };
             self.probe_update(&cause, out);
         }
@@ -680,7 +660,7 @@ impl Policy {
                     summary: summary.clone(),
                     class: e.class.clone(),
                     ts: e.ts,
-                    details: e.details.clone(),
+                    evidence: e.evidence.clone(),
                 });
                 self.probe = Some(Incident {
                     severity: Health::Warning,
@@ -760,7 +740,7 @@ impl Policy {
                     summary,
                     class: "recovered".into(),
                     ts: due,
-                    details: json!({}),
+                    evidence: Evidence::None {},
                 });
             }
         }

@@ -50,9 +50,10 @@ fn fin_from_peer_pages_once_and_resolves_after_the_hold_down() {
         t.summary,
         "visa-primary: peer 203.0.113.10:5000 sent FIN at 02:23:11.291 UTC; 0/1 connections established"
     );
-    assert_eq!(t.details["from"], "peer");
-    assert_eq!(t.details["peer"], "203.0.113.10:5000");
-    assert!(t.details["seq"].is_u64());
+    let ev = t.evidence.link().expect("link evidence");
+    assert_eq!(ev.from, Some(crate::event::Side::Peer));
+    assert_eq!(ev.peer, Some("203.0.113.10:5000".parse().unwrap()));
+    assert!(ev.seq.is_some());
     // Resolved hold_down (60 s) after the link came back up.
     let up = fixture("iso8583-fin-from-peer")
         .0
@@ -404,8 +405,13 @@ fn a_page_names_the_router_that_reported_the_path_broken() {
         "{}",
         t.summary
     );
-    assert_eq!(t.details["icmp_error"]["router"], "198.51.100.1");
-    assert_eq!(t.details["icmp_error"]["icmp_code"], 1);
+    let icmp = t
+        .evidence
+        .link()
+        .and_then(|e| e.icmp_error.as_ref())
+        .unwrap();
+    assert_eq!(icmp.router.to_string(), "198.51.100.1");
+    assert_eq!(icmp.icmp_code, 1);
 }
 
 #[test]
