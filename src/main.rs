@@ -88,7 +88,31 @@ enum OutputFormat {
     Json,
 }
 
+/// `LINEWATCH_TRACE=1`: every connection and link state transition
+/// (`A => B`, addresses and state names only) on stderr, for debugging a
+/// timeline. Off by default: the core's trace calls then cost one load.
+struct Trace;
+
+impl log::Log for Trace {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("linewatch: trace: {}", record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+static TRACE: Trace = Trace;
+
 fn main() -> ExitCode {
+    if std::env::var_os("LINEWATCH_TRACE").is_some_and(|v| v != "0")
+        && log::set_logger(&TRACE).is_ok()
+    {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

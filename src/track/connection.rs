@@ -264,6 +264,15 @@ impl ConnectionSummary {
     }
 }
 
+/// The two troubles of an established connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Trouble {
+    /// No packet either way for longer than `silence_after`.
+    Silence,
+    /// Our data unacknowledged for longer than `black_hole_after`.
+    BlackHole,
+}
+
 /// The same ICMP error on a connection is reported again after this long.
 pub const ICMP_REPEAT: Duration = Duration::from_secs(60);
 
@@ -520,10 +529,37 @@ impl Connection {
 
     fn set_state(&mut self, to: State) {
         // Every transition passes here; `up_since` follows Established.
+        if to != self.state {
+            log::trace!(
+                "{} -> {}: {} => {}",
+                self.ends.local,
+                self.ends.peer,
+                self.state.name(),
+                to.name()
+            );
+        }
         if to == State::Established && self.state != State::Established {
             self.up_since.get_or_insert(self.last_ts);
         }
         self.state = to;
+    }
+
+    /// The only place a silence or black hole begins or ends (the link's
+    /// count of troubled connections follows from these two flags).
+    fn set_trouble(&mut self, trouble: Trouble, on: bool) {
+        let flag = match trouble {
+            Trouble::Silence => &mut self.silent,
+            Trouble::BlackHole => &mut self.black_hole,
+        };
+        if *flag != on {
+            log::trace!(
+                "{} -> {}: {trouble:?} {}",
+                self.ends.local,
+                self.ends.peer,
+                if on { "begins" } else { "ends" }
+            );
+        }
+        *flag = on;
     }
 
     /// Feeds one segment of this connection, at packet-clock `ts` (never
@@ -571,7 +607,7 @@ impl Connection {
         self.last_packet = packet;
 
         if self.silent {
-            self.silent = false;
+            self.set_trouble(Trouble::Silence, false);
             out.push(self.event(
                 ts,
                 EventKind::SilenceEnded { silent_for: gap },
@@ -785,7 +821,7 @@ impl Connection {
                 if settled || ack_progress {
                     if let Some((since, _)) = self.awaiting_ack.take() {
                         if self.black_hole {
-                            self.black_hole = false;
+                            self.set_trouble(Trouble::BlackHole, false);
                             out.push(self.event(
                                 ts,
                                 EventKind::BlackHoleEnded {
@@ -858,7 +894,7 @@ impl Connection {
             && !self.silent
             && self.last_ts.plus(th.silence_after) == due
         {
-            self.silent = true;
+            self.set_trouble(Trouble::Silence, true);
             out.push(self.event(
                 due,
                 EventKind::Silence {
@@ -871,7 +907,7 @@ impl Connection {
         }
         if let (Some((since, packet)), false) = (self.awaiting_ack, self.black_hole) {
             if since.plus(th.black_hole_after) == due {
-                self.black_hole = true;
+                self.set_trouble(Trouble::BlackHole, true);
                 out.push(self.event(
                     due,
                     EventKind::BlackHole {

@@ -739,6 +739,7 @@ mod tests {
     //! Transitions as scenario tables: segments in, event names out.
     use super::*;
     use crate::decode::{TcpFlags, TcpOptions};
+    use crate::event::Side;
 
     const L: &str = "10.0.0.5:40000";
     const P: &str = "203.0.113.10:5000";
@@ -747,12 +748,18 @@ mod tests {
     const F: u8 = TcpFlags::FIN;
     const R: u8 = TcpFlags::RST;
 
-    /// One segment: at `ms`, from local (`true`) or peer, flags, seq, ack, payload.
-    type Row = (i64, bool, u8, u32, u32, u32);
+    const LOC: Side = Side::Local;
+    const PEER: Side = Side::Peer;
 
-    fn seg(&(ms, from_local, flags, seq, ack, len): &Row) -> Segment {
+    /// One segment: at `ms`, from which side, flags, seq, ack, payload.
+    type Row = (i64, Side, u8, u32, u32, u32);
+
+    fn seg(&(ms, from, flags, seq, ack, len): &Row) -> Segment {
         let (l, p) = (L.parse().unwrap(), P.parse().unwrap());
-        let (src, dst) = if from_local { (l, p) } else { (p, l) };
+        let (src, dst) = match from {
+            Side::Local => (l, p),
+            Side::Peer => (p, l),
+        };
         Segment {
             ts: Timestamp::from_nanos(1_000_000_000_000 + ms * 1_000_000),
             src,
@@ -796,9 +803,9 @@ mod tests {
     }
 
     const HANDSHAKE: [Row; 3] = [
-        (0, true, S, 100, 0, 0),
-        (1, false, S | A, 900, 101, 0),
-        (2, true, A, 101, 901, 0),
+        (0, LOC, S, 100, 0, 0),
+        (1, PEER, S | A, 900, 101, 0),
+        (2, LOC, A, 101, 901, 0),
     ];
 
     fn with_handshake(rest: &[Row]) -> Vec<Row> {
@@ -814,8 +821,8 @@ mod tests {
             (
                 "FIN from peer, then ours: closed; the link is short after the grace",
                 with_handshake(&[
-                    (10, false, F | A, 901, 101, 0),
-                    (11, true, F | A, 101, 902, 0),
+                    (10, PEER, F | A, 901, 101, 0),
+                    (11, LOC, F | A, 101, 902, 0),
                 ]),
                 6_000,
                 vec![
@@ -828,110 +835,110 @@ mod tests {
             ),
             (
                 "FIN from peer only: half-closed, link down after 5 s",
-                with_handshake(&[(10, false, F | A, 901, 101, 0)]),
+                with_handshake(&[(10, PEER, F | A, 901, 101, 0)]),
                 5_011,
                 vec!["established", "fin:peer", "link_down"],
             ),
             (
                 "link not yet down exactly at the grace",
-                with_handshake(&[(10, false, F | A, 901, 101, 0)]),
+                with_handshake(&[(10, PEER, F | A, 901, 101, 0)]),
                 5_010,
                 vec!["established", "fin:peer"],
             ),
             (
                 "RST from peer",
-                with_handshake(&[(10, false, R | A, 901, 101, 0)]),
+                with_handshake(&[(10, PEER, R | A, 901, 101, 0)]),
                 20,
                 vec!["established", "reset:peer"],
             ),
             (
                 "RST from local",
-                with_handshake(&[(10, true, R, 101, 0, 0)]),
+                with_handshake(&[(10, LOC, R, 101, 0, 0)]),
                 20,
                 vec!["established", "reset:local"],
             ),
             (
                 "SYN answered by RST: refused",
-                vec![(0, true, S, 100, 0, 0), (1, false, R | A, 0, 101, 0)],
+                vec![(0, LOC, S, 100, 0, 0), (1, PEER, R | A, 0, 101, 0)],
                 2,
                 vec!["refused"],
             ),
             (
                 "SYN then our own RST: reset by local, not refused",
-                vec![(0, true, S, 100, 0, 0), (1, true, R, 101, 0, 0)],
+                vec![(0, LOC, S, 100, 0, 0), (1, LOC, R, 101, 0, 0)],
                 2,
                 vec!["reset:local"],
             ),
             (
                 "SYN unanswered past black_hole_after",
-                vec![(0, true, S, 100, 0, 0), (3_000, true, S, 100, 0, 0)],
+                vec![(0, LOC, S, 100, 0, 0), (3_000, LOC, S, 100, 0, 0)],
                 10_001,
                 vec!["syn_unanswered"],
             ),
             (
                 "retransmitted SYN is not a new connection",
                 vec![
-                    (0, true, S, 100, 0, 0),
-                    (1_000, true, S, 100, 0, 0),
-                    (1_001, false, S | A, 900, 101, 0),
-                    (1_002, true, A, 101, 901, 0),
+                    (0, LOC, S, 100, 0, 0),
+                    (1_000, LOC, S, 100, 0, 0),
+                    (1_001, PEER, S | A, 900, 101, 0),
+                    (1_002, LOC, A, 101, 901, 0),
                 ],
                 1_003,
                 vec!["established"],
             ),
             (
                 "mid-stream pickup from an ACK",
-                vec![(0, false, A, 5_000, 7_000, 100)],
+                vec![(0, PEER, A, 5_000, 7_000, 100)],
                 1,
                 vec!["discovered"],
             ),
             (
                 "mid-stream pickup of a lone RST",
-                vec![(0, false, R, 5_000, 0, 0)],
+                vec![(0, PEER, R, 5_000, 0, 0)],
                 1,
                 vec!["reset:peer"],
             ),
             (
                 "silence after 45 s without packets, ended by the next one",
                 with_handshake(&[
-                    (50_000, true, A | TcpFlags::PSH, 101, 901, 10),
-                    (50_001, false, A, 901, 111, 0),
+                    (50_000, LOC, A | TcpFlags::PSH, 101, 901, 10),
+                    (50_001, PEER, A, 901, 111, 0),
                 ]),
                 50_002,
                 vec!["established", "silence", "silence_ended"],
             ),
             (
                 "no silence at exactly 45 s",
-                with_handshake(&[(45_002, true, A, 101, 901, 0)]),
+                with_handshake(&[(45_002, LOC, A, 101, 901, 0)]),
                 45_002,
                 vec!["established"],
             ),
             (
                 "black hole: our data unacknowledged for 10 s, retransmitted",
                 with_handshake(&[
-                    (100, true, A, 101, 901, 50),
-                    (400, true, A, 101, 901, 50),
-                    (1_000, true, A, 101, 901, 50),
-                    (12_000, false, A, 901, 151, 0),
+                    (100, LOC, A, 101, 901, 50),
+                    (400, LOC, A, 101, 901, 50),
+                    (1_000, LOC, A, 101, 901, 50),
+                    (12_000, PEER, A, 901, 151, 0),
                 ]),
                 12_001,
                 vec!["established", "black_hole", "black_hole_ended"],
             ),
             (
                 "acknowledged data is no black hole",
-                with_handshake(&[(100, true, A, 101, 901, 50), (150, false, A, 901, 151, 0)]),
+                with_handshake(&[(100, LOC, A, 101, 901, 50), (150, PEER, A, 901, 151, 0)]),
                 20_000,
                 vec!["established"],
             ),
             (
                 "keep-alives (1 byte at next-expected - 1) answered: life, not a black hole",
                 with_handshake(&[
-                    (20_000, true, A, 100, 901, 1),
-                    (20_001, false, A, 901, 101, 0),
-                    (40_000, true, A, 100, 901, 1),
-                    (40_001, false, A, 901, 101, 0),
-                    (60_000, true, A, 100, 901, 1),
-                    (60_001, false, A, 901, 101, 0),
+                    (20_000, LOC, A, 100, 901, 1),
+                    (20_001, PEER, A, 901, 101, 0),
+                    (40_000, LOC, A, 100, 901, 1),
+                    (40_001, PEER, A, 901, 101, 0),
+                    (60_000, LOC, A, 100, 901, 1),
+                    (60_001, PEER, A, 901, 101, 0),
                 ]),
                 60_002,
                 vec!["established"],
@@ -939,9 +946,9 @@ mod tests {
             (
                 "unanswered keep-alives: a black hole",
                 with_handshake(&[
-                    (20_000, true, A, 100, 901, 0),
-                    (30_000, true, A, 100, 901, 0),
-                    (40_000, true, A, 100, 901, 0),
+                    (20_000, LOC, A, 100, 901, 0),
+                    (30_000, LOC, A, 100, 901, 0),
+                    (40_000, LOC, A, 100, 901, 0),
                 ]),
                 40_001,
                 vec!["established", "black_hole"],
@@ -949,10 +956,10 @@ mod tests {
             (
                 "a new SYN on a closed 4-tuple is a new connection",
                 with_handshake(&[
-                    (10, true, R, 101, 0, 0),
-                    (20, true, S, 5_000, 0, 0),
-                    (21, false, S | A, 6_000, 5_001, 0),
-                    (22, true, A, 5_001, 6_001, 0),
+                    (10, LOC, R, 101, 0, 0),
+                    (20, LOC, S, 5_000, 0, 0),
+                    (21, PEER, S | A, 6_000, 5_001, 0),
+                    (22, LOC, A, 5_001, 6_001, 0),
                 ]),
                 23,
                 vec!["established", "reset:local", "established"],
@@ -960,9 +967,9 @@ mod tests {
             (
                 "RST after both FINs is ordinary teardown",
                 with_handshake(&[
-                    (10, false, F | A, 901, 101, 0),
-                    (11, true, F | A, 101, 902, 0),
-                    (12, false, R, 902, 0, 0),
+                    (10, PEER, F | A, 901, 101, 0),
+                    (11, LOC, F | A, 101, 902, 0),
+                    (12, PEER, R, 902, 0, 0),
                 ]),
                 13,
                 vec!["established", "fin:peer", "fin:local", "closed"],
@@ -970,11 +977,11 @@ mod tests {
             (
                 "sequence numbers wrap",
                 vec![
-                    (0, true, S, u32::MAX - 5, 0, 0),
-                    (1, false, S | A, 900, u32::MAX - 4, 0),
-                    (2, true, A, u32::MAX - 4, 901, 0),
-                    (3, true, A, u32::MAX - 4, 901, 100),
-                    (4, false, A, 901, 95, 0),
+                    (0, LOC, S, u32::MAX - 5, 0, 0),
+                    (1, PEER, S | A, 900, u32::MAX - 4, 0),
+                    (2, LOC, A, u32::MAX - 4, 901, 0),
+                    (3, LOC, A, u32::MAX - 4, 901, 100),
+                    (4, PEER, A, 901, 95, 0),
                 ],
                 20_000,
                 vec!["established"],
@@ -992,10 +999,10 @@ mod tests {
         let mut rows = Vec::new();
         for k in 0..n {
             let at = 100 + i64::from(k) * 1_000;
-            rows.push((at, true, A | TcpFlags::PSH, 101 + 50 * k, 901, 50));
+            rows.push((at, LOC, A | TcpFlags::PSH, 101 + 50 * k, 901, 50));
             if k < acked {
                 // ACK of request k, sent after request k+1 left.
-                rows.push((at + 1_010, false, A, 901, 151 + 50 * k, 0));
+                rows.push((at + 1_010, PEER, A, 901, 151 + 50 * k, 0));
             }
         }
         rows.sort_by_key(|r| r.0);
@@ -1025,34 +1032,34 @@ mod tests {
             ),
             (
                 "FIN from local only: half-closed by us, then the link is short",
-                with_handshake(&[(10, true, F | A, 101, 901, 0)]),
+                with_handshake(&[(10, LOC, F | A, 101, 901, 0)]),
                 5_011,
                 vec!["established", "fin:local", "link_down"],
             ),
             (
                 "RST from the peer while half-closed",
-                with_handshake(&[(10, true, F | A, 101, 901, 0), (11, false, R, 901, 0, 0)]),
+                with_handshake(&[(10, LOC, F | A, 101, 901, 0), (11, PEER, R, 901, 0, 0)]),
                 20,
                 vec!["established", "fin:local", "reset:peer"],
             ),
             (
                 "a FIN+ACK as first packet: a connection that was up, closed by the peer",
-                vec![(0, false, F | A, 5_000, 7_000, 0)],
+                vec![(0, PEER, F | A, 5_000, 7_000, 0)],
                 1,
                 vec!["discovered", "fin:peer"],
             ),
             (
                 "SYN-ACK as first packet (SYN missed): established",
-                vec![(0, false, S | A, 900, 101, 0), (1, true, A, 101, 901, 0)],
+                vec![(0, PEER, S | A, 900, 101, 0), (1, LOC, A, 101, 901, 0)],
                 2,
                 vec!["established"],
             ),
             (
                 "SYN unanswered, then a late SYN-ACK completes the handshake",
                 vec![
-                    (0, true, S, 100, 0, 0),
-                    (12_000, false, S | A, 900, 101, 0),
-                    (12_001, true, A, 101, 901, 0),
+                    (0, LOC, S, 100, 0, 0),
+                    (12_000, PEER, S | A, 900, 101, 0),
+                    (12_001, LOC, A, 101, 901, 0),
                 ],
                 12_002,
                 vec!["syn_unanswered", "established"],
@@ -1060,9 +1067,9 @@ mod tests {
             (
                 "RST from the peer after its SYN-ACK, before our ACK",
                 vec![
-                    (0, true, S, 100, 0, 0),
-                    (1, false, S | A, 900, 101, 0),
-                    (2, false, R, 901, 0, 0),
+                    (0, LOC, S, 100, 0, 0),
+                    (1, PEER, S | A, 900, 101, 0),
+                    (2, PEER, R, 901, 0, 0),
                 ],
                 3,
                 vec!["reset:peer"],
@@ -1079,7 +1086,7 @@ mod tests {
         let mut t = Tracker::new(&config());
         let mut out = Vec::new();
         let other = |ms: i64| {
-            let mut s = seg(&(ms, true, A, 1, 1, 0));
+            let mut s = seg(&(ms, LOC, A, 1, 1, 0));
             s.dst = "192.0.2.1:443".parse().unwrap();
             s
         };
@@ -1098,10 +1105,9 @@ mod tests {
     fn seg_on(port: u16, row: &Row) -> Segment {
         let mut s = seg(row);
         let local: std::net::SocketAddr = format!("10.0.0.5:{port}").parse().unwrap();
-        if row.1 {
-            s.src = local;
-        } else {
-            s.dst = local;
+        match row.1 {
+            Side::Local => s.src = local,
+            Side::Peer => s.dst = local,
         }
         s
     }
@@ -1122,25 +1128,25 @@ mod tests {
         // 20 live connections, the oldest activity first (port 20000 at 0 s).
         for i in 0..20u16 {
             let ms = i64::from(i) * 1_000;
-            feed(&mut t, 20_000 + i, (ms, true, S, 100, 0, 0), &mut out);
+            feed(&mut t, 20_000 + i, (ms, LOC, S, 100, 0, 0), &mut out);
             feed(
                 &mut t,
                 20_000 + i,
-                (ms + 1, false, S | A, 900, 101, 0),
+                (ms + 1, PEER, S | A, 900, 101, 0),
                 &mut out,
             );
-            feed(&mut t, 20_000 + i, (ms + 2, true, A, 101, 901, 0), &mut out);
+            feed(&mut t, 20_000 + i, (ms + 2, LOC, A, 101, 901, 0), &mut out);
         }
         // 12 connections that are finished (reset) but more recent.
         for i in 0..12u16 {
             let ms = 30_000 + i64::from(i);
-            feed(&mut t, 30_000 + i, (ms, true, S, 100, 0, 0), &mut out);
-            feed(&mut t, 30_000 + i, (ms, false, R | A, 0, 101, 0), &mut out);
+            feed(&mut t, 30_000 + i, (ms, LOC, S, 100, 0, 0), &mut out);
+            feed(&mut t, 30_000 + i, (ms, PEER, R | A, 0, 101, 0), &mut out);
         }
         assert_eq!(t.flows(), 32);
         // 14 new connections need room: 2 are evicted per pass (1/16 of 32).
         for i in 0..14u16 {
-            feed(&mut t, 40_000 + i, (31_000, true, S, 100, 0, 0), &mut out);
+            feed(&mut t, 40_000 + i, (31_000, LOC, S, 100, 0, 0), &mut out);
             assert!(t.flows() <= 32);
         }
         let evicted: Vec<u16> = t
@@ -1172,7 +1178,7 @@ mod tests {
         for i in 0..20_000u32 {
             // Mid-stream data on ever new connections: each stays (idle
             // timeout 1 h) until evicted, leaving its timer entry behind.
-            let mut s = seg(&(i64::from(i), true, A, 1, 1, 10));
+            let mut s = seg(&(i64::from(i), LOC, A, 1, 1, 10));
             s.src =
                 std::net::SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0000 + i).into(), 40_000);
             t.on_segment(&s, u64::from(i) + 1, &mut out);
