@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use chrono::Datelike;
+
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 /// A point in time: nanoseconds since the Unix epoch, from the packet clock.
@@ -72,8 +74,8 @@ impl Timestamp {
                     Some(year) => {
                         let mut date = *b"0000-00-00";
                         fill_padded(&mut date, 0, year, 4);
-                        fill_padded(&mut date, 5, m.unsigned_abs(), 2);
-                        fill_padded(&mut date, 8, d.unsigned_abs(), 2);
+                        fill_padded(&mut date, 5, u64::from(m), 2);
+                        fill_padded(&mut date, 8, u64::from(d), 2);
                         LAST_DAY.with(|c| c.set((Some(days), date)));
                         buf.extend_from_slice(&date);
                     }
@@ -128,18 +130,18 @@ fn push_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
     buf.extend_from_slice(s);
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// Year, month and day of `days` since 1970-01-01 in the proleptic
+/// Gregorian calendar, from chrono. An `i64` of nanoseconds spans 1677 to
+/// 2262, well inside chrono's ±262,000 years, so the fallback (the epoch
+/// day itself) is never taken; it is there only so no input can panic.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let date = i32::try_from(days)
+        .ok()
+        .and_then(chrono::NaiveDate::from_epoch_days);
+    match date {
+        Some(date) => (i64::from(date.year()), date.month(), date.day()),
+        None => (1970, 1, 1),
+    }
 }
 
 /// A non-negative span of packet-clock time, in nanoseconds.
@@ -348,17 +350,41 @@ mod tests {
         }
     }
 
+    /// chrono's own formatter: what the cached writer must match.
     fn reference_utc(t: Timestamp) -> String {
-        let secs = t.0.div_euclid(NANOS_PER_SEC);
-        let micros = t.0.rem_euclid(NANOS_PER_SEC) / 1000;
-        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        let rem = secs.rem_euclid(86_400);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        chrono::DateTime::from_timestamp_nanos(t.0)
+            .format("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string()
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm, the hand-written
+    /// calendar chrono replaced: the two agree on every day an `i64` of
+    /// nanoseconds can reach.
+    fn hinnant_civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let (m, d) = (u32::try_from(m).unwrap(), u32::try_from(d).unwrap());
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+
+    #[test]
+    fn chrono_calendar_matches_the_hand_written_one() {
+        let first = i64::MIN.div_euclid(NANOS_PER_SEC * 86_400);
+        let last = i64::MAX.div_euclid(NANOS_PER_SEC * 86_400);
+        for day in first..=last {
+            assert_eq!(
+                civil_from_days(day),
+                hinnant_civil_from_days(day),
+                "day {day}"
+            );
+        }
     }
 
     #[test]
