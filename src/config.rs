@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use toml::Spanned;
@@ -107,37 +108,24 @@ pub enum ConfigError {
 /// An address block and optional port that identifies the peer side.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSpec {
-    /// Network address (host bits zeroed).
-    pub addr: IpAddr,
-    /// Prefix length: 32/128 for a single host.
-    pub prefix: u8,
+    /// The address block as written (`203.0.113.10/32` for a single host);
+    /// ipnet does the prefix arithmetic.
+    pub net: IpNet,
     /// The peer's port; `None` matches any port.
     pub port: Option<u16>,
 }
 
 impl PeerSpec {
-    /// Does `sa` lie in this block (and on this port)?
+    /// Does `sa` lie in this block (and on this port)? Called for every
+    /// segment when links are configured (the tracker's first filter).
+    #[inline]
     pub fn matches(&self, sa: &SocketAddr) -> bool {
-        if let Some(p) = self.port {
-            if sa.port() != p {
-                return false;
-            }
-        }
-        match (self.addr, sa.ip()) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.port.is_none_or(|p| p == sa.port()) && self.net.contains(&sa.ip())
+    }
+
+    /// Is this one host (`/32` or `/128`) rather than a block?
+    pub fn is_host(&self) -> bool {
+        self.net.prefix_len() == self.net.max_prefix_len()
     }
 }
 
@@ -171,33 +159,33 @@ impl FromStr for PeerSpec {
             Some("*") | None => None,
             Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
         };
-        let (addr, prefix) = match host.split_once('/') {
-            Some((a, len)) => (
-                a.parse::<IpAddr>().map_err(|_| bad())?,
-                len.parse::<u8>().map_err(|_| bad())?,
-            ),
-            None => {
-                let a = host.parse::<IpAddr>().map_err(|_| bad())?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
+        let net = match host.split_once('/') {
+            None => IpNet::from(host.parse::<IpAddr>().map_err(|_| bad())?),
+            Some((addr, len)) => host.parse::<IpNet>().map_err(|_| {
+                // ipnet says only "invalid IP address syntax": name the
+                // prefix when it is the address's only fault.
+                match (addr.parse::<IpAddr>(), len.parse::<u8>()) {
+                    (Ok(a), Ok(prefix)) => {
+                        let max = if a.is_ipv4() { 32 } else { 128 };
+                        format!("`{text}`: prefix /{prefix} is longer than /{max}")
+                    }
+                    _ => bad(),
+                }
+            })?,
         };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(format!("`{text}`: prefix /{prefix} is longer than /{max}"));
-        }
-        Ok(PeerSpec { addr, prefix, port })
+        Ok(PeerSpec { net, port })
     }
 }
 
 impl fmt::Display for PeerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let full = if self.addr.is_ipv4() { 32 } else { 128 };
-        let host = if self.prefix == full {
-            self.addr.to_string()
+        let host = if self.is_host() {
+            self.net.addr().to_string()
         } else {
-            format!("{}/{}", self.addr, self.prefix)
+            self.net.to_string()
         };
-        match (self.addr.is_ipv6(), self.port) {
+        let v6 = matches!(self.net, IpNet::V6(_));
+        match (v6, self.port) {
             (true, Some(p)) => write!(f, "[{host}]:{p}"),
             (false, Some(p)) => write!(f, "{host}:{p}"),
             (_, None) => write!(f, "{host}"),
@@ -723,11 +711,30 @@ mod tests {
         assert!(p.matches(&"[2001:db8::7]:5000".parse().unwrap()));
         assert_eq!(p.to_string(), "[2001:db8::/64]:5000");
         let p: PeerSpec = "[2001:db8::1]:443".parse().unwrap();
-        assert_eq!(p.prefix, 128);
+        assert_eq!(p.net.prefix_len(), 128);
+        assert_eq!(p.to_string(), "[2001:db8::1]:443");
+        // Host bits are kept as written, and still matched by prefix.
+        let p: PeerSpec = "203.0.113.5/28:*".parse().unwrap();
+        assert_eq!(p.to_string(), "203.0.113.5/28");
+        assert!(p.matches(&"203.0.113.1:9".parse().unwrap()));
+        assert!(!p.matches(&"[::ffff:203.0.113.1]:9".parse().unwrap()));
+        let p: PeerSpec = "0.0.0.0/0:22".parse().unwrap();
+        assert!(p.matches(&"198.51.100.1:22".parse().unwrap()));
         let p: PeerSpec = "10.0.0.0/8".parse().unwrap();
         assert!(p.matches(&"10.1.2.3:1".parse().unwrap()));
         assert!("10.0.0.1:http".parse::<PeerSpec>().is_err());
-        assert!("10.0.0.0/33:1".parse::<PeerSpec>().is_err());
+        assert_eq!(
+            "10.0.0.0/33:1".parse::<PeerSpec>().unwrap_err(),
+            "`10.0.0.0/33:1`: prefix /33 is longer than /32"
+        );
+        assert!("[2001:db8::/129]"
+            .parse::<PeerSpec>()
+            .unwrap_err()
+            .contains("/128"));
+        assert!("10.0.0.0/x:1"
+            .parse::<PeerSpec>()
+            .unwrap_err()
+            .contains("ADDR:PORT"));
     }
 
     #[test]
