@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::time::Duration;
+
+mod effective;
 
 /// Default `silence_after`: a payment link with echo heartbeats every 30 s
 /// or less is silent at 45 s.
@@ -45,7 +47,7 @@ pub const DEFAULT_BUFFER_SIZE: u32 = 4 << 20;
 pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(60);
 
 /// Which health level opens an incident (a page).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PageOn {
     /// Page only when the link is critical (default).
@@ -56,7 +58,7 @@ pub enum PageOn {
 
 /// How a connection closed or reset and replaced within the reconnect
 /// grace counts, for `hold_down` after it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnReconnect {
     /// A WARNING (default): the line dropped a connection, even if the
@@ -69,7 +71,7 @@ pub enum OnReconnect {
 
 /// How it counts when every established connection of a link is silent
 /// or black-holed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnSilence {
     /// CRITICAL (default): nothing gets through.
@@ -589,93 +591,6 @@ impl Config {
                 }),
             },
         })
-    }
-
-    /// The effective configuration, defaults filled in, as TOML with the
-    /// unit and meaning of each key (`linewatch check-config`).
-    pub fn effective_toml(&self) -> String {
-        let mut out = String::new();
-        out.push_str("[daemon]\n");
-        out.push_str(&format!("state_dir = \"{}\"\n", self.state_dir.display()));
-        out.push_str(&format!(
-            "status_interval = \"{}ms\"\n",
-            self.status_interval.as_nanos() / 1_000_000
-        ));
-        if let Some(h) = &self.host {
-            out.push_str(&format!("host = \"{h}\"\n"));
-        }
-        out.push('\n');
-        out.push_str(&format!("[limits]\nmax_flows = {}\n", self.max_flows));
-        let secret = |s: &Secret, key: &str| -> String {
-            let state = match s.resolve() {
-                Ok(v) => format!("# readable, {} characters (value never printed)", v.len()),
-                Err(e) => format!("# NOT usable: {e}"),
-            };
-            match s {
-                Secret::File(p) => format!("{key}_file = \"{}\"  {state}\n", p.display()),
-                Secret::Env(n) => format!("{key}_env = \"{n}\"  {state}\n"),
-            }
-        };
-        if let Some(st) = &self.statsd {
-            out.push_str(&format!("\n[statsd]\naddress = \"{}\"\n", st.address));
-        }
-        if let Some(pd) = &self.pagerduty {
-            out.push_str(&format!(
-                "\n[pagerduty]\nevents_url = \"{}\"\n",
-                pd.events_url
-            ));
-            out.push_str(&secret(&pd.routing_key, "routing_key"));
-        }
-        if let Some(sl) = &self.slack {
-            out.push_str("\n[slack]\n");
-            out.push_str(&secret(&sl.webhook_url, "webhook_url"));
-        }
-        for l in &self.links {
-            let ms = |d: Duration| format!("\"{}ms\"", d.as_nanos() / 1_000_000);
-            let list = |v: &[PeerSpec]| {
-                v.iter()
-                    .map(|p| format!("\"{p}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            out.push_str("\n[[link]]\n");
-            out.push_str(&format!("name = \"{}\"\n", l.name));
-            match &l.interface {
-                Some(i) => out.push_str(&format!("interface = \"{i}\"\n")),
-                None => out.push_str("# interface not set: replay only\n"),
-            }
-            out.push_str(&format!("peer = [{}]\n", list(&l.peers)));
-            out.push_str(&format!("local = [{}]\n", list(&l.local)));
-            out.push_str(&format!("expect_connections = {}\n", l.expect_connections));
-            out.push_str(&format!("silence_after = {}\n", ms(l.silence_after)));
-            out.push_str(&format!("black_hole_after = {}\n", ms(l.black_hole_after)));
-            out.push_str(&format!("reconnect_grace = {}\n", ms(l.reconnect_grace)));
-            out.push_str(&format!("snaplen = {}\n", l.snaplen));
-            out.push_str(&format!("buffer_size = {}\n", l.buffer_size));
-            out.push_str(&format!(
-                "page_on = \"{}\"\n",
-                match l.page_on {
-                    PageOn::Critical => "critical",
-                    PageOn::Warning => "warning",
-                }
-            ));
-            out.push_str(&format!("hold_down = {}\n", ms(l.hold_down)));
-            out.push_str(&format!(
-                "on_reconnect = \"{}\"\n",
-                match l.on_reconnect {
-                    OnReconnect::Warning => "warning",
-                    OnReconnect::Ok => "ok",
-                }
-            ));
-            out.push_str(&format!(
-                "on_silence = \"{}\"\n",
-                match l.on_silence {
-                    OnSilence::Critical => "critical",
-                    OnSilence::Warning => "warning",
-                }
-            ));
-        }
-        out
     }
 
     /// Checks what the daemon needs beyond replay: an interface per link.
