@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::time::Duration;
+
+mod effective;
 
 /// Default `silence_after`: a payment link with echo heartbeats every 30 s
 /// or less is silent at 45 s.
@@ -44,7 +47,7 @@ pub const DEFAULT_BUFFER_SIZE: u32 = 4 << 20;
 pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(60);
 
 /// Which health level opens an incident (a page).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PageOn {
     /// Page only when the link is critical (default).
@@ -55,7 +58,7 @@ pub enum PageOn {
 
 /// How a connection closed or reset and replaced within the reconnect
 /// grace counts, for `hold_down` after it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnReconnect {
     /// A WARNING (default): the line dropped a connection, even if the
@@ -68,7 +71,7 @@ pub enum OnReconnect {
 
 /// How it counts when every established connection of a link is silent
 /// or black-holed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnSilence {
     /// CRITICAL (default): nothing gets through.
@@ -107,37 +110,24 @@ pub enum ConfigError {
 /// An address block and optional port that identifies the peer side.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSpec {
-    /// Network address (host bits zeroed).
-    pub addr: IpAddr,
-    /// Prefix length: 32/128 for a single host.
-    pub prefix: u8,
+    /// The address block as written (`203.0.113.10/32` for a single host);
+    /// ipnet does the prefix arithmetic.
+    pub net: IpNet,
     /// The peer's port; `None` matches any port.
     pub port: Option<u16>,
 }
 
 impl PeerSpec {
-    /// Does `sa` lie in this block (and on this port)?
+    /// Does `sa` lie in this block (and on this port)? Called for every
+    /// segment when links are configured (the tracker's first filter).
+    #[inline]
     pub fn matches(&self, sa: &SocketAddr) -> bool {
-        if let Some(p) = self.port {
-            if sa.port() != p {
-                return false;
-            }
-        }
-        match (self.addr, sa.ip()) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.port.is_none_or(|p| p == sa.port()) && self.net.contains(&sa.ip())
+    }
+
+    /// Is this one host (`/32` or `/128`) rather than a block?
+    pub fn is_host(&self) -> bool {
+        self.net.prefix_len() == self.net.max_prefix_len()
     }
 }
 
@@ -171,33 +161,33 @@ impl FromStr for PeerSpec {
             Some("*") | None => None,
             Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
         };
-        let (addr, prefix) = match host.split_once('/') {
-            Some((a, len)) => (
-                a.parse::<IpAddr>().map_err(|_| bad())?,
-                len.parse::<u8>().map_err(|_| bad())?,
-            ),
-            None => {
-                let a = host.parse::<IpAddr>().map_err(|_| bad())?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
+        let net = match host.split_once('/') {
+            None => IpNet::from(host.parse::<IpAddr>().map_err(|_| bad())?),
+            Some((addr, len)) => host.parse::<IpNet>().map_err(|_| {
+                // ipnet says only "invalid IP address syntax": name the
+                // prefix when it is the address's only fault.
+                match (addr.parse::<IpAddr>(), len.parse::<u8>()) {
+                    (Ok(a), Ok(prefix)) => {
+                        let max = if a.is_ipv4() { 32 } else { 128 };
+                        format!("`{text}`: prefix /{prefix} is longer than /{max}")
+                    }
+                    _ => bad(),
+                }
+            })?,
         };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(format!("`{text}`: prefix /{prefix} is longer than /{max}"));
-        }
-        Ok(PeerSpec { addr, prefix, port })
+        Ok(PeerSpec { net, port })
     }
 }
 
 impl fmt::Display for PeerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let full = if self.addr.is_ipv4() { 32 } else { 128 };
-        let host = if self.prefix == full {
-            self.addr.to_string()
+        let host = if self.is_host() {
+            self.net.addr().to_string()
         } else {
-            format!("{}/{}", self.addr, self.prefix)
+            self.net.to_string()
         };
-        match (self.addr.is_ipv6(), self.port) {
+        let v6 = matches!(self.net, IpNet::V6(_));
+        match (v6, self.port) {
             (true, Some(p)) => write!(f, "[{host}]:{p}"),
             (false, Some(p)) => write!(f, "{host}:{p}"),
             (_, None) => write!(f, "{host}"),
@@ -603,93 +593,6 @@ impl Config {
         })
     }
 
-    /// The effective configuration, defaults filled in, as TOML with the
-    /// unit and meaning of each key (`linewatch check-config`).
-    pub fn effective_toml(&self) -> String {
-        let mut out = String::new();
-        out.push_str("[daemon]\n");
-        out.push_str(&format!("state_dir = \"{}\"\n", self.state_dir.display()));
-        out.push_str(&format!(
-            "status_interval = \"{}ms\"\n",
-            self.status_interval.as_nanos() / 1_000_000
-        ));
-        if let Some(h) = &self.host {
-            out.push_str(&format!("host = \"{h}\"\n"));
-        }
-        out.push('\n');
-        out.push_str(&format!("[limits]\nmax_flows = {}\n", self.max_flows));
-        let secret = |s: &Secret, key: &str| -> String {
-            let state = match s.resolve() {
-                Ok(v) => format!("# readable, {} characters (value never printed)", v.len()),
-                Err(e) => format!("# NOT usable: {e}"),
-            };
-            match s {
-                Secret::File(p) => format!("{key}_file = \"{}\"  {state}\n", p.display()),
-                Secret::Env(n) => format!("{key}_env = \"{n}\"  {state}\n"),
-            }
-        };
-        if let Some(st) = &self.statsd {
-            out.push_str(&format!("\n[statsd]\naddress = \"{}\"\n", st.address));
-        }
-        if let Some(pd) = &self.pagerduty {
-            out.push_str(&format!(
-                "\n[pagerduty]\nevents_url = \"{}\"\n",
-                pd.events_url
-            ));
-            out.push_str(&secret(&pd.routing_key, "routing_key"));
-        }
-        if let Some(sl) = &self.slack {
-            out.push_str("\n[slack]\n");
-            out.push_str(&secret(&sl.webhook_url, "webhook_url"));
-        }
-        for l in &self.links {
-            let ms = |d: Duration| format!("\"{}ms\"", d.as_nanos() / 1_000_000);
-            let list = |v: &[PeerSpec]| {
-                v.iter()
-                    .map(|p| format!("\"{p}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            out.push_str("\n[[link]]\n");
-            out.push_str(&format!("name = \"{}\"\n", l.name));
-            match &l.interface {
-                Some(i) => out.push_str(&format!("interface = \"{i}\"\n")),
-                None => out.push_str("# interface not set: replay only\n"),
-            }
-            out.push_str(&format!("peer = [{}]\n", list(&l.peers)));
-            out.push_str(&format!("local = [{}]\n", list(&l.local)));
-            out.push_str(&format!("expect_connections = {}\n", l.expect_connections));
-            out.push_str(&format!("silence_after = {}\n", ms(l.silence_after)));
-            out.push_str(&format!("black_hole_after = {}\n", ms(l.black_hole_after)));
-            out.push_str(&format!("reconnect_grace = {}\n", ms(l.reconnect_grace)));
-            out.push_str(&format!("snaplen = {}\n", l.snaplen));
-            out.push_str(&format!("buffer_size = {}\n", l.buffer_size));
-            out.push_str(&format!(
-                "page_on = \"{}\"\n",
-                match l.page_on {
-                    PageOn::Critical => "critical",
-                    PageOn::Warning => "warning",
-                }
-            ));
-            out.push_str(&format!("hold_down = {}\n", ms(l.hold_down)));
-            out.push_str(&format!(
-                "on_reconnect = \"{}\"\n",
-                match l.on_reconnect {
-                    OnReconnect::Warning => "warning",
-                    OnReconnect::Ok => "ok",
-                }
-            ));
-            out.push_str(&format!(
-                "on_silence = \"{}\"\n",
-                match l.on_silence {
-                    OnSilence::Critical => "critical",
-                    OnSilence::Warning => "warning",
-                }
-            ));
-        }
-        out
-    }
-
     /// Checks what the daemon needs beyond replay: an interface per link.
     pub fn check_daemon(&self) -> Result<(), String> {
         if self.links.is_empty() {
@@ -723,11 +626,30 @@ mod tests {
         assert!(p.matches(&"[2001:db8::7]:5000".parse().unwrap()));
         assert_eq!(p.to_string(), "[2001:db8::/64]:5000");
         let p: PeerSpec = "[2001:db8::1]:443".parse().unwrap();
-        assert_eq!(p.prefix, 128);
+        assert_eq!(p.net.prefix_len(), 128);
+        assert_eq!(p.to_string(), "[2001:db8::1]:443");
+        // Host bits are kept as written, and still matched by prefix.
+        let p: PeerSpec = "203.0.113.5/28:*".parse().unwrap();
+        assert_eq!(p.to_string(), "203.0.113.5/28");
+        assert!(p.matches(&"203.0.113.1:9".parse().unwrap()));
+        assert!(!p.matches(&"[::ffff:203.0.113.1]:9".parse().unwrap()));
+        let p: PeerSpec = "0.0.0.0/0:22".parse().unwrap();
+        assert!(p.matches(&"198.51.100.1:22".parse().unwrap()));
         let p: PeerSpec = "10.0.0.0/8".parse().unwrap();
         assert!(p.matches(&"10.1.2.3:1".parse().unwrap()));
         assert!("10.0.0.1:http".parse::<PeerSpec>().is_err());
-        assert!("10.0.0.0/33:1".parse::<PeerSpec>().is_err());
+        assert_eq!(
+            "10.0.0.0/33:1".parse::<PeerSpec>().unwrap_err(),
+            "`10.0.0.0/33:1`: prefix /33 is longer than /32"
+        );
+        assert!("[2001:db8::/129]"
+            .parse::<PeerSpec>()
+            .unwrap_err()
+            .contains("/128"));
+        assert!("10.0.0.0/x:1"
+            .parse::<PeerSpec>()
+            .unwrap_err()
+            .contains("ADDR:PORT"));
     }
 
     #[test]

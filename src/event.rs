@@ -14,9 +14,20 @@ use crate::time::{Duration, Timestamp};
 
 /// Which end of a watched connection did something.
 #[derive(
-    Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Copy,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    serde::Serialize,
+    serde::Deserialize,
 )]
-#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Our end: the payment server / gateway host.
     Local,
@@ -33,12 +44,9 @@ impl Side {
         }
     }
 
-    /// `"local"` or `"peer"`.
+    /// `"local"` or `"peer"` (strum's snake_case of the variant).
     pub fn name(self) -> &'static str {
-        match self {
-            Side::Local => "local",
-            Side::Peer => "peer",
-        }
+        self.into()
     }
 }
 
@@ -125,18 +133,22 @@ pub struct Endpoints {
     pub peer: SocketAddr,
 }
 
-/// What happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What happened. Its name in JSON and the timeline is strum's snake_case
+/// of the variant (`fin` and `reset` for the sided ones).
+#[derive(Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     /// A three-way handshake completed.
     Established,
     /// A connection already up when the capture started was picked up mid-stream.
     Discovered,
     /// A FIN from one side (half-close, or the second FIN of a close).
+    #[strum(serialize = "fin")]
     FinFrom(Side),
     /// Both sides have sent FIN: the connection is closed normally.
     Closed,
     /// A RST from one side aborted the connection.
+    #[strum(serialize = "reset")]
     ResetFrom(Side),
     /// A connection attempt was answered by RST (nobody listening, or a firewall).
     Refused,
@@ -228,26 +240,7 @@ pub enum EventKind {
 impl EventKind {
     /// The snake_case JSON name.
     pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::Established => "established",
-            EventKind::Discovered => "discovered",
-            EventKind::FinFrom(_) => "fin",
-            EventKind::Closed => "closed",
-            EventKind::ResetFrom(_) => "reset",
-            EventKind::Refused => "refused",
-            EventKind::SynUnanswered => "syn_unanswered",
-            EventKind::Silence { .. } => "silence",
-            EventKind::SilenceEnded { .. } => "silence_ended",
-            EventKind::BlackHole { .. } => "black_hole",
-            EventKind::BlackHoleEnded { .. } => "black_hole_ended",
-            EventKind::LinkDown { .. } => "link_down",
-            EventKind::LinkUp { .. } => "link_up",
-            EventKind::IcmpError { .. } => "icmp_error",
-            EventKind::CaptureLost { .. } => "capture_lost",
-            EventKind::CaptureResumed { .. } => "capture_resumed",
-            EventKind::CaptureDegraded { .. } => "capture_degraded",
-            EventKind::CaptureRecovered { .. } => "capture_recovered",
-        }
+        self.into()
     }
 }
 
@@ -301,7 +294,8 @@ pub struct Event {
 /// Every key an event's JSON object may have, in sorted order (the order
 /// a `serde_json::Map` gives); [`KEY_NAMES`] spells them, in the same
 /// order. Objects are written in this order, with no sorting per event.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, strum::VariantNames, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 enum Key {
     Ack,
     AfterS,
@@ -331,35 +325,9 @@ enum Key {
     UpForS,
 }
 
-/// The JSON name of each [`Key`], indexed by the key.
-const KEY_NAMES: [&str; 26] = [
-    "ack",
-    "after_s",
-    "capture_degraded",
-    "down_for_s",
-    "dropped",
-    "established",
-    "event",
-    "expected",
-    "flags",
-    "from",
-    "icmp_code",
-    "icmp_type",
-    "interface",
-    "link",
-    "local",
-    "lost_for_s",
-    "packet",
-    "peer",
-    "reason",
-    "retransmissions",
-    "router",
-    "seq",
-    "silent_for_s",
-    "ts",
-    "unacked_for_s",
-    "up_for_s",
-];
+/// The JSON name of each [`Key`], indexed by the key: strum's snake_case
+/// of the variant, known at compile time.
+const KEY_NAMES: &[&str] = <Key as strum::VariantNames>::VARIANTS;
 
 /// Each key of [`KEY_NAMES`] rendered as it is written, `"name":`.
 #[allow(clippy::indexing_slicing)] // evaluated at compile time, i < len
@@ -376,34 +344,7 @@ const KEY_TEXTS: [KeyText; KEY_NAMES.len()] = {
 /// Every [`Key`], in order: what each kind's list in
 /// [`EventKind::json_keys`] is checked against.
 #[cfg(test)]
-const KEYS: [Key; KEY_NAMES.len()] = [
-    Key::Ack,
-    Key::AfterS,
-    Key::CaptureDegraded,
-    Key::DownForS,
-    Key::Dropped,
-    Key::Established,
-    Key::Event,
-    Key::Expected,
-    Key::Flags,
-    Key::From,
-    Key::IcmpCode,
-    Key::IcmpType,
-    Key::Interface,
-    Key::Link,
-    Key::Local,
-    Key::LostForS,
-    Key::Packet,
-    Key::Peer,
-    Key::Reason,
-    Key::Retransmissions,
-    Key::Router,
-    Key::Seq,
-    Key::SilentForS,
-    Key::Ts,
-    Key::UnackedForS,
-    Key::UpForS,
-];
+const KEYS: &[Key] = <Key as strum::VariantArray>::VARIANTS;
 
 /// The keys every kind of event may have (those of its connection, its
 /// packet and its evidence), in order.
@@ -516,7 +457,7 @@ impl Event {
     #[cfg(test)]
     fn write_json_all_keys(&self, buf: &mut Vec<u8>) {
         let mut o = JsonLine::begin(buf);
-        for key in KEYS {
+        for &key in KEYS {
             self.write_field(key, &mut o);
         }
         o.end();
@@ -911,6 +852,54 @@ mod key_tests {
             let keys = e.kind.json_keys();
             assert!(keys.windows(2).all(|w| (w[0] as usize) < (w[1] as usize)));
         }
+    }
+
+    /// The names the replay corpus does not reach (live-only kinds), as
+    /// they were written before strum derived them.
+    #[test]
+    fn derived_names_are_the_wire_names() {
+        let i: Arc<str> = Arc::from("eth1");
+        let names = [
+            EventKind::CaptureLost {
+                interface: i.clone(),
+                reason: String::new(),
+            }
+            .name(),
+            EventKind::CaptureResumed {
+                interface: i.clone(),
+                lost_for: Duration::ZERO,
+            }
+            .name(),
+            EventKind::CaptureDegraded {
+                interface: i.clone(),
+                dropped: 0,
+            }
+            .name(),
+            EventKind::CaptureRecovered { interface: i }.name(),
+            EventKind::FinFrom(Side::Local).name(),
+            EventKind::ResetFrom(Side::Peer).name(),
+            EventKind::SynUnanswered.name(),
+            Side::Local.name(),
+            crate::track::RetireReason::Evicted.name(),
+            crate::track::RetireReason::CaptureEnd.name(),
+            crate::decode::SkipReason::BadIpExtension.name(),
+        ];
+        assert_eq!(
+            names,
+            [
+                "capture_lost",
+                "capture_resumed",
+                "capture_degraded",
+                "capture_recovered",
+                "fin",
+                "reset",
+                "syn_unanswered",
+                "local",
+                "evicted",
+                "capture_end",
+                "bad_ip_extension",
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use chrono::Datelike;
+
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 /// A point in time: nanoseconds since the Unix epoch, from the packet clock.
@@ -78,8 +80,8 @@ impl Timestamp {
                     Some(year) => {
                         let mut date = *b"0000-00-00";
                         fill_padded(&mut date, 0, year, 4);
-                        fill_padded(&mut date, 5, m.unsigned_abs(), 2);
-                        fill_padded(&mut date, 8, d.unsigned_abs(), 2);
+                        fill_padded(&mut date, 5, u64::from(m), 2);
+                        fill_padded(&mut date, 8, u64::from(d), 2);
                         LAST_DAY.with(|c| c.set((Some(days), date)));
                         buf.extend_from_slice(&date);
                     }
@@ -134,18 +136,18 @@ fn push_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
     buf.extend_from_slice(s);
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// Year, month and day of `days` since 1970-01-01 in the proleptic
+/// Gregorian calendar, from chrono. An `i64` of nanoseconds spans 1677 to
+/// 2262, well inside chrono's ±262,000 years, so the fallback (the epoch
+/// day itself) is never taken; it is there only so no input can panic.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let date = i32::try_from(days)
+        .ok()
+        .and_then(chrono::NaiveDate::from_epoch_days);
+    match date {
+        Some(date) => (i64::from(date.year()), date.month(), date.day()),
+        None => (1970, 1, 1),
+    }
 }
 
 /// A non-negative span of packet-clock time, in nanoseconds.
@@ -183,51 +185,66 @@ impl Duration {
 
     /// Parses the config syntax: a sequence of `<number><unit>` with units
     /// `ms`, `s`, `m`, `h`, `d` (`"45s"`, `"1m30s"`, `"500ms"`, `"1.5s"`).
+    ///
+    /// The grammar is humantime's (which also takes `min`, `sec`, `w`,
+    /// spaces between parts, …); its errors are reworded here so that each
+    /// says what to write instead.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let s = text.trim();
-        if s.is_empty() {
-            return Err("an empty duration; write e.g. \"45s\", \"500ms\" or \"2m\"".into());
-        }
-        let mut total: f64 = 0.0;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let num_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .unwrap_or(rest.len());
-            let (num, tail) = rest.split_at(num_end);
-            let unit_end = tail
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(tail.len());
-            let (unit, tail) = tail.split_at(unit_end);
-            let value: f64 = num.parse().map_err(|_| {
-                format!("`{text}` is not a duration; write e.g. \"45s\", \"500ms\" or \"2m\"")
-            })?;
-            let scale = match unit.trim() {
-                "ms" => 1e-3,
-                "s" => 1.0,
-                "m" | "min" => 60.0,
-                "h" => 3600.0,
-                "d" => 86_400.0,
-                "" => {
-                    return Err(format!(
-                        "`{text}` has no unit; write e.g. \"{num}s\" (units: ms, s, m, h, d)"
-                    ))
-                }
-                other => {
-                    return Err(format!(
-                        "`{text}` has an unknown unit `{other}` (units: ms, s, m, h, d)"
-                    ))
-                }
-            };
-            total += value * scale;
-            rest = tail;
-        }
-        if !(total.is_finite() && total < 1e9) {
+        let example = "write e.g. \"45s\", \"500ms\" or \"2m\"";
+        let parsed = humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::Empty => format!("an empty duration; {example}"),
+            humantime::DurationError::UnknownUnit { start, unit, .. } if unit.is_empty() => {
+                let before = s.get(..start).unwrap_or_default().trim_end();
+                let num_at = before
+                    .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .map_or(0, |i| i + 1);
+                let num = before.get(num_at..).unwrap_or_default();
+                format!("`{text}` has no unit; write e.g. \"{num}s\" (units: ms, s, m, h, d)")
+            }
+            humantime::DurationError::UnknownUnit { unit, .. } => {
+                format!("`{text}` has an unknown unit `{unit}` (units: ms, s, m, h, d)")
+            }
+            humantime::DurationError::NumberOverflow => {
+                format!("`{text}` is too long a duration, or finer than a nanosecond")
+            }
+            humantime::DurationError::InvalidCharacter(_)
+            | humantime::DurationError::NumberExpected(_) => {
+                format!("`{text}` is not a duration; {example}")
+            }
+        })?;
+        if parsed.as_secs() >= MAX_SECS {
             return Err(format!("`{text}` is too long a duration"));
         }
-        Ok(Duration((total * NANOS_PER_SEC as f64).round() as i64))
+        // Below 1e9 s, the nanoseconds fit an i64 with room to spare.
+        Ok(Duration(
+            i64::try_from(parsed.as_nanos()).unwrap_or(i64::MAX),
+        ))
+    }
+
+    /// [`Duration::parse`], or a bare number of seconds (`10`, `0.5`), and
+    /// more than zero: the Nagios check's `--timeout`, `--max-age` and
+    /// `--duration`, where plugin conventions give plain seconds.
+    pub fn parse_seconds_or_duration(text: &str) -> Result<Duration, String> {
+        let t = text.trim();
+        let d = match t.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs > 0.0 && secs < MAX_SECS as f64 => {
+                Duration::from_nanos((secs * NANOS_PER_SEC as f64).round() as i64)
+            }
+            Ok(_) => Duration::ZERO,
+            Err(_) => Duration::parse(t)?,
+        };
+        if d > Duration::ZERO {
+            Ok(d)
+        } else {
+            Err(format!("`{text}` is not a positive number of seconds"))
+        }
     }
 }
+
+/// Durations are kept below this many seconds (about 31 years): the config
+/// and the check have no use for longer, and the sums stay far from overflow.
+const MAX_SECS: u64 = 1_000_000_000;
 
 impl Duration {
     /// The human form ([`Duration`]'s `Display`) appended to `buf`, with
@@ -319,6 +336,40 @@ mod tests {
         assert!(Duration::parse("45").unwrap_err().contains("no unit"));
         assert!(Duration::parse("4x").unwrap_err().contains("unknown unit"));
         assert!(Duration::parse("").is_err());
+        assert_eq!(Duration::parse("0.2s"), Ok(Duration::from_millis(200)));
+        assert_eq!(Duration::parse("1min"), Ok(Duration::from_secs(60)));
+        assert_eq!(Duration::parse("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            Duration::parse("1.5").unwrap_err(),
+            "`1.5` has no unit; write e.g. \"1.5s\" (units: ms, s, m, h, d)"
+        );
+        assert_eq!(
+            Duration::parse("4x").unwrap_err(),
+            "`4x` has an unknown unit `x` (units: ms, s, m, h, d)"
+        );
+        assert!(Duration::parse("-5s")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(Duration::parse("99999999999s")
+            .unwrap_err()
+            .contains("too long"));
+    }
+
+    #[test]
+    fn the_check_takes_bare_seconds_or_durations() {
+        let parse = Duration::parse_seconds_or_duration;
+        assert_eq!(parse("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse(" 3 "), Ok(Duration::from_secs(3)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("0.2s"), Ok(Duration::from_millis(200)));
+        for bad in ["0", "-1", "0s", "1e10", "inf", "NaN"] {
+            assert_eq!(
+                parse(bad),
+                Err(format!("`{bad}` is not a positive number of seconds"))
+            );
+        }
+        assert!(parse("4x").unwrap_err().contains("unknown unit"));
     }
 
     #[test]
@@ -354,17 +405,41 @@ mod tests {
         }
     }
 
+    /// chrono's own formatter: what the cached writer must match.
     fn reference_utc(t: Timestamp) -> String {
-        let secs = t.0.div_euclid(NANOS_PER_SEC);
-        let micros = t.0.rem_euclid(NANOS_PER_SEC) / 1000;
-        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        let rem = secs.rem_euclid(86_400);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        chrono::DateTime::from_timestamp_nanos(t.0)
+            .format("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string()
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm, the hand-written
+    /// calendar chrono replaced: the two agree on every day an `i64` of
+    /// nanoseconds can reach.
+    fn hinnant_civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let (m, d) = (u32::try_from(m).unwrap(), u32::try_from(d).unwrap());
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+
+    #[test]
+    fn chrono_calendar_matches_the_hand_written_one() {
+        let first = i64::MIN.div_euclid(NANOS_PER_SEC * 86_400);
+        let last = i64::MAX.div_euclid(NANOS_PER_SEC * 86_400);
+        for day in first..=last {
+            assert_eq!(
+                civil_from_days(day),
+                hinnant_civil_from_days(day),
+                "day {day}"
+            );
+        }
     }
 
     #[test]

@@ -54,11 +54,10 @@ impl CaptureSpec {
                 .peers
                 .iter()
                 .map(|p| {
-                    let full = if p.addr.is_ipv4() { 32 } else { 128 };
-                    let host = if p.prefix == full {
-                        format!("host {}", p.addr)
+                    let host = if p.is_host() {
+                        format!("host {}", p.net.addr())
                     } else {
-                        format!("net {}/{}", p.addr, p.prefix)
+                        format!("net {}", p.net)
                     };
                     match p.port {
                         Some(port) => format!("({host} and port {port})"),

@@ -36,7 +36,8 @@ pub struct Frame<'a> {
 }
 
 /// Why a frame produced no segment. Counted, never fatal.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum SkipReason {
     /// Shorter than its link-layer header.
     TruncatedLink,
@@ -69,18 +70,10 @@ impl SkipReason {
         SkipReason::BadTcpHeader,
     ];
 
-    /// snake_case name used in JSON and text summaries.
+    /// snake_case name used in JSON and text summaries (strum's, of the
+    /// variant).
     pub fn name(self) -> &'static str {
-        match self {
-            SkipReason::TruncatedLink => "truncated_link",
-            SkipReason::NotIp => "not_ip",
-            SkipReason::BadIpHeader => "bad_ip_header",
-            SkipReason::BadIpExtension => "bad_ip_extension",
-            SkipReason::IpFragment => "ip_fragment",
-            SkipReason::NotTcp => "not_tcp",
-            SkipReason::TruncatedTcp => "truncated_tcp",
-            SkipReason::BadTcpHeader => "bad_tcp_header",
-        }
+        self.into()
     }
 
     fn index(self) -> usize {

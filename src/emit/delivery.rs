@@ -1,4 +1,6 @@
-//! Delivery of outbox entries over HTTP, one destination per thread.
+//! Delivery of outbox entries over HTTP: one async task per destination on
+//! the process's one emit runtime (tokio, a single worker thread named
+//! `linewatch-emit`), so the destinations share one reactor and timer.
 //!
 //! Strictly oldest first, one at a time: a resolve is only attempted after
 //! every entry before it — its trigger included — was accepted (or
@@ -6,16 +8,19 @@
 //! on connection errors, timeouts (5 s per request), 429 (honouring
 //! `Retry-After`, capped at 5 minutes) and 5xx, with exponential backoff
 //! (1 s doubling to 60 s) and ±25 % jitter. No retry on other 4xx:
-//! the endpoint's error body is logged and the entry dropped.
+//! the endpoint's error body is logged and the entry dropped. The outbox
+//! itself is small local files behind a mutex, read and removed in place
+//! from the task (an entry at a time, well under a millisecond).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::policy::Action;
 
@@ -30,7 +35,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
 /// What a destination needs to turn an entry into a request.
-pub trait Destination: Send + 'static {
+pub trait Destination: Send + Sync + 'static {
     /// Short name for logs and metrics (`pagerduty`, `slack`).
     fn name(&self) -> &'static str;
     /// The URL to POST to (may be a secret: never logged).
@@ -57,16 +62,73 @@ pub struct DeliveryStats {
     pub pending: AtomicU64,
 }
 
-/// A running delivery thread and its outbox.
+/// A running delivery task and its outbox.
 #[derive(Debug)]
 pub struct Delivery {
     name: &'static str,
     outbox: Arc<Mutex<Outbox>>,
-    wake: Sender<()>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    signals: Arc<Signals>,
+    task: JoinHandle<()>,
     /// Counters.
     pub stats: Arc<DeliveryStats>,
+}
+
+/// How the owner reaches its task: a new entry, or stop.
+#[derive(Debug, Default)]
+struct Signals {
+    /// An entry was stored: look at the outbox now, not at the next poll.
+    wake: Notify,
+    /// Set once; [`Signals::stop_now`] also ends a backoff wait early.
+    stop: AtomicBool,
+    stopped: Notify,
+}
+
+impl Signals {
+    fn stop_now(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // A permit is kept if the task is not waiting yet.
+        self.stopped.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits for `d`, a new entry or stop, whichever comes first.
+    async fn idle(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.wake.notified() => {}
+            _ = self.stopped.notified() => {}
+        }
+    }
+
+    /// Waits for `d` or stop: new entries do not cut a backoff short.
+    async fn back_off(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.stopped.notified() => {}
+        }
+    }
+}
+
+/// The process's one runtime for HTTP delivery, started by the first
+/// destination: both destinations' tasks, their sockets and timers share
+/// its single worker thread (a few requests a minute at most).
+fn runtime() -> std::io::Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("linewatch-emit")
+        .enable_all()
+        .build()
+        .map_err(|e| std::io::Error::other(format!("cannot start the HTTP runtime: {e}")))?;
+    // Two first callers at once: one runtime wins, the other is dropped
+    // before it ran anything.
+    Ok(RUNTIME.get_or_init(|| rt))
 }
 
 fn log(name: &str, msg: &str) {
@@ -90,26 +152,28 @@ enum Outcome {
 
 impl Delivery {
     /// Opens the outbox in `dir` (entries from a previous run are sent
-    /// first) and starts the delivery thread.
+    /// first) and starts the delivery task on the emit runtime.
     pub fn start<D: Destination>(dest: D, dir: &Path) -> std::io::Result<Delivery> {
         let name = dest.name();
+        let rt = runtime()?;
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| {
+                std::io::Error::other(format!("cannot build the HTTP client: {}", e.without_url()))
+            })?;
         let outbox = Arc::new(Mutex::new(Outbox::open(dir)?));
-        let (wake, woken) = bounded(1);
-        let stop = Arc::new(AtomicBool::new(false));
+        let signals = Arc::new(Signals::default());
         let stats = Arc::new(DeliveryStats::default());
-        let thread = {
-            let (outbox, stop, stats) = (outbox.clone(), stop.clone(), stats.clone());
-            std::thread::Builder::new()
-                .name(format!("emit-{name}"))
-                .spawn(move || run(dest, &outbox, &woken, &stop, &stats))?
+        let task = {
+            let (outbox, signals, stats) = (outbox.clone(), signals.clone(), stats.clone());
+            rt.spawn(async move { run(dest, client, &outbox, &signals, &stats).await })
         };
-        let _ = wake.try_send(());
         Ok(Delivery {
             name,
             outbox,
-            wake,
-            stop,
-            thread: Some(thread),
+            signals,
+            task,
             stats,
         })
     }
@@ -122,7 +186,7 @@ impl Delivery {
             .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
         outbox.push(entry)?;
         drop(outbox);
-        let _ = self.wake.try_send(());
+        self.signals.wake.notify_one();
         Ok(())
     }
 
@@ -141,30 +205,27 @@ impl Delivery {
         self.outbox.lock().map(|o| o.dropped_full()).unwrap_or(0)
     }
 
-    /// Stops the thread (pending entries stay in the outbox), waiting for
+    /// Stops the task (pending entries stay in the outbox), waiting for
     /// a request in flight to end (at most [`REQUEST_TIMEOUT`]).
     pub fn shutdown(self) {
         self.shutdown_within(Duration::MAX);
     }
 
-    /// Stops the thread, waiting at most `limit` for a request in flight
+    /// Stops the task, waiting at most `limit` for a request in flight
     /// (process exit: SIGTERM must stop within 5 s). A request still
-    /// running then is abandoned; its entry stays in the outbox and is sent
-    /// again after the restart (PagerDuty deduplicates by key). Returns
-    /// whether the thread ended in time.
-    pub fn shutdown_within(mut self, limit: Duration) -> bool {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.wake.try_send(());
-        let start = std::time::Instant::now();
-        while let Some(t) = self.thread.take() {
-            if t.is_finished() {
-                let _ = t.join();
-                return true;
-            }
+    /// running then is abandoned (the task is aborted); its entry stays in
+    /// the outbox and is sent again after the restart (PagerDuty
+    /// deduplicates by key). Returns whether the task ended in time.
+    pub fn shutdown_within(self, limit: Duration) -> bool {
+        self.signals.stop_now();
+        // Polled, not awaited: the caller is a plain thread (the daemon's
+        // main loop), possibly without a runtime of its own.
+        let start = Instant::now();
+        while !self.task.is_finished() {
             if start.elapsed() >= limit {
+                self.task.abort();
                 return false;
             }
-            self.thread = Some(t);
             std::thread::sleep(Duration::from_millis(10));
         }
         true
@@ -185,30 +246,16 @@ fn retry_after(value: &str, now: i64) -> Option<Duration> {
     ))
 }
 
-fn run<D: Destination>(
+/// One destination's delivery loop, until stopped (or the outbox lock is
+/// poisoned).
+async fn run<D: Destination>(
     dest: D,
+    client: reqwest::Client,
     outbox: &Mutex<Outbox>,
-    woken: &Receiver<()>,
-    stop: &AtomicBool,
+    signals: &Signals,
     stats: &DeliveryStats,
 ) {
     let name = dest.name();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return log(name, &format!("cannot start the HTTP runtime: {e}")),
-    };
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => {
-            return log(
-                name,
-                &format!("cannot build the HTTP client: {}", e.without_url()),
-            )
-        }
-    };
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -216,7 +263,7 @@ fn run<D: Destination>(
     let mut seed = (u64::from(std::process::id()) << 32) ^ u64::from(nanos) ^ name.len() as u64 | 1;
     let mut backoff = BACKOFF_START;
     let mut rejected_triggers: HashSet<String> = HashSet::new();
-    while !stop.load(Ordering::Relaxed) {
+    while !signals.stopping() {
         let next = match outbox.lock() {
             Ok(mut o) => {
                 stats.pending.store(o.len() as u64, Ordering::Relaxed);
@@ -227,12 +274,12 @@ fn run<D: Destination>(
         let (seq, entry) = match next {
             Ok(Some(x)) => x,
             Ok(None) => {
-                let _ = woken.recv_timeout(Duration::from_secs(1));
+                signals.idle(Duration::from_secs(1)).await;
                 continue;
             }
             Err(e) => {
                 log(name, &format!("cannot read the outbox: {e}"));
-                let _ = woken.recv_timeout(Duration::from_secs(5));
+                signals.idle(Duration::from_secs(5)).await;
                 continue;
             }
         };
@@ -263,43 +310,7 @@ fn run<D: Destination>(
                 continue;
             }
         };
-        let outcome = rt.block_on(async {
-            let request = client
-                .post(dest.url())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-            match request.send().await {
-                Err(e) => {
-                    // The cause chain says what happened (refused, timed
-                    // out); `without_url` keeps a webhook secret out of it.
-                    let e = e.without_url();
-                    let mut msg = e.to_string();
-                    let mut src = std::error::Error::source(&e);
-                    while let Some(s) = src {
-                        msg.push_str(&format!(": {s}"));
-                        src = s.source();
-                    }
-                    Outcome::Retry(None, msg)
-                }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| retry_after(v, chrono::Utc::now().timestamp()));
-                    let text = resp.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(500).collect();
-                    match status {
-                        200..=299 if dest.accepted(status, &text) => Outcome::Accepted,
-                        200..=299 => Outcome::Rejected(format!("HTTP {status}: {text}")),
-                        408 | 429 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
-                        500..=599 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
-                        _ => Outcome::Rejected(format!("HTTP {status}: {text}")),
-                    }
-                }
-            }
-        });
+        let outcome = post(&dest, &client, body).await;
         match outcome {
             Outcome::Accepted => {
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -340,10 +351,46 @@ fn run<D: Destination>(
                         wait.as_secs_f64()
                     ),
                 );
-                let until = Instant::now() + wait;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
-                }
+                signals.back_off(wait).await;
+            }
+        }
+    }
+}
+
+/// One POST of `body` and what to do about its answer.
+async fn post<D: Destination>(dest: &D, client: &reqwest::Client, body: Vec<u8>) -> Outcome {
+    let request = client
+        .post(dest.url())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    match request.send().await {
+        Err(e) => {
+            // The cause chain says what happened (refused, timed
+            // out); `without_url` keeps a webhook secret out of it.
+            let e = e.without_url();
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            Outcome::Retry(None, msg)
+        }
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after(v, chrono::Utc::now().timestamp()));
+            let text = resp.text().await.unwrap_or_default();
+            let text: String = text.chars().take(500).collect();
+            match status {
+                200..=299 if dest.accepted(status, &text) => Outcome::Accepted,
+                200..=299 => Outcome::Rejected(format!("HTTP {status}: {text}")),
+                408 | 429 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
+                500..=599 => Outcome::Retry(retry_after, format!("HTTP {status}: {text}")),
+                _ => Outcome::Rejected(format!("HTTP {status}: {text}")),
             }
         }
     }

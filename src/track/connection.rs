@@ -40,7 +40,9 @@ pub enum State {
 }
 
 impl State {
-    /// snake_case name for summaries and status.
+    /// snake_case name for summaries and status. Written out, not derived:
+    /// the name depends on the side inside (`fin_from_peer`), which strum's
+    /// per-variant names cannot say.
     pub fn name(self) -> &'static str {
         match self {
             State::SynSent => "syn_sent",
@@ -133,7 +135,8 @@ struct Sent {
 }
 
 /// Why a connection left the table.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum RetireReason {
     /// Finished (closed/reset/refused/unanswered) and lingered.
     Finished,
@@ -148,15 +151,9 @@ pub enum RetireReason {
 }
 
 impl RetireReason {
-    /// snake_case name.
+    /// snake_case name (strum's, of the variant).
     pub fn name(self) -> &'static str {
-        match self {
-            RetireReason::Finished => "finished",
-            RetireReason::Idle => "idle",
-            RetireReason::Evicted => "evicted",
-            RetireReason::Reused => "reused",
-            RetireReason::CaptureEnd => "capture_end",
-        }
+        self.into()
     }
 }
 

@@ -96,18 +96,10 @@ pub struct CheckArgs {
     pub expect_connections: Option<u32>,
 }
 
-/// Seconds as a bare number (`10`, `2.5`) or a duration (`10s`, `1m30s`).
+/// Seconds as a bare number (`10`, `2.5`) or a duration (`10s`, `1m30s`):
+/// the one duration parser's plugin form.
 fn parse_seconds(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let secs = match t.parse::<f64>() {
-        Ok(v) => v,
-        Err(_) => Duration::parse(t)?.as_secs_f64(),
-    };
-    if secs.is_finite() && secs > 0.0 && secs < 1e9 {
-        Ok(secs)
-    } else {
-        Err(format!("`{text}` is not a positive number of seconds"))
-    }
+    Duration::parse_seconds_or_duration(text).map(Duration::as_secs_f64)
 }
 
 /// What to run, validated.
