@@ -17,6 +17,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use crate::clock::sleep_unless_stopped;
 use crate::config::LinkSpec;
 use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::time::Timestamp;
@@ -275,13 +276,6 @@ fn lost(index: usize, tx: &Sender<CaptureMsg>, counters: &CaptureCounters, reaso
         },
         StdDuration::from_secs(1),
     );
-}
-
-fn sleep_unless_stopped(d: StdDuration, stop: &AtomicBool) {
-    let until = Instant::now() + d;
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(StdDuration::from_millis(50).min(until - Instant::now()));
-    }
 }
 
 /// Reads until an error (returned) or `stop` (returns `None`).

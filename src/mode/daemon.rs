@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
 use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE_BATCHES};
+use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind};
 use crate::notify;
@@ -84,13 +85,6 @@ pub struct DaemonOptions {
     pub user: Option<String>,
     /// Overrides the config's state directory.
     pub state_dir: Option<PathBuf>,
-}
-
-fn wall_now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn log(msg: &str) {
