@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::capture::file::{CaptureError, FileCapture};
+use crate::capture::{CaptureError, Source};
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::event::Event;
@@ -184,8 +184,11 @@ pub struct FileFront {
 }
 
 impl FileFront {
-    /// Starts reading `cap` on a thread named `replay-reader`.
-    pub fn spawn(mut cap: FileCapture) -> Result<FileFront, CaptureError> {
+    /// Opens the capture file `path` and starts reading it on a thread
+    /// named `replay-reader`. (Open errors come back here, before any
+    /// thread exists.)
+    pub fn open(path: &std::path::Path) -> Result<FileFront, CaptureError> {
+        let mut cap = Source::open_file(path)?;
         let (tx, steps) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES);
         // Emptied batches go back to the reader to be refilled: no
         // allocation per batch. Room for every batch that can exist (the
@@ -193,7 +196,7 @@ impl FileFront {
         // one back never blocks.
         let (empties, recycled) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES + 2);
         let link = cap.link();
-        let path = cap.path().to_path_buf();
+        let path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("replay-reader".into())
             .spawn(move || {

@@ -19,8 +19,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::clock::sleep_unless_stopped;
 use crate::config::LinkSpec;
-use crate::decode::{Decoded, Decoder, Frame, LinkType};
-use crate::time::Timestamp;
+use crate::decode::{Decoded, Decoder, LinkType};
 
 /// Segments per batch before it is sent (a batch also goes on every timeout).
 pub const BATCH: usize = 256;
@@ -28,6 +27,12 @@ pub const BATCH: usize = 256;
 pub const QUEUE_BATCHES: usize = 1024;
 /// libpcap read timeout: how long a quiet capture sleeps before flushing.
 pub const READ_TIMEOUT_MS: i32 = 50;
+/// Live interfaces are opened with microsecond timestamps: libpcap's
+/// default, which every interface offers. (Nanoseconds may be refused per
+/// interface, and the pcap crate does not say when; the header would then
+/// be read in the wrong unit.) [`super::Source`] records it for
+/// [`super::frame_of`].
+pub const PRECISION: pcap::Precision = pcap::Precision::Micro;
 /// How often kernel drop counters are read.
 pub const STATS_EVERY: StdDuration = StdDuration::from_secs(2);
 
@@ -166,7 +171,10 @@ pub fn explain(interface: &str, message: &str) -> String {
     }
 }
 
-/// Opens `spec` for live capture with its filter, non-blocking.
+/// Opens `spec` for live capture with its filter, non-blocking, with
+/// [`PRECISION`] timestamps: the bare libpcap handle, which
+/// [`super::Source::open_live`] wraps. (`mode::check` still calls this
+/// itself; once it uses `Source`, this can become private to `capture`.)
 pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
     let snaplen = i32::try_from(spec.snaplen).unwrap_or(128);
     let buffer = i32::try_from(spec.buffer_size).unwrap_or(4 << 20);
@@ -177,6 +185,7 @@ pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
                 .immediate_mode(true)
                 .timeout(READ_TIMEOUT_MS)
                 .buffer_size(buffer)
+                .precision(PRECISION)
                 .open()
         })
         .map_err(|e| explain(&spec.interface, &e.to_string()))?;
@@ -322,12 +331,7 @@ fn pump(
             match cap.next_packet() {
                 Ok(p) => {
                     *frame_no += 1;
-                    let h = p.header;
-                    let frame = Frame {
-                        ts: Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec.saturating_mul(1000)),
-                        data: p.data,
-                        wire_len: h.len,
-                    };
+                    let frame = super::frame_of(p.header, p.data, PRECISION);
                     match decoder.decode(&frame) {
                         Some(seg) => {
                             counters.segments.fetch_add(1, Ordering::Relaxed);
