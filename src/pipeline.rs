@@ -1,15 +1,16 @@
 //! The one pipeline that live capture and replay both feed:
 //! frames -> [`Front`] (decode) -> [`Step`]s -> [`apply`] (track) -> events.
 //!
-//! The pipeline has two halves so that they can run on two threads, as
-//! the daemon's capture threads and tracker thread do: the front half
-//! decodes next to the capture (frames never leave libpcap's buffer, only
-//! header fields do), the back half tracks. [`Pipeline`] runs both halves
-//! in turn on one thread (the check, stepwise tests); [`FileFront`] runs
-//! the front half of a replay on its own thread, so that reading and
-//! decoding the file overlaps tracking and printing. Either way each frame
-//! becomes exactly one [`Step`] and the tracker sees the same steps in the
-//! same order, so both give the same timeline.
+//! The pipeline has two halves so that they can run on two threads: the
+//! front half decodes next to the capture (frames never leave libpcap's
+//! buffer, only header fields do), the back half tracks. [`Pipeline`] runs
+//! both halves in turn on one thread (the check, stepwise tests);
+//! [`FileFront`] runs the front half of a replay on its own thread, so
+//! that reading and decoding the file overlaps tracking and printing; the
+//! daemon's capture threads ([`crate::capture::live`]) run it next to each
+//! interface and send their steps to the tracker thread. Every way, each
+//! frame becomes exactly one [`Step`] and the tracker sees the same steps
+//! in the same order through [`apply`], so all give the same timeline.
 
 use std::thread::JoinHandle;
 
@@ -70,6 +71,16 @@ impl Front {
         }
     }
 
+    /// A front half for an interface that was reopened (its link type may
+    /// have changed) after `packets` frames: numbering goes on from there,
+    /// so that events never cite one frame number twice.
+    pub fn resume(link: LinkType, packets: u64) -> Front {
+        Front {
+            packets,
+            ..Front::new(link)
+        }
+    }
+
     /// Decodes one captured frame into its step.
     #[inline]
     pub fn read(&mut self, frame: &Frame<'_>) -> Step {
@@ -102,6 +113,10 @@ impl Front {
 }
 
 /// The track half: feeds one step to `tracker`; events go to `out`.
+///
+/// The one rule for skipped frames: they move the tracker's clock to
+/// their time (time passed on the line even if the frame was not ours),
+/// in replay and live alike.
 pub fn apply(tracker: &mut Tracker, step: &Step, out: &mut Vec<Event>) {
     match step {
         Step::Decoded { packet, decoded } => tracker.on_decoded(decoded, *packet, out),
