@@ -117,6 +117,7 @@ impl Front {
 /// The one rule for skipped frames: they move the tracker's clock to
 /// their time (time passed on the line even if the frame was not ours),
 /// in replay and live alike.
+#[inline]
 pub fn apply(tracker: &mut Tracker, step: &Step, out: &mut Vec<Event>) {
     match step {
         Step::Decoded { packet, decoded } => tracker.on_decoded(decoded, *packet, out),

@@ -9,8 +9,9 @@
 //! with microsecond precision (every Linux interface offers it; not every
 //! one offers nanoseconds, and the pcap crate does not say when a request
 //! for them is refused). Reading the fraction with the wrong unit moves a
-//! packet by up to a second, so [`Source`](super::Source) records the
-//! precision it opened with and every caller goes through here.
+//! packet by up to a second, so [`Source`](super::Source) reads each kind
+//! of handle in the precision it was opened with, and every caller goes
+//! through here.
 
 use pcap::{PacketHeader, Precision};
 

@@ -39,7 +39,7 @@ const READ_TIMEOUT: StdDuration = StdDuration::from_millis(READ_TIMEOUT_MS as u6
 /// Live interfaces are opened with microsecond timestamps: libpcap's
 /// default, which every interface offers. (Nanoseconds may be refused per
 /// interface, and the pcap crate does not say when; the header would then
-/// be read in the wrong unit.) [`Source`] records it for [`super::frame_of`].
+/// be read in the wrong unit.) [`Source`] reads live headers in it.
 pub const PRECISION: pcap::Precision = pcap::Precision::Micro;
 /// Reopening an interface whose link type linewatch does not decode is
 /// retried this slowly: it will not change soon.

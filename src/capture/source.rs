@@ -33,8 +33,6 @@ pub struct Source {
     handle: Handle,
     origin: Origin,
     link: LinkType,
-    /// What the header's fraction of a second counts (see [`frame_of`]).
-    precision: pcap::Precision,
     packets: u64,
 }
 
@@ -43,7 +41,6 @@ impl std::fmt::Debug for Source {
         f.debug_struct("Source")
             .field("origin", &self.origin)
             .field("link", &self.link)
-            .field("precision", &self.precision)
             .field("packets", &self.packets)
             .finish()
     }
@@ -58,7 +55,6 @@ impl Source {
             handle: Handle::File(cap),
             origin: Origin::File(path.to_path_buf()),
             link,
-            precision: file::PRECISION,
             packets: 0,
         })
     }
@@ -82,7 +78,6 @@ impl Source {
             handle: Handle::Live(cap),
             origin: Origin::Interface(spec.interface.clone()),
             link,
-            precision: live::PRECISION,
             packets: 0,
         })
     }
@@ -109,19 +104,25 @@ impl Source {
     /// file, or no packet within a live interface's read timeout (then
     /// [`Source::wait_readable`] and ask again). An error ends the
     /// capture: a corrupt file, an interface gone down or away.
+    ///
+    /// Each kind of handle reads its headers in the precision it was
+    /// opened with ([`file::PRECISION`], [`live::PRECISION`]), a constant
+    /// per branch: replay's hot path pays no lookup for it.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        let next = match &mut self.handle {
-            Handle::File(cap) => cap.next_packet(),
-            Handle::Live(cap) => cap.next_packet(),
-        };
-        match next {
-            Ok(p) => {
-                self.packets += 1;
-                Ok(Some(frame_of(p.header, p.data, self.precision)))
-            }
-            Err(pcap::Error::NoMorePackets | pcap::Error::TimeoutExpired) => Ok(None),
-            Err(e) => Err(read_error(&self.origin, self.packets, &e)),
+        match &mut self.handle {
+            Handle::File(cap) => frame_or_none(
+                cap.next_packet(),
+                file::PRECISION,
+                &self.origin,
+                &mut self.packets,
+            ),
+            Handle::Live(cap) => frame_or_none(
+                cap.next_packet(),
+                live::PRECISION,
+                &self.origin,
+                &mut self.packets,
+            ),
         }
     }
 
@@ -168,6 +169,25 @@ impl Source {
             Handle::File(_) => None,
             Handle::Live(cap) => cap.stats().ok(),
         }
+    }
+}
+
+/// What [`Source::next_frame`] makes of libpcap's answer: a frame (counted),
+/// `None` for the end of a file or a read timeout, or the error.
+#[inline(always)]
+fn frame_or_none<'a>(
+    next: Result<pcap::Packet<'a>, pcap::Error>,
+    precision: pcap::Precision,
+    origin: &Origin,
+    packets: &mut u64,
+) -> Result<Option<Frame<'a>>, CaptureError> {
+    match next {
+        Ok(p) => {
+            *packets += 1;
+            Ok(Some(frame_of(p.header, p.data, precision)))
+        }
+        Err(pcap::Error::NoMorePackets | pcap::Error::TimeoutExpired) => Ok(None),
+        Err(e) => Err(read_error(origin, *packets, &e)),
     }
 }
 
