@@ -12,7 +12,7 @@ pub use super::CaptureError;
 /// The precision capture files are opened with: nanoseconds, so that a
 /// nanosecond pcap or pcapng file keeps its resolution (libpcap scales a
 /// microsecond file up).
-pub(super) const PRECISION: pcap::Precision = pcap::Precision::Nano;
+pub const PRECISION: pcap::Precision = pcap::Precision::Nano;
 
 /// Opens `path` with nanosecond timestamps and checks its link type.
 pub(super) fn open(path: &Path) -> Result<(pcap::Capture<pcap::Offline>, LinkType), CaptureError> {
