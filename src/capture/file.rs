@@ -1,6 +1,6 @@
 //! Offline capture: pcap (micro/nanosecond, either byte order) and pcapng
 //! files through libpcap, streamed record by record. Opened here, read
-//! through [`Source`](super::Source) like a live interface.
+//! through [`Source`] like a live interface.
 
 use std::path::Path;
 
