@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod emit;

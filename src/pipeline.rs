@@ -1,21 +1,22 @@
 //! The one pipeline that live capture and replay both feed:
 //! frames -> [`Front`] (decode) -> [`Step`]s -> [`apply`] (track) -> events.
 //!
-//! The pipeline has two halves so that they can run on two threads, as
-//! the daemon's capture threads and tracker thread do: the front half
-//! decodes next to the capture (frames never leave libpcap's buffer, only
-//! header fields do), the back half tracks. [`Pipeline`] runs both halves
-//! in turn on one thread (the check, stepwise tests); [`FileFront`] runs
-//! the front half of a replay on its own thread, so that reading and
-//! decoding the file overlaps tracking and printing. Either way each frame
-//! becomes exactly one [`Step`] and the tracker sees the same steps in the
-//! same order, so both give the same timeline.
+//! The pipeline has two halves so that they can run on two threads: the
+//! front half decodes next to the capture (frames never leave libpcap's
+//! buffer, only header fields do), the back half tracks. [`Pipeline`] runs
+//! both halves in turn on one thread (the check, stepwise tests);
+//! [`FileFront`] runs the front half of a replay on its own thread, so
+//! that reading and decoding the file overlaps tracking and printing; the
+//! daemon's capture threads ([`crate::capture::live`]) run it next to each
+//! interface and send their steps to the tracker thread. Every way, each
+//! frame becomes exactly one [`Step`] and the tracker sees the same steps
+//! in the same order through [`apply`], so all give the same timeline.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::capture::file::{CaptureError, FileCapture};
+use crate::capture::{CaptureError, Source};
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::event::Event;
@@ -70,6 +71,16 @@ impl Front {
         }
     }
 
+    /// A front half for an interface that was reopened (its link type may
+    /// have changed) after `packets` frames: numbering goes on from there,
+    /// so that events never cite one frame number twice.
+    pub fn resume(link: LinkType, packets: u64) -> Front {
+        Front {
+            packets,
+            ..Front::new(link)
+        }
+    }
+
     /// Decodes one captured frame into its step.
     #[inline]
     pub fn read(&mut self, frame: &Frame<'_>) -> Step {
@@ -102,6 +113,11 @@ impl Front {
 }
 
 /// The track half: feeds one step to `tracker`; events go to `out`.
+///
+/// The one rule for skipped frames: they move the tracker's clock to
+/// their time (time passed on the line even if the frame was not ours),
+/// in replay and live alike.
+#[inline]
 pub fn apply(tracker: &mut Tracker, step: &Step, out: &mut Vec<Event>) {
     match step {
         Step::Decoded { packet, decoded } => tracker.on_decoded(decoded, *packet, out),
@@ -184,8 +200,11 @@ pub struct FileFront {
 }
 
 impl FileFront {
-    /// Starts reading `cap` on a thread named `replay-reader`.
-    pub fn spawn(mut cap: FileCapture) -> Result<FileFront, CaptureError> {
+    /// Opens the capture file `path` and starts reading it on a thread
+    /// named `replay-reader`. (Open errors come back here, before any
+    /// thread exists.)
+    pub fn open(path: &std::path::Path) -> Result<FileFront, CaptureError> {
+        let mut cap = Source::open_file(path)?;
         let (tx, steps) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES);
         // Emptied batches go back to the reader to be refilled: no
         // allocation per batch. Room for every batch that can exist (the
@@ -193,7 +212,7 @@ impl FileFront {
         // one back never blocks.
         let (empties, recycled) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES + 2);
         let link = cap.link();
-        let path = cap.path().to_path_buf();
+        let path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("replay-reader".into())
             .spawn(move || {

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use linewatch::capture::file::FileCapture;
+use linewatch::capture::Source;
 use linewatch::decode::{decode_frame, decode_frame_general, Decoded};
 
 /// Every capture file under `dir`, recursively, in name order.
@@ -38,7 +38,7 @@ fn fast_and_general_decoding_agree_on_every_frame_of_every_capture() {
     let (mut frames, mut tcp) = (0u64, 0u64);
     for file in &files {
         // Files libpcap refuses (malformed, unsupported) have no frames.
-        let Ok(mut cap) = FileCapture::open(file) else {
+        let Ok(mut cap) = Source::open_file(file) else {
             continue;
         };
         let link = cap.link();

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use linewatch::capture::file::FileCapture;
+use linewatch::capture::Source;
 use linewatch::config::Config;
 use linewatch::event::Event;
 use linewatch::mode::replay;
@@ -96,7 +96,7 @@ fn every_scenario_gives_its_declared_timeline() {
 /// `step` of packet time between frames (as the live daemon's timer does),
 /// gives exactly the same events as the whole-file replay.
 fn stepwise(path: &Path, config: &Config, step: Duration) -> Vec<Event> {
-    let mut cap = FileCapture::open(path).unwrap();
+    let mut cap = Source::open_file(path).unwrap();
     let mut p = Pipeline::new(cap.link(), config);
     let mut events = Vec::new();
     let mut clock: Option<Timestamp> = None;
@@ -341,7 +341,7 @@ fn the_printer_thread_prints_what_the_single_thread_pipeline_finds() {
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
     // The same file through the one-thread pipeline, frame by frame.
-    let mut cap = FileCapture::open(path).unwrap();
+    let mut cap = Source::open_file(path).unwrap();
     let mut p = Pipeline::new(cap.link(), &config);
     let mut events = Vec::new();
     let mut summaries = Vec::new();

@@ -1,126 +1,58 @@
 //! Offline capture: pcap (micro/nanosecond, either byte order) and pcapng
-//! files through libpcap, streamed record by record.
+//! files through libpcap, streamed record by record. Opened here, read
+//! through [`Source`] like a live interface.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::{pcap_message, Source};
 use crate::decode::{dlt_name, Frame, LinkType};
-use crate::time::Timestamp;
 
-/// Why a capture file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    /// libpcap refused the file (missing, not a capture, bad header...).
-    #[error("cannot read {path}: {message}")]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// libpcap's reason.
-        message: String,
-    },
-    /// The file's link type is not one linewatch decodes.
-    #[error("unsupported link type {name} ({dlt}) in {path}")]
-    UnsupportedLinkType {
-        /// The file.
-        path: PathBuf,
-        /// DLT name.
-        name: String,
-        /// DLT number.
-        dlt: i32,
-    },
-    /// A record could not be read (truncated or corrupt file).
-    #[error(
-        "{path}: {message} (after packet {packets}; the events above cover the packets before it)"
-    )]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// libpcap's reason.
-        message: String,
-        /// Packets read before the error.
-        packets: u64,
-    },
+pub use super::CaptureError;
+
+/// The precision capture files are opened with: nanoseconds, so that a
+/// nanosecond pcap or pcapng file keeps its resolution (libpcap scales a
+/// microsecond file up).
+pub const PRECISION: pcap::Precision = pcap::Precision::Nano;
+
+/// Opens `path` with nanosecond timestamps and checks its link type.
+pub(super) fn open(path: &Path) -> Result<(pcap::Capture<pcap::Offline>, LinkType), CaptureError> {
+    let cap = pcap::Capture::from_file_with_precision(path, PRECISION).map_err(|e| {
+        CaptureError::Open {
+            path: path.to_path_buf(),
+            message: pcap_message(&e),
+        }
+    })?;
+    let dlt = cap.get_datalink().0;
+    let link = LinkType::from_dlt(dlt).map_err(|_| CaptureError::UnsupportedLinkType {
+        path: path.to_path_buf(),
+        name: dlt_name(dlt),
+        dlt,
+    })?;
+    // Replay reads on its own thread: no stdio lock per record.
+    stdio::lock_by_caller(&cap);
+    Ok((cap, link))
 }
 
-/// A capture file opened for streaming.
-pub struct FileCapture {
-    cap: pcap::Capture<pcap::Offline>,
-    link: LinkType,
-    path: PathBuf,
-    packets: u64,
-}
-
-impl std::fmt::Debug for FileCapture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileCapture")
-            .field("path", &self.path)
-            .field("link", &self.link)
-            .finish()
-    }
-}
+/// A capture file: the [`Source`] of [`Source::open_file`], under the
+/// name `mode::check` still uses. Remove once it calls `Source` itself.
+#[derive(Debug)]
+pub struct FileCapture(Source);
 
 impl FileCapture {
-    /// Opens `path` with nanosecond timestamps and checks its link type.
+    /// Opens `path` ([`Source::open_file`]).
     pub fn open(path: &Path) -> Result<FileCapture, CaptureError> {
-        let cap =
-            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
-                CaptureError::Open {
-                    path: path.to_path_buf(),
-                    message: pcap_message(&e),
-                }
-            })?;
-        let dlt = cap.get_datalink().0;
-        let link = LinkType::from_dlt(dlt).map_err(|_| CaptureError::UnsupportedLinkType {
-            path: path.to_path_buf(),
-            name: dlt_name(dlt),
-            dlt,
-        })?;
-        // Replay reads on its own thread: no stdio lock per record.
-        stdio::lock_by_caller(&cap);
-        Ok(FileCapture {
-            cap,
-            link,
-            path: path.to_path_buf(),
-            packets: 0,
-        })
+        Source::open_file(path).map(FileCapture)
     }
 
     /// The file's link type.
     pub fn link(&self) -> LinkType {
-        self.link
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        self.0.link()
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.packets += 1;
-                let h = p.header;
-                Ok(Some(Frame {
-                    ts: Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec),
-                    data: p.data,
-                    wire_len: h.len,
-                }))
-            }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(CaptureError::Read {
-                path: self.path.clone(),
-                message: pcap_message(&e),
-                packets: self.packets,
-            }),
-        }
-    }
-}
-
-fn pcap_message(e: &pcap::Error) -> String {
-    match e {
-        pcap::Error::PcapError(m) => m.clone(),
-        other => other.to_string(),
+        self.0.next_frame()
     }
 }
 
@@ -135,9 +67,9 @@ fn pcap_message(e: &pcap::Error) -> String {
 /// (glibc's `__fsetlocking`, also in musl) turns that locking off for this
 /// one `FILE`.
 ///
-/// Why it is sound: the `FILE` belongs to the `pcap_t` inside a
-/// [`FileCapture`], and only libpcap calls on that capture touch it. Every
-/// such call takes `&mut` of the capture (the pcap crate's `Capture` is
+/// Why it is sound: the `FILE` belongs to the `pcap_t` that [`open`]
+/// returns (and a [`Source`] then owns), and only libpcap calls on that
+/// capture touch it. Every such call takes `&mut` of the capture (the pcap crate's `Capture` is
 /// `Send` but not `Sync`), so one thread at a time uses the `FILE`, which
 /// is the caller's locking that `FSETLOCKING_BYCALLER` asks for.
 #[allow(unsafe_code)]
@@ -191,8 +123,8 @@ mod tests {
     #[test]
     fn a_capture_file_is_read_without_stdio_locks() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rst-from-peer.pcap");
-        let cap = FileCapture::open(&path).expect("fixture opens");
-        assert!(stdio::is_locked_by_caller(&cap.cap));
+        let (cap, _) = open(&path).expect("fixture opens");
+        assert!(stdio::is_locked_by_caller(&cap));
         // A handle opened without it is left to glibc's locking, so the
         // query tells the two apart.
         let plain = pcap::Capture::from_file(&path).expect("fixture opens");

@@ -2,13 +2,17 @@
 //!
 //! Each thread opens its interface header-only (small snaplen), immediate
 //! mode, a 50 ms timeout so it wakes without traffic, and a BPF filter for
-//! the watched peers' TCP. It decodes frames right there and sends only
-//! [`Segment`]s (header fields) over a bounded channel: no payload byte
-//! leaves libpcap's buffer. If the tracker falls behind and the channel is
-//! full, the batch is dropped and counted (`queue_dropped`); libpcap is
-//! never blocked. If the interface goes down or disappears, the thread
-//! reports the capture lost and reopens it with backoff (0.25 s doubling to
-//! 5 s) until it works again, without a restart.
+//! the watched peers' TCP. It reads frames through a [`Source`] and runs
+//! the pipeline's decode half ([`Front`]) right there, as replay's reader
+//! thread does, and sends only [`Step`]s (header fields, or the time of a
+//! skipped frame) over a bounded channel: no payload byte leaves
+//! libpcap's buffer. The tracker thread feeds them to the tracker with
+//! [`crate::pipeline::apply`], so a skipped frame moves the clock live
+//! exactly as it does in replay. If the tracker falls behind and the
+//! channel is full, the batch is dropped and counted (`queue_dropped`);
+//! libpcap is never blocked. If the interface goes down or disappears, the
+//! thread reports the capture lost and reopens it with backoff (0.25 s
+//! doubling to 5 s) until it works again, without a restart.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,9 +21,11 @@ use std::time::{Duration as StdDuration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::{CaptureError, Source};
+use crate::clock::sleep_unless_stopped;
 use crate::config::LinkSpec;
-use crate::decode::{Decoded, Decoder, Frame, LinkType};
-use crate::time::Timestamp;
+use crate::decode::{Frame, LinkType};
+use crate::pipeline::{Front, Step};
 
 /// Segments per batch before it is sent (a batch also goes on every timeout).
 pub const BATCH: usize = 256;
@@ -27,6 +33,17 @@ pub const BATCH: usize = 256;
 pub const QUEUE_BATCHES: usize = 1024;
 /// libpcap read timeout: how long a quiet capture sleeps before flushing.
 pub const READ_TIMEOUT_MS: i32 = 50;
+/// How long a capture thread waits for a quiet interface before it
+/// flushes and looks at its stop flag again ([`READ_TIMEOUT_MS`]).
+const READ_TIMEOUT: StdDuration = StdDuration::from_millis(READ_TIMEOUT_MS as u64);
+/// Live interfaces are opened with microsecond timestamps: libpcap's
+/// default, which every interface offers. (Nanoseconds may be refused per
+/// interface, and the pcap crate does not say when; the header would then
+/// be read in the wrong unit.) [`Source`] reads live headers in it.
+pub const PRECISION: pcap::Precision = pcap::Precision::Micro;
+/// Reopening an interface whose link type linewatch does not decode is
+/// retried this slowly: it will not change soon.
+const UNSUPPORTED_LINK_RETRY: StdDuration = StdDuration::from_secs(5);
 /// How often kernel drop counters are read.
 pub const STATS_EVERY: StdDuration = StdDuration::from_secs(2);
 
@@ -100,13 +117,15 @@ const ICMP_ERRORS: &str = "(icmp[icmptype] == icmp-unreach or icmp[icmptype] == 
 /// What a capture thread tells the tracker thread.
 #[derive(Debug)]
 pub enum CaptureMsg {
-    /// Decoded frames (TCP segments, ICMP errors about TCP), each with its
-    /// frame number on this interface.
-    Segments {
+    /// The decode half's steps, in capture order: decoded frames (TCP
+    /// segments, ICMP errors about TCP) with their frame number on this
+    /// interface, and skipped frames with their time. Feed them to the
+    /// tracker with [`crate::pipeline::apply`].
+    Steps {
         /// Index of the capture.
         capture: usize,
-        /// `(frame number, decoded frame)`.
-        segments: Vec<(u64, Decoded)>,
+        /// The steps.
+        steps: Vec<Step>,
     },
     /// The capture is open (again).
     Opened {
@@ -133,7 +152,7 @@ pub struct CaptureCounters {
     pub dropped: AtomicU64,
     /// Interface drops.
     pub if_dropped: AtomicU64,
-    /// Segments dropped because the channel was full.
+    /// Segments (decoded frames) dropped because the channel was full.
     pub queue_dropped: AtomicU64,
     /// Frames decoded into segments.
     pub segments: AtomicU64,
@@ -164,7 +183,10 @@ pub fn explain(interface: &str, message: &str) -> String {
     }
 }
 
-/// Opens `spec` for live capture with its filter, non-blocking.
+/// Opens `spec` for live capture with its filter, non-blocking, with
+/// [`PRECISION`] timestamps: the bare libpcap handle, which
+/// [`Source::open_live`] wraps. (`mode::check` still calls this itself;
+/// once it uses `Source`, this can become private to `capture`.)
 pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
     let snaplen = i32::try_from(spec.snaplen).unwrap_or(128);
     let buffer = i32::try_from(spec.buffer_size).unwrap_or(4 << 20);
@@ -175,6 +197,7 @@ pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
                 .immediate_mode(true)
                 .timeout(READ_TIMEOUT_MS)
                 .buffer_size(buffer)
+                .precision(PRECISION)
                 .open()
         })
         .map_err(|e| explain(&spec.interface, &e.to_string()))?;
@@ -192,7 +215,7 @@ pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
 pub fn spawn(
     index: usize,
     spec: CaptureSpec,
-    first: Result<pcap::Capture<pcap::Active>, String>,
+    first: Result<Source, CaptureError>,
     tx: Sender<CaptureMsg>,
     counters: Arc<CaptureCounters>,
     stop: Arc<AtomicBool>,
@@ -205,7 +228,7 @@ pub fn spawn(
 fn run(
     index: usize,
     spec: &CaptureSpec,
-    first: Result<pcap::Capture<pcap::Active>, String>,
+    first: Result<Source, CaptureError>,
     tx: &Sender<CaptureMsg>,
     counters: &CaptureCounters,
     stop: &AtomicBool,
@@ -213,25 +236,14 @@ fn run(
     let mut next = Some(first);
     let mut backoff = StdDuration::from_millis(250);
     let mut reported_lost = false;
-    let mut frame_no = 0u64;
+    // Frame numbers go on across reopenings: events never cite one twice.
+    let mut packets = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let attempt = next.take().unwrap_or_else(|| open(spec));
+        let attempt = next.take().unwrap_or_else(|| Source::open_live(spec));
         match attempt {
-            Ok(cap) => {
+            Ok(mut source) => {
                 backoff = StdDuration::from_millis(250);
                 reported_lost = false;
-                let link = cap.get_datalink().0;
-                let Ok(link) = LinkType::from_dlt(link) else {
-                    let reason = format!(
-                        "interface {} has link type {}, which linewatch does not decode",
-                        spec.interface,
-                        crate::decode::dlt_name(link)
-                    );
-                    lost(index, tx, counters, reason);
-                    reported_lost = true;
-                    sleep_unless_stopped(StdDuration::from_secs(5), stop);
-                    continue;
-                };
                 counters.running.store(true, Ordering::Relaxed);
                 if let Ok(mut e) = counters.error.lock() {
                     *e = None;
@@ -239,25 +251,35 @@ fn run(
                 let _ = tx.send_timeout(
                     CaptureMsg::Opened {
                         capture: index,
-                        link,
+                        link: source.link(),
                     },
                     StdDuration::from_secs(1),
                 );
-                let reason = pump(index, cap, link, tx, counters, stop, &mut frame_no);
+                let mut front = Front::resume(source.link(), packets);
+                let mut batch = Batch::new(index, tx, counters);
+                let ended = pump(&mut source, &mut front, &mut batch, counters, stop);
+                packets = front.packets();
                 counters.running.store(false, Ordering::Relaxed);
-                if let Some(reason) = reason {
-                    lost(index, tx, counters, explain(&spec.interface, &reason));
+                if let Err(e) = ended {
+                    lost(index, tx, counters, e.to_string());
                     reported_lost = true;
                 }
             }
-            Err(reason) => {
+            Err(e) => {
                 counters.running.store(false, Ordering::Relaxed);
+                let wait = match e {
+                    CaptureError::InterfaceLinkType { .. } => UNSUPPORTED_LINK_RETRY,
+                    _ => {
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(StdDuration::from_secs(5));
+                        wait
+                    }
+                };
                 if !reported_lost {
-                    lost(index, tx, counters, reason);
+                    lost(index, tx, counters, e.to_string());
                     reported_lost = true;
                 }
-                sleep_unless_stopped(backoff, stop);
-                backoff = (backoff * 2).min(StdDuration::from_secs(5));
+                sleep_unless_stopped(wait, stop);
             }
         }
     }
@@ -276,118 +298,103 @@ fn lost(index: usize, tx: &Sender<CaptureMsg>, counters: &CaptureCounters, reaso
     );
 }
 
-fn sleep_unless_stopped(d: StdDuration, stop: &AtomicBool) {
-    let until = Instant::now() + d;
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(StdDuration::from_millis(50).min(until - Instant::now()));
+/// The steps read since the last send, and where they go.
+struct Batch<'a> {
+    index: usize,
+    tx: &'a Sender<CaptureMsg>,
+    counters: &'a CaptureCounters,
+    steps: Vec<Step>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(index: usize, tx: &'a Sender<CaptureMsg>, counters: &'a CaptureCounters) -> Batch<'a> {
+        Batch {
+            index,
+            tx,
+            counters,
+            steps: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Decodes `frame` with `front` into its step, counts it, and sends
+    /// the batch once it is full.
+    fn read(&mut self, front: &mut Front, frame: &Frame<'_>) {
+        let step = front.read(frame);
+        let counter = match step {
+            Step::Decoded { .. } => &self.counters.segments,
+            Step::Skipped { .. } => &self.counters.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.steps.push(step);
+        if self.steps.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Sends what there is, without waiting: if the tracker thread is
+    /// behind and the channel is full, the batch is dropped and its
+    /// segments counted.
+    fn flush(&mut self) {
+        if self.steps.is_empty() {
+            return;
+        }
+        let msg = CaptureMsg::Steps {
+            capture: self.index,
+            steps: std::mem::replace(&mut self.steps, Vec::with_capacity(BATCH)),
+        };
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg) | TrySendError::Disconnected(msg)) => {
+                let segments = match &msg {
+                    CaptureMsg::Steps { steps, .. } => steps
+                        .iter()
+                        .filter(|s| matches!(s, Step::Decoded { .. }))
+                        .count(),
+                    _ => 0,
+                };
+                self.counters
+                    .queue_dropped
+                    .fetch_add(segments as u64, Ordering::Relaxed);
+            }
+        }
     }
 }
 
-/// Reads until an error (returned) or `stop` (returns `None`).
+/// Reads until an error (returned) or `stop` (`Ok`).
 fn pump(
-    index: usize,
-    mut cap: pcap::Capture<pcap::Active>,
-    link: LinkType,
-    tx: &Sender<CaptureMsg>,
+    source: &mut Source,
+    front: &mut Front,
+    batch: &mut Batch<'_>,
     counters: &CaptureCounters,
     stop: &AtomicBool,
-    frame_no: &mut u64,
-) -> Option<String> {
-    let mut decoder = Decoder::new(link);
-    let mut batch: Vec<(u64, Decoded)> = Vec::with_capacity(BATCH);
+) -> Result<(), CaptureError> {
     let mut last_stats = Instant::now();
     let base = (
         counters.received.load(Ordering::Relaxed),
         counters.dropped.load(Ordering::Relaxed),
         counters.if_dropped.load(Ordering::Relaxed),
     );
-    let flush = |batch: &mut Vec<(u64, Decoded)>| {
-        if batch.is_empty() {
-            return;
-        }
-        let n = batch.len() as u64;
-        let msg = CaptureMsg::Segments {
-            capture: index,
-            segments: std::mem::replace(batch, Vec::with_capacity(BATCH)),
-        };
-        match tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                counters.queue_dropped.fetch_add(n, Ordering::Relaxed);
-            }
-        }
-    };
     loop {
         if stop.load(Ordering::Relaxed) {
-            flush(&mut batch);
-            return None;
+            batch.flush();
+            return Ok(());
         }
-        // Drain what is there, then wait up to READ_TIMEOUT_MS for more.
+        // Drain what is there, then wait up to READ_TIMEOUT for more.
         loop {
-            match cap.next_packet() {
-                Ok(p) => {
-                    *frame_no += 1;
-                    let h = p.header;
-                    let frame = Frame {
-                        ts: Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec.saturating_mul(1000)),
-                        data: p.data,
-                        wire_len: h.len,
-                    };
-                    match decoder.decode(&frame) {
-                        Some(seg) => {
-                            counters.segments.fetch_add(1, Ordering::Relaxed);
-                            batch.push((*frame_no, seg));
-                            if batch.len() >= BATCH {
-                                flush(&mut batch);
-                            }
-                        }
-                        None => {
-                            counters.skipped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                Err(pcap::Error::TimeoutExpired) => break,
+            match source.next_frame() {
+                Ok(Some(frame)) => batch.read(front, &frame),
+                Ok(None) => break,
                 Err(e) => {
-                    flush(&mut batch);
-                    return Some(e.to_string());
+                    batch.flush();
+                    return Err(e);
                 }
             }
         }
-        flush(&mut batch);
-        let ready = {
-            use std::os::fd::AsFd;
-            let mut fds = [nix::poll::PollFd::new(
-                cap.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(
-                &mut fds,
-                nix::poll::PollTimeout::from(READ_TIMEOUT_MS as u16),
-            ) {
-                Ok(_) => fds
-                    .first()
-                    .and_then(|f| f.revents())
-                    .unwrap_or(nix::poll::PollFlags::empty()),
-                Err(nix::errno::Errno::EINTR) => nix::poll::PollFlags::empty(),
-                Err(e) => return Some(format!("poll: {e}")),
-            }
-        };
-        if ready.intersects(
-            nix::poll::PollFlags::POLLERR
-                | nix::poll::PollFlags::POLLHUP
-                | nix::poll::PollFlags::POLLNVAL,
-        ) {
-            // Let libpcap read the error (interface down / gone) and say it.
-            match cap.next_packet() {
-                Err(pcap::Error::TimeoutExpired) | Ok(_) => {
-                    return Some("the interface went down or disappeared".to_string())
-                }
-                Err(e) => return Some(e.to_string()),
-            }
-        }
+        batch.flush();
+        source.wait_readable(READ_TIMEOUT)?;
         if last_stats.elapsed() >= STATS_EVERY {
             last_stats = Instant::now();
-            if let Ok(s) = cap.stats() {
+            if let Some(s) = source.stats() {
                 counters
                     .received
                     .store(base.0 + u64::from(s.received), Ordering::Relaxed);
@@ -405,6 +412,76 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::pipeline::apply;
+    use crate::time::Timestamp;
+    use crate::track::Tracker;
+
+    /// An Ethernet ARP frame: not IP, so the decoder skips it.
+    fn arp() -> Vec<u8> {
+        let mut f = vec![0xff; 12];
+        f.extend_from_slice(&[0x08, 0x06]);
+        f.extend_from_slice(&[0; 28]);
+        f
+    }
+
+    /// The live path applies the rule replay applies: a skipped frame is
+    /// sent as a step with its time, and moves the tracker's clock there
+    /// when the tracker thread applies it, as `linewatch run` does.
+    #[test]
+    fn a_skipped_frame_moves_the_clock_on_the_live_path() {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let counters = CaptureCounters::default();
+        // A reopened interface: frame numbers go on after 41.
+        let mut front = Front::resume(LinkType::Ethernet, 41);
+        let mut batch = Batch::new(3, &tx, &counters);
+        let data = arp();
+        let t0 = Timestamp::from_parts(1_700_000_000, 0);
+        let t1 = Timestamp::from_parts(1_700_000_600, 250_000_000);
+        for ts in [t0, t1] {
+            let frame = Frame {
+                ts,
+                data: &data,
+                wire_len: 42,
+            };
+            batch.read(&mut front, &frame);
+        }
+        batch.flush();
+        assert_eq!(front.packets(), 43);
+        assert_eq!(counters.skipped.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.segments.load(Ordering::Relaxed), 0);
+        let Ok(CaptureMsg::Steps { capture: 3, steps }) = rx.try_recv() else {
+            panic!("one batch of steps from capture 3");
+        };
+        assert_eq!(steps, [Step::Skipped { ts: t0 }, Step::Skipped { ts: t1 }]);
+
+        let mut tracker = Tracker::new(&Config::default());
+        let mut events = Vec::new();
+        for step in &steps {
+            apply(&mut tracker, step, &mut events);
+        }
+        assert_eq!(tracker.now(), t1);
+    }
+
+    /// A batch the full channel refuses is counted as its segments: the
+    /// skipped frames in it were not segments.
+    #[test]
+    fn a_refused_batch_counts_only_its_segments() {
+        let (tx, _rx) = crossbeam_channel::bounded(0);
+        let counters = CaptureCounters::default();
+        let mut front = Front::new(LinkType::Ethernet);
+        let mut batch = Batch::new(0, &tx, &counters);
+        let data = arp();
+        let frame = Frame {
+            ts: Timestamp::from_parts(1_700_000_000, 0),
+            data: &data,
+            wire_len: 42,
+        };
+        batch.read(&mut front, &frame);
+        batch.flush();
+        assert_eq!(counters.queue_dropped.load(Ordering::Relaxed), 0);
+        assert!(batch.steps.is_empty());
+    }
 
     /// The generated filter is what libpcap compiles, for one link, two
     /// links on one interface, IPv6 and CIDR peers.

@@ -1,8 +1,9 @@
 //! `linewatch run`: the root daemon on the gateway host.
 //!
-//! Captures (one thread per interface, [`crate::capture::live`]) feed the
-//! same sans-IO tracker replay uses. This thread is the only one that
-//! touches the tracker: it feeds it segments as they come and advances it
+//! Captures (one thread per interface, [`crate::capture::live`]) run the
+//! pipeline's decode half ([`crate::pipeline::Front`]) and feed the same
+//! sans-IO tracker replay uses. This thread is the only one that touches
+//! the tracker: it applies their steps as they come and advances it
 //! with the wall clock every 100 ms, so silence and black holes are found
 //! while no packet arrives. The clock it advances to lags the wall clock by
 //! [`CLOCK_LAG`], so a packet still in the queue cannot make a deadline
@@ -18,14 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
 use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE_BATCHES};
+use crate::capture::{CaptureError, Source};
+use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind};
 use crate::notify;
+use crate::pipeline::apply;
 use crate::status::{self, CaptureDoc, StatusDoc};
 use crate::time::{Duration, Timestamp};
 use crate::track::{ConnectionSummary, Tracker};
@@ -86,13 +90,6 @@ pub struct DaemonOptions {
     pub state_dir: Option<PathBuf>,
 }
 
-fn wall_now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
 fn log(msg: &str) {
     eprintln!("linewatch: {msg}");
 }
@@ -117,20 +114,15 @@ struct Captures {
 impl Captures {
     /// Opens every capture (so privileges can be dropped after), then
     /// starts their threads.
-    fn open(
-        config: &Config,
-    ) -> (
-        Vec<CaptureSpec>,
-        Vec<Result<pcap::Capture<pcap::Active>, String>>,
-    ) {
+    fn open(config: &Config) -> (Vec<CaptureSpec>, Vec<Result<Source, CaptureError>>) {
         let specs = CaptureSpec::for_links(&config.links);
-        let opened = specs.iter().map(live::open).collect();
+        let opened = specs.iter().map(Source::open_live).collect();
         (specs, opened)
     }
 
     fn start(
         specs: Vec<CaptureSpec>,
-        opened: Vec<Result<pcap::Capture<pcap::Active>, String>>,
+        opened: Vec<Result<Source, CaptureError>>,
     ) -> Result<Captures, DaemonError> {
         let (tx, rx) = bounded(QUEUE_BATCHES);
         let stop = Arc::new(AtomicBool::new(false));
@@ -258,9 +250,9 @@ impl Daemon {
 
     fn on_message(&mut self, msg: CaptureMsg) {
         match msg {
-            CaptureMsg::Segments { segments, .. } => {
-                for (frame, d) in &segments {
-                    self.tracker.on_decoded(d, *frame, &mut self.events);
+            CaptureMsg::Steps { steps, .. } => {
+                for step in &steps {
+                    apply(&mut self.tracker, step, &mut self.events);
                 }
             }
             CaptureMsg::Opened { capture, link } => {

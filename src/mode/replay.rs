@@ -22,7 +22,7 @@ use std::path::Path;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::json;
 
-use crate::capture::file::{CaptureError, FileCapture};
+use crate::capture::CaptureError;
 use crate::config::Config;
 use crate::event::Event;
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
@@ -72,7 +72,7 @@ pub struct Replay {
 /// Replays `path` and collects every event and summary in memory. For
 /// tests and small files; the CLI streams instead ([`replay_to`]).
 pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
-    let front = FileFront::spawn(FileCapture::open(path)?)?;
+    let front = FileFront::open(path)?;
     let mut tracker = Tracker::new(config);
     let mut r = Replay::default();
     if let Some(e) = track(front, &mut tracker, &mut r)?.failure {
@@ -238,7 +238,7 @@ pub fn replay_with(
     emitters: Option<&mut crate::emit::Emitters>,
     out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
-    let front = FileFront::spawn(FileCapture::open(path)?)?;
+    let front = FileFront::open(path)?;
     let mut tracker = Tracker::new(config);
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
