@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::capture::file::CaptureError;
+use crate::capture::CaptureError;
 use crate::status::StatusError;
 
 /// Why a check could not judge: every one of them is UNKNOWN (exit 3).

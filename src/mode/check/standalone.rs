@@ -3,10 +3,11 @@
 //! judged at the end.
 
 use std::path::Path;
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, Instant};
 
-use crate::capture::file::FileCapture;
-use crate::capture::live::{self, CaptureSpec};
+use crate::capture::live::CaptureSpec;
+use crate::capture::{CaptureError, Source};
+use crate::clock::wall_now;
 use crate::config::Config;
 use crate::decode::{Frame, LinkType};
 use crate::event::Event;
@@ -19,17 +20,7 @@ use super::error::CheckError;
 
 /// The wall clock, seconds since the epoch.
 pub(super) fn wall_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn wall_now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    wall_now().as_secs_f64()
 }
 
 /// The pipeline and the policy, as the daemon runs them: the policy is fed
@@ -84,9 +75,10 @@ impl Judged {
     }
 }
 
-/// Reads `file` through the pipeline; the link as of its last packet.
+/// Reads `file` through the pipeline and the policy; the link as of its
+/// last packet.
 pub fn replay_link(file: &Path, config: &Config) -> Result<(LinkDoc, Timestamp), CheckError> {
-    let mut cap = FileCapture::open(file)?;
+    let mut cap = Source::open_file(file)?;
     let mut j = Judged::new(cap.link(), config);
     while let Some(frame) = cap.next_frame()? {
         j.on_frame(&frame);
@@ -107,59 +99,28 @@ pub fn capture_link(
         .into_iter()
         .next()
         .ok_or_else(|| CheckError::Internal("no interface configured".into()))?;
-    let fail = |message: String| CheckError::Capture {
+    let fail = |e: CaptureError| CheckError::Capture {
         interface: spec.interface.clone(),
-        message,
+        message: match e {
+            CaptureError::Interface { message, .. } => message,
+            other => other.to_string(),
+        },
     };
-    let mut cap = live::open(&spec).map_err(fail)?;
-    let dlt = cap.get_datalink().0;
-    let link = LinkType::from_dlt(dlt).map_err(|_| {
-        fail(format!(
-            "link type {}, which linewatch does not decode",
-            crate::decode::dlt_name(dlt)
-        ))
-    })?;
-    let mut j = Judged::new(link, config);
+    let mut cap = Source::open_live(&spec).map_err(fail)?;
+    let mut j = Judged::new(cap.link(), config);
     j.advance_to(wall_now());
     let end = Instant::now() + duration;
-    loop {
-        match cap.next_packet() {
-            Ok(pkt) => {
-                let h = pkt.header;
-                let frame = Frame {
-                    ts: Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec.saturating_mul(1000)),
-                    data: pkt.data,
-                    wire_len: h.len,
-                };
-                j.on_frame(&frame);
-            }
-            Err(pcap::Error::TimeoutExpired) => {
+    while Instant::now() < end {
+        match cap.next_frame().map_err(fail)? {
+            Some(frame) => j.on_frame(&frame),
+            None => {
                 let left = end.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                wait_readable(&cap, left.min(StdDuration::from_millis(50))).map_err(fail)?;
+                cap.wait_readable(left.min(StdDuration::from_millis(50)))
+                    .map_err(fail)?;
             }
-            Err(e) => return Err(fail(live::explain(&spec.interface, &e.to_string()))),
-        }
-        if Instant::now() >= end {
-            break;
         }
     }
     let now = wall_now();
     j.advance_to(now);
     Ok((j.link(now)?, now))
-}
-
-fn wait_readable(cap: &pcap::Capture<pcap::Active>, wait: StdDuration) -> Result<(), String> {
-    use std::os::fd::AsFd;
-    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [nix::poll::PollFd::new(
-        cap.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
-        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
-        Err(e) => Err(format!("poll: {e}")),
-    }
 }
