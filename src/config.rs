@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::event::Side;
 use crate::time::Duration;
 
 mod effective;
@@ -394,15 +395,16 @@ pub struct LinkSpec {
 }
 
 impl LinkSpec {
-    /// Which side of `a`/`b` is the peer, if either matches this link
-    /// (and the other end is one of our `local` addresses, when given).
-    pub fn peer_side(&self, a: &SocketAddr, b: &SocketAddr) -> Option<bool> {
+    /// Which side sent a segment from `src` to `dst`, if it belongs to this
+    /// link: `Local` when `dst` is one of the link's peers (and `src` one of
+    /// our `local` addresses, when given), `Peer` the other way round.
+    pub fn sender(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<Side> {
         let local_ok =
             |x: &SocketAddr| self.local.is_empty() || self.local.iter().any(|l| l.matches(x));
-        if self.peers.iter().any(|p| p.matches(b)) && local_ok(a) {
-            Some(true)
-        } else if self.peers.iter().any(|p| p.matches(a)) && local_ok(b) {
-            Some(false)
+        if self.peers.iter().any(|p| p.matches(dst)) && local_ok(src) {
+            Some(Side::Local)
+        } else if self.peers.iter().any(|p| p.matches(src)) && local_ok(dst) {
+            Some(Side::Peer)
         } else {
             None
         }

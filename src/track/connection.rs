@@ -321,32 +321,32 @@ fn looks_like_client(sa: &SocketAddr, other: &SocketAddr) -> bool {
 }
 
 impl Connection {
-    /// A connection whose first seen segment is `seg`. `peer_is_dst` is the
-    /// link's verdict on which end is the peer; without a link, the local
-    /// end is the originator (SYN sender) or, mid-stream, the ephemeral port.
+    /// A connection whose first seen segment is `seg`. With a link, the
+    /// link says which side sent `seg`; without one, the local end is the
+    /// originator (SYN sender) or, mid-stream, the ephemeral port.
     pub(super) fn new(
         uid: u64,
         seg: &Segment,
-        link: Option<(usize, Arc<str>, bool)>,
+        link: Option<(usize, Arc<str>, Side)>,
     ) -> Connection {
-        let peer_is_dst = match &link {
-            Some((_, _, peer_is_dst)) => *peer_is_dst,
+        let sender = match &link {
+            Some((_, _, sender)) => *sender,
             None => match Control::of(seg) {
-                Control::Syn => true,
-                Control::SynAck => false,
-                _ => looks_like_client(&seg.src, &seg.dst),
+                Control::Syn => Side::Local,
+                Control::SynAck => Side::Peer,
+                _ if looks_like_client(&seg.src, &seg.dst) => Side::Local,
+                _ => Side::Peer,
             },
         };
-        let ends = if peer_is_dst {
-            Endpoints {
+        let ends = match sender {
+            Side::Local => Endpoints {
                 local: seg.src,
                 peer: seg.dst,
-            }
-        } else {
-            Endpoints {
+            },
+            Side::Peer => Endpoints {
                 local: seg.dst,
                 peer: seg.src,
-            }
+            },
         };
         let (link, link_name) = match link {
             Some((i, name, _)) => (Some(i), Some(name)),

@@ -448,7 +448,7 @@ impl Tracker {
                 .links
                 .iter()
                 .enumerate()
-                .find_map(|(i, l)| l.spec.peer_side(&seg.src, &seg.dst).map(|p| (i, p)));
+                .find_map(|(i, l)| l.spec.sender(&seg.src, &seg.dst).map(|s| (i, s)));
             let Some(found) = found else {
                 self.stats.unwatched += 1;
                 return;
@@ -483,12 +483,12 @@ impl Tracker {
         if let Some(slot) = reused {
             self.retire(slot, RetireReason::Reused, ts, out);
         }
-        let link = watched.map(|(i, peer_is_dst)| {
+        let link = watched.map(|(i, sender)| {
             let name: Arc<str> = self
                 .links
                 .get(i)
                 .map_or_else(|| Arc::from(""), |l| l.spec.name.clone());
-            (i, name, peer_is_dst)
+            (i, name, sender)
         });
         if self.flows.len() >= self.max_flows {
             self.evict(ts, out);
