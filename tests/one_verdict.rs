@@ -15,7 +15,7 @@ mod common;
 
 use std::fs;
 
-use linewatch::capture::file::FileCapture;
+use linewatch::capture::Source;
 use linewatch::config::{Config, OnReconnect, OnSilence, PageOn};
 use linewatch::emit::statsd::{LineSink, Statsd};
 use linewatch::event::Event;
@@ -201,7 +201,7 @@ fn policy_status_check_and_statsd_give_one_verdict_on_every_fixture_and_setting(
                 l.page_on = page;
             }
             let tag = format!("{name} ({silence:?}, {reconnect:?}, {page:?})");
-            let mut cap = FileCapture::open(&capture).unwrap();
+            let mut cap = Source::open_file(&capture).unwrap();
             let mut d = Daemonish {
                 pipeline: Pipeline::new(cap.link(), &config),
                 policy: Policy::new(&config, "gw-a"),

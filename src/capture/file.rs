@@ -1,13 +1,11 @@
 //! Offline capture: pcap (micro/nanosecond, either byte order) and pcapng
 //! files through libpcap, streamed record by record. Opened here, read
-//! through [`Source`] like a live interface.
+//! through [`Source`](super::Source) like a live interface.
 
 use std::path::Path;
 
-use super::{pcap_message, Source};
-use crate::decode::{dlt_name, Frame, LinkType};
-
-pub use super::CaptureError;
+use super::{pcap_message, CaptureError};
+use crate::decode::{dlt_name, LinkType};
 
 /// The precision capture files are opened with: nanoseconds, so that a
 /// nanosecond pcap or pcapng file keeps its resolution (libpcap scales a
@@ -33,29 +31,6 @@ pub(super) fn open(path: &Path) -> Result<(pcap::Capture<pcap::Offline>, LinkTyp
     Ok((cap, link))
 }
 
-/// A capture file: the [`Source`] of [`Source::open_file`], under the
-/// name `mode::check` still uses. Remove once it calls `Source` itself.
-#[derive(Debug)]
-pub struct FileCapture(Source);
-
-impl FileCapture {
-    /// Opens `path` ([`Source::open_file`]).
-    pub fn open(path: &Path) -> Result<FileCapture, CaptureError> {
-        Source::open_file(path).map(FileCapture)
-    }
-
-    /// The file's link type.
-    pub fn link(&self) -> LinkType {
-        self.0.link()
-    }
-
-    /// The next frame, `Ok(None)` at the end of the file.
-    #[inline]
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        self.0.next_frame()
-    }
-}
-
 /// The one place linewatch calls C itself: it tells glibc that libpcap's
 /// `FILE` for a capture file needs no lock.
 ///
@@ -68,7 +43,7 @@ impl FileCapture {
 /// one `FILE`.
 ///
 /// Why it is sound: the `FILE` belongs to the `pcap_t` that [`open`]
-/// returns (and a [`Source`] then owns), and only libpcap calls on that
+/// returns (and a [`Source`](super::Source) then owns), and only libpcap calls on that
 /// capture touch it. Every such call takes `&mut` of the capture (the pcap crate's `Capture` is
 /// `Send` but not `Sync`), so one thread at a time uses the `FILE`, which
 /// is the caller's locking that `FSETLOCKING_BYCALLER` asks for.

@@ -185,9 +185,8 @@ pub fn explain(interface: &str, message: &str) -> String {
 
 /// Opens `spec` for live capture with its filter, non-blocking, with
 /// [`PRECISION`] timestamps: the bare libpcap handle, which
-/// [`Source::open_live`] wraps. (`mode::check` still calls this itself;
-/// once it uses `Source`, this can become private to `capture`.)
-pub fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
+/// [`Source::open_live`] wraps.
+pub(super) fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, String> {
     let snaplen = i32::try_from(spec.snaplen).unwrap_or(128);
     let buffer = i32::try_from(spec.buffer_size).unwrap_or(4 << 20);
     let mut cap = pcap::Capture::from_device(spec.interface.as_str())
