@@ -88,11 +88,13 @@ enum OutputFormat {
     Json,
 }
 
-/// `LINEWATCH_TRACE=1`: every connection and link state transition
-/// (`A => B`, addresses and state names only) on stderr, for debugging a
-/// timeline. Off by default: the core's trace calls then cost one load.
+/// `LINEWATCH_TRACE=1` in a build with `--features trace`: every
+/// connection and link state transition (`A => B`, addresses and state
+/// names only) on stderr, for debugging a timeline.
+#[cfg(feature = "trace")]
 struct Trace;
 
+#[cfg(feature = "trace")]
 impl log::Log for Trace {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
@@ -105,9 +107,11 @@ impl log::Log for Trace {
     fn flush(&self) {}
 }
 
+#[cfg(feature = "trace")]
 static TRACE: Trace = Trace;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "trace")]
     if std::env::var_os("LINEWATCH_TRACE").is_some_and(|v| v != "0")
         && log::set_logger(&TRACE).is_ok()
     {

@@ -388,6 +388,7 @@ impl Connection {
     }
 
     /// Counts as an established connection of its link.
+    #[inline]
     pub fn is_up(&self) -> bool {
         self.state == State::Established
     }
@@ -443,6 +444,7 @@ impl Connection {
 
     /// What it counts for in its link: established, and silent or
     /// black-holed.
+    #[inline]
     pub fn standing(&self) -> Standing {
         Standing {
             up: self.is_up(),
@@ -526,6 +528,7 @@ impl Connection {
 
     fn set_state(&mut self, to: State) {
         // Every transition passes here; `up_since` follows Established.
+        #[cfg(feature = "trace")]
         if to != self.state {
             log::trace!(
                 "{} -> {}: {} => {}",
@@ -548,6 +551,7 @@ impl Connection {
             Trouble::Silence => &mut self.silent,
             Trouble::BlackHole => &mut self.black_hole,
         };
+        #[cfg(feature = "trace")]
         if *flag != on {
             log::trace!(
                 "{} -> {}: {trouble:?} {}",

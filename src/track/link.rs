@@ -124,6 +124,7 @@ impl Link {
 
     /// The only place the status changes.
     fn set_status(&mut self, to: LinkStatus) {
+        #[cfg(feature = "trace")]
         if self.count.status != to {
             log::trace!(
                 "link {}: {:?} => {:?} ({}/{} established)",

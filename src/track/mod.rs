@@ -76,6 +76,7 @@ struct Change {
 /// Feeds `seg` to `conn` and re-arms its deadline; returns how its standing
 /// changed, for the link's count.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn feed(
     conn: &mut Connection,
     seg: &Segment,
@@ -108,6 +109,7 @@ fn feed(
 /// one already there. A deadline that moved later (a packet arrived) needs
 /// no new entry: the old one re-arms when it comes due. The deadline's kind
 /// for the queue is its span after the connection's last packet.
+#[inline(always)]
 fn arm(conn: &mut Connection, th: &Thresholds, timers: &mut Timers, slot: SlotId) {
     if let Some(d) = conn.next_deadline(th) {
         if conn.scheduled.is_none_or(|s| d < s) {

@@ -110,7 +110,7 @@ impl FlowTable {
     }
 
     /// The slot of the connection with `key`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn find(&self, key: &FlowKey) -> Option<SlotId> {
         let chunks = &self.chunks;
         self.index
