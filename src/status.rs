@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::policy::Health;
 
 use crate::event::{LinkStatus, Side};
-use crate::policy::{IncidentView, LinkHealth};
+use crate::policy::{LinkHealth, OpenIncident};
 use crate::time::Timestamp;
 use crate::track::LinkView;
 
@@ -92,7 +92,7 @@ pub struct LinkDoc {
     pub beyond_count_reason: Option<String>,
     /// The incident open on the link, if any.
     #[serde(default)]
-    pub incident: Option<IncidentView>,
+    pub incident: Option<OpenIncident>,
     /// Established connections.
     pub established: u32,
     /// Expected connections.

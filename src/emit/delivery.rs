@@ -34,6 +34,35 @@ pub const BACKOFF_START: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
+/// A credential (routing key, webhook URL): it prints as `***` in every
+/// `Debug` and `Display`, so no log line or error can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    /// Wraps a credential read from its file or variable.
+    pub fn new(value: String) -> Credential {
+        Credential(value)
+    }
+
+    /// The credential itself, for the request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// What a destination needs to turn an entry into a request.
 pub trait Destination: Send + Sync + 'static {
     /// Short name for logs and metrics (`pagerduty`, `slack`).

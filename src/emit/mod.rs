@@ -82,29 +82,37 @@ fn start_statsd(config: &Config, host: &str) -> Result<Option<Statsd>, String> {
 
 /// `[pagerduty]` with its routing key read (from its file or variable).
 fn pagerduty_dest(config: &Config) -> Result<Option<pagerduty::PagerDuty>, String> {
-    let Some(pd) = &config.pagerduty else {
-        return Ok(None);
-    };
-    let key = pd
-        .routing_key
-        .resolve()
-        .map_err(|err| format!("[pagerduty]: {err}"))?;
-    Ok(Some(pagerduty::PagerDuty {
-        url: pd.events_url.clone(),
-        routing_key: key,
-    }))
+    config
+        .pagerduty
+        .as_ref()
+        .map(|pd| {
+            Ok(pagerduty::PagerDuty {
+                url: pd.events_url.clone(),
+                routing_key: secret("pagerduty", &pd.routing_key)?,
+            })
+        })
+        .transpose()
 }
 
 /// `[slack]` with its webhook URL read.
 fn slack_dest(config: &Config) -> Result<Option<slack::Slack>, String> {
-    let Some(sl) = &config.slack else {
-        return Ok(None);
-    };
-    let url = sl
-        .webhook_url
+    config
+        .slack
+        .as_ref()
+        .map(|sl| {
+            Ok(slack::Slack {
+                webhook_url: secret("slack", &sl.webhook_url)?,
+            })
+        })
+        .transpose()
+}
+
+/// A section's credential, read; the error names the section.
+fn secret(section: &str, source: &crate::config::Secret) -> Result<delivery::Credential, String> {
+    source
         .resolve()
-        .map_err(|err| format!("[slack]: {err}"))?;
-    Ok(Some(slack::Slack { webhook_url: url }))
+        .map(delivery::Credential::new)
+        .map_err(|err| format!("[{section}]: {err}"))
 }
 
 fn start<D: delivery::Destination>(
@@ -145,7 +153,7 @@ fn restart<D: delivery::Destination>(
 /// A Slack entry's body as it is sent.
 fn slack_body(entry: &outbox::Entry) -> serde_json::Result<Vec<u8>> {
     slack::Slack {
-        webhook_url: String::new(),
+        webhook_url: delivery::Credential::new(String::new()),
     }
     .body(entry)
 }
@@ -376,7 +384,7 @@ impl Emitters {
             // destinations that have their config section.
             let masked = pagerduty::PagerDuty {
                 url: String::new(),
-                routing_key: "***".into(),
+                routing_key: delivery::Credential::new("***".into()),
             };
             let sends = [
                 (self.dry_pagerduty, "pagerduty", masked.body(&pd)),

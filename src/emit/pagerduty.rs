@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{Action, Evidence, Notification};
 use crate::status::Health;
 
-use super::delivery::Destination;
+use super::delivery::{Credential, Destination};
 use super::outbox::{Body, Entry};
 
 /// The public Events API v2 endpoint.
@@ -110,19 +110,12 @@ pub fn entry(n: &Notification, source: &str) -> Entry {
 }
 
 /// PagerDuty as a delivery destination.
+#[derive(Debug)]
 pub struct PagerDuty {
     /// Events API URL.
     pub url: String,
-    /// The integration's routing key (secret: never logged or stored).
-    pub routing_key: String,
-}
-
-impl std::fmt::Debug for PagerDuty {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PagerDuty")
-            .field("routing_key", &"***")
-            .finish()
-    }
+    /// The integration's routing key (never logged or stored).
+    pub routing_key: Credential,
 }
 
 impl Destination for PagerDuty {
@@ -138,7 +131,7 @@ impl Destination for PagerDuty {
         match &entry.body {
             Body::PagerDuty(event) => serde_json::to_vec(&Request {
                 event: event.as_ref(),
-                routing_key: &self.routing_key,
+                routing_key: self.routing_key.expose(),
             }),
             Body::Slack(m) => serde_json::to_vec(m),
         }

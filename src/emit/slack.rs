@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{Action, Notification};
 use crate::status::Health;
 
-use super::delivery::Destination;
+use super::delivery::{Credential, Destination};
 use super::outbox::{Body, Entry};
 
 /// A Slack message: one text.
@@ -73,17 +73,10 @@ pub fn entry(n: &Notification) -> Entry {
 }
 
 /// Slack as a delivery destination.
+#[derive(Debug)]
 pub struct Slack {
-    /// The webhook URL (secret: never logged or stored).
-    pub webhook_url: String,
-}
-
-impl std::fmt::Debug for Slack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slack")
-            .field("webhook_url", &"***")
-            .finish()
-    }
+    /// The webhook URL (a secret: never logged or stored).
+    pub webhook_url: Credential,
 }
 
 impl Destination for Slack {
@@ -92,7 +85,7 @@ impl Destination for Slack {
     }
 
     fn url(&self) -> &str {
-        &self.webhook_url
+        self.webhook_url.expose()
     }
 
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {

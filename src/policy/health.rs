@@ -18,6 +18,8 @@ use crate::config::{LinkSpec, OnReconnect, OnSilence};
 use crate::event::{LinkCount, LinkId, LinkStatus};
 use crate::time::Timestamp;
 
+use super::OpenIncident;
+
 /// Health of a link (or of the probe), in Nagios' four states.
 #[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -210,17 +212,6 @@ impl Facts {
     }
 }
 
-/// The incident open on a link, as a snapshot shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncidentView {
-    /// Its dedup key (`linewatch/visa-primary`).
-    pub dedup_key: String,
-    /// The severity it was last triggered with.
-    pub severity: Health,
-    /// What triggered it, in words.
-    pub cause: String,
-}
-
 /// One link's health as the policy judges it now: the one verdict that
 /// status, check, metrics and pages render.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,7 +236,7 @@ pub struct LinkHealth {
     /// `expect_connections`.
     pub expected: u32,
     /// The open incident, if any.
-    pub incident: Option<IncidentView>,
+    pub incident: Option<OpenIncident>,
 }
 
 impl LinkHealth {
@@ -255,7 +246,7 @@ impl LinkHealth {
         spec: &LinkSpec,
         facts: &Facts,
         now: Timestamp,
-        incident: Option<IncidentView>,
+        incident: Option<OpenIncident>,
     ) -> LinkHealth {
         let (health, why) = facts.judge(spec, now);
         let (beyond, beyond_why) = facts.beyond_count(spec);

@@ -29,7 +29,7 @@ mod evidence;
 mod health;
 
 pub use evidence::{Evidence, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
-pub use health::{Facts, Health, IncidentView, LinkHealth, Why};
+pub use health::{Facts, Health, LinkHealth, Why};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -534,8 +534,9 @@ impl Policy {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let incident = l.incident.as_ref().map(|inc| IncidentView {
+                let incident = l.incident.as_ref().map(|inc| OpenIncident {
                     dedup_key: Policy::link_key(&l.spec.name),
+                    link: Some(l.spec.name.to_string()),
                     severity: inc.severity,
                     cause: inc.cause.clone(),
                 });
