@@ -122,7 +122,7 @@ impl<'a> JsonLine<'a> {
         };
         self.key(key);
         self.buf.push(b'"');
-        socket_addr(self.buf, &a);
+        super::addr::socket_addr(self.buf, &a);
         self.buf.push(b'"');
         self
     }
@@ -131,13 +131,7 @@ impl<'a> JsonLine<'a> {
     pub fn ip(&mut self, key: impl JsonKey, value: IpAddr) -> &mut Self {
         self.key(key);
         self.buf.push(b'"');
-        match value {
-            IpAddr::V4(v4) => ipv4(self.buf, v4.octets()),
-            IpAddr::V6(v6) => {
-                use std::io::Write;
-                let _ = write!(self.buf, "{v6}");
-            }
-        }
+        super::addr::ip(self.buf, value);
         self.buf.push(b'"');
         self
     }
@@ -212,113 +206,6 @@ impl JsonKey for &KeyText {
     }
 }
 
-/// The line `write` writes, as a `String` (for callers that want one;
-/// the text timeline's lines too).
-pub fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
-    let mut buf = Vec::with_capacity(256);
-    write(&mut buf);
-    // Only `str`s and ASCII are ever written.
-    String::from_utf8(buf).unwrap_or_default()
-}
-
-/// The object `write` writes, parsed into a [`serde_json::Value`] (for the
-/// policy, which merges page details; not on the per-packet path).
-pub fn value(write: impl FnOnce(&mut Vec<u8>)) -> serde_json::Value {
-    let mut buf = Vec::with_capacity(256);
-    write(&mut buf);
-    serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
-}
-
-/// `addr:port` as `SocketAddr`'s Display writes it. IPv4, nearly every
-/// address on the line, by hand: std's Display was a seventh of a replay.
-pub fn socket_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
-    match a {
-        SocketAddr::V4(v4) => {
-            let mut s = Ipv4Text::new();
-            s.ipv4(v4.ip().octets());
-            s.extend(b":");
-            s.extend(itoa::Buffer::new().format(v4.port()).as_bytes());
-            buf.extend_from_slice(s.as_bytes());
-        }
-        SocketAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(buf, "{v6}");
-        }
-    }
-}
-
-fn ipv4(buf: &mut Vec<u8>, octets: [u8; 4]) {
-    let mut s = Ipv4Text::new();
-    s.ipv4(octets);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-/// Each octet value's decimal digits (left-aligned) and their count.
-const OCTETS: [([u8; 3], u8); 256] = {
-    let mut table = [([0u8; 3], 0u8); 256];
-    let mut n = 0;
-    while n < 256 {
-        let (a, b, c) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
-        #[allow(clippy::indexing_slicing)] // evaluated at compile time: n < 256
-        {
-            table[n] = if n >= 100 {
-                ([b'0' + a, b'0' + b, b'0' + c], 3)
-            } else if n >= 10 {
-                ([b'0' + b, b'0' + c, 0], 2)
-            } else {
-                ([b'0' + c, 0, 0], 1)
-            };
-        }
-        n += 1;
-    }
-    table
-};
-
-/// An IPv4 address, or `addr:port`, built on the stack (at most 21 bytes)
-/// and appended to the line in one copy: a line has several, and a copy
-/// call per octet showed in profiles.
-struct Ipv4Text {
-    bytes: [u8; 24],
-    len: usize,
-}
-
-impl Ipv4Text {
-    fn new() -> Ipv4Text {
-        Ipv4Text {
-            bytes: [0; 24],
-            len: 0,
-        }
-    }
-
-    fn extend(&mut self, s: &[u8]) {
-        if let Some(to) = self.bytes.get_mut(self.len..self.len + s.len()) {
-            to.copy_from_slice(s);
-            self.len += s.len();
-        }
-    }
-
-    fn ipv4(&mut self, octets: [u8; 4]) {
-        for (i, octet) in octets.iter().enumerate() {
-            if i > 0 {
-                self.extend(b".");
-            }
-            // Three digit bytes copied at once, then as many kept as the
-            // octet has.
-            if let (Some(&(digits, n)), Some(to)) = (
-                OCTETS.get(usize::from(*octet)),
-                self.bytes.get_mut(self.len..self.len + 3),
-            ) {
-                to.copy_from_slice(&digits);
-                self.len += usize::from(n);
-            }
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
-    }
-}
-
 /// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \f \n \r \t`,
 /// other control bytes as `\u00XX`; everything else (UTF-8) as is.
 pub fn string(buf: &mut Vec<u8>, s: &str) {
@@ -376,26 +263,6 @@ mod tests {
             o.end();
             assert_eq!(a, b, "{name}");
             assert_eq!(a, format!("{{\"{name}\":1,\"{name}\":2}}").into_bytes());
-        }
-    }
-
-    #[test]
-    fn hand_written_ipv4_endpoints_match_display() {
-        let edges = [0u16, 1, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535];
-        for &a in &edges {
-            for &port in &edges {
-                let o = u8::try_from(a.min(255)).unwrap();
-                let sa = SocketAddr::from(([o, 255 - o, o / 10, o % 100], port));
-                let mut buf = Vec::new();
-                socket_addr(&mut buf, &sa);
-                assert_eq!(String::from_utf8(buf).unwrap(), sa.to_string());
-                let mut buf = Vec::new();
-                ipv4(&mut buf, [o, o / 3, 0, 255]);
-                assert_eq!(
-                    String::from_utf8(buf).unwrap(),
-                    std::net::Ipv4Addr::from([o, o / 3, 0, 255]).to_string()
-                );
-            }
         }
     }
 
