@@ -150,10 +150,9 @@ impl Spool {
         Ok(())
     }
 
-    fn push(&mut self, c: &ConnectionSummary, format: Format, derived: bool) -> io::Result<()> {
+    fn push(&mut self, c: &ConnectionSummary, format: Format) -> io::Result<()> {
         match format {
             Format::Text => self.push_with(|b| summary::write_text(c, b)),
-            Format::Json if derived => self.push_with(|b| summary::write_json_derived(c, b)),
             Format::Json => self.push_with(|b| summary::write_json(c, b)),
         }
     }
@@ -406,20 +405,10 @@ impl Sink for Threaded {
     }
 }
 
-/// `LINEWATCH_JSON_WRITER=derive`: JSON lines through the serde-derived
-/// views instead of the hand-written writer. Only for measuring one
-/// against the other in one build (issue 13); not an interface.
-fn derived_json_writer() -> bool {
-    std::env::var_os("LINEWATCH_JSON_WRITER").is_some_and(|v| v == "derive")
-}
-
 /// Turns events into timeline lines and summaries into spooled lines;
 /// the spool follows the timeline.
 struct Printer<'o> {
     format: Format,
-    /// JSON through the serde-derived views (measurement only, see
-    /// [`derived_json_writer`]).
-    derived: bool,
     out: &'o mut (dyn Write + Send),
     /// Timeline lines not yet written, passed on a chunk at a time.
     pending: Vec<u8>,
@@ -430,7 +419,6 @@ impl<'o> Printer<'o> {
     fn new(format: Format, out: &'o mut (dyn Write + Send)) -> Printer<'o> {
         Printer {
             format,
-            derived: derived_json_writer(),
             out,
             pending: Vec::with_capacity(OUT_CHUNK + 4096),
             spool: Spool::new(),
@@ -442,7 +430,6 @@ impl<'o> Printer<'o> {
     fn event(&mut self, e: &Event) {
         match self.format {
             Format::Text => event_text::write(e, &mut self.pending),
-            Format::Json if self.derived => event_json::write_derived(e, &mut self.pending),
             Format::Json => event_json::write(e, &mut self.pending),
         }
         self.pending.push(b'\n');
@@ -450,7 +437,7 @@ impl<'o> Printer<'o> {
 
     /// Spools one connection's summary line.
     fn summary(&mut self, c: &ConnectionSummary) -> io::Result<()> {
-        self.spool.push(c, self.format, self.derived)
+        self.spool.push(c, self.format)
     }
 
     /// Prints a printout's events and spools its summaries.

@@ -106,26 +106,6 @@ pub fn ip(buf: &mut Vec<u8>, a: IpAddr) {
     }
 }
 
-/// A socket address serialized as its `Display` string, IPv4 by hand on
-/// the stack (as [`socket_addr`] writes it): for the derived JSON views.
-#[derive(Copy, Clone, Debug)]
-pub struct AddrStr(pub SocketAddr);
-
-impl serde::Serialize for AddrStr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            SocketAddr::V4(v4) => {
-                let mut t = Ipv4Text::new();
-                t.ipv4(v4.ip().octets());
-                t.extend(b":");
-                t.extend(itoa::Buffer::new().format(v4.port()).as_bytes());
-                s.serialize_str(std::str::from_utf8(t.as_bytes()).unwrap_or_default())
-            }
-            SocketAddr::V6(v6) => s.collect_str(&v6),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

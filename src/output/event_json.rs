@@ -1,13 +1,13 @@
-//! The event's JSON line: `--format json`, the daemon's event log, and
-//! the object the policy merges into a page's details.
+//! The event's JSON line: `--format json` and the daemon's event log.
 //!
 //! Keys are snake_case and sorted (the order a `serde_json::Map` gives);
 //! absent connection fields are `null`, absent packet evidence and
 //! kind-specific fields are left out. The names and the shape are an
 //! interface: the replay corpus pins them.
+//!
+//! Written by hand with [`super::json::JsonLine`], not a serde derive:
+//! see that module for the measurement.
 
-use super::addr::AddrStr;
-use super::flags::TcpdumpStr;
 use super::json::{JsonLine, KeyText};
 use crate::event::{Event, EventKind};
 use crate::time::Duration;
@@ -309,171 +309,8 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
     }
 }
 
-/// The event's JSON object as a flat struct for `serde` to derive: every
-/// key of [`Key`], in the same order, absent kind and evidence fields
-/// skipped, absent connection fields `null`. Writes the bytes [`write`]
-/// writes (the test `the_derived_view_writes_the_same_bytes` holds it).
-#[derive(serde::Serialize)]
-struct View<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ack: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    after_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    capture_degraded: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    down_for_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dropped: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    established: Option<u32>,
-    event: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expected: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    flags: Option<TcpdumpStr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icmp_code: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icmp_type: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    interface: Option<&'a str>,
-    link: Option<&'a str>,
-    local: Option<AddrStr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lost_for_s: Option<f64>,
-    packet: Option<u64>,
-    peer: Option<AddrStr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retransmissions: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    router: Option<std::net::IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    silent_for_s: Option<f64>,
-    ts: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unacked_for_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    up_for_s: Option<f64>,
-}
-
-impl<'a> View<'a> {
-    /// The view of `e`.
-    fn of(e: &'a Event) -> View<'a> {
-        let secs = |d: &Duration| Some(d.as_secs_f64());
-        let mut v = View {
-            ack: e.evidence.map(|x| x.ack),
-            after_s: None,
-            capture_degraded: None,
-            down_for_s: None,
-            dropped: None,
-            established: None,
-            event: e.kind.name(),
-            expected: None,
-            flags: e.evidence.map(|x| TcpdumpStr(x.flags)),
-            from: None,
-            icmp_code: None,
-            icmp_type: None,
-            interface: None,
-            link: e.link.as_deref(),
-            local: e.conn.map(|c| AddrStr(c.local)),
-            lost_for_s: None,
-            packet: e.packet,
-            peer: e.conn.map(|c| AddrStr(c.peer)),
-            reason: None,
-            retransmissions: None,
-            router: None,
-            seq: e.evidence.map(|x| x.seq),
-            silent_for_s: None,
-            ts: e.ts.as_secs_f64(),
-            unacked_for_s: None,
-            up_for_s: e.up_for.as_ref().and_then(secs),
-        };
-        match &e.kind {
-            EventKind::Established
-            | EventKind::Discovered
-            | EventKind::Closed
-            | EventKind::Refused
-            | EventKind::SynUnanswered => {}
-            EventKind::FinFrom(side) | EventKind::ResetFrom(side) => v.from = Some(side.name()),
-            EventKind::Silence {
-                after,
-                capture_degraded,
-            } => {
-                v.after_s = secs(after);
-                v.capture_degraded = Some(*capture_degraded);
-            }
-            EventKind::SilenceEnded { silent_for } => v.silent_for_s = secs(silent_for),
-            EventKind::BlackHole {
-                after,
-                retransmissions,
-            } => {
-                v.after_s = secs(after);
-                v.retransmissions = Some(*retransmissions);
-            }
-            EventKind::BlackHoleEnded { unacked_for } => v.unacked_for_s = secs(unacked_for),
-            EventKind::LinkDown {
-                established,
-                expected,
-            } => {
-                v.established = Some(*established);
-                v.expected = Some(*expected);
-            }
-            EventKind::LinkUp {
-                established,
-                expected,
-                down_for,
-            } => {
-                v.established = Some(*established);
-                v.expected = Some(*expected);
-                v.down_for_s = secs(down_for);
-            }
-            EventKind::CaptureLost { interface, reason } => {
-                v.interface = Some(interface);
-                v.reason = Some(reason);
-            }
-            EventKind::CaptureResumed {
-                interface,
-                lost_for,
-            } => {
-                v.interface = Some(interface);
-                v.lost_for_s = secs(lost_for);
-            }
-            EventKind::CaptureDegraded { interface, dropped } => {
-                v.interface = Some(interface);
-                v.dropped = Some(*dropped);
-            }
-            EventKind::CaptureRecovered { interface } => v.interface = Some(interface),
-            EventKind::IcmpError {
-                router,
-                reason,
-                icmp_type,
-                code,
-            } => {
-                v.router = Some(*router);
-                v.reason = Some(reason);
-                v.icmp_type = Some(*icmp_type);
-                v.icmp_code = Some(*code);
-            }
-        }
-        v
-    }
-}
-
-/// [`write`] through the derived [`View`].
-pub fn write_derived(e: &Event, buf: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail, nor can the view's fields.
-    let _ = serde_json::to_writer(buf, &View::of(e));
-}
-
-/// The event's JSON object, parsed: for the policy, which merges it into
-/// a page's details, and for tests.
+/// The event's JSON object, parsed: for tests that compare timelines as
+/// values.
 pub fn value(e: &Event) -> serde_json::Value {
     super::value(|buf| write(e, buf))
 }
@@ -519,60 +356,6 @@ mod tests {
         }
         for w in KEY_NAMES.windows(2) {
             assert!(w[0] < w[1], "{} before {}", w[0], w[1]);
-        }
-    }
-
-    #[test]
-    fn the_derived_view_writes_the_same_bytes() {
-        let mut events = one_of_each_kind();
-        // And with every optional field absent, IPv6 ends, odd strings
-        // and floats.
-        for e in one_of_each_kind() {
-            events.push(Event {
-                link: None,
-                conn: None,
-                packet: None,
-                up_for: None,
-                evidence: None,
-                ..e.clone()
-            });
-            events.push(Event {
-                conn: Some(crate::event::Endpoints {
-                    local: "[2001:db8::5]:40123".parse().unwrap(),
-                    peer: "[::1]:1".parse().unwrap(),
-                }),
-                link: Some(crate::event::LinkRef::new(
-                    crate::event::LinkId(1),
-                    std::sync::Arc::from("quote \" tab\t é"),
-                )),
-                ts: crate::time::Timestamp::from_nanos(7),
-                evidence: Some(crate::event::Evidence {
-                    seq: u32::MAX,
-                    ack: 0,
-                    flags: crate::decode::TcpFlags(0),
-                }),
-                ..e
-            });
-        }
-        for flags in 0..=255u8 {
-            let mut e = one_of_each_kind().remove(0);
-            e.evidence = Some(crate::event::Evidence {
-                seq: 1,
-                ack: 2,
-                flags: crate::decode::TcpFlags(flags),
-            });
-            events.push(e);
-        }
-        for e in &events {
-            let (mut hand, mut derived) = (Vec::new(), Vec::new());
-            write(e, &mut hand);
-            write_derived(e, &mut derived);
-            assert_eq!(
-                String::from_utf8_lossy(&hand),
-                String::from_utf8_lossy(&derived),
-                "{}",
-                e.kind.name()
-            );
         }
     }
 }

@@ -41,38 +41,3 @@ pub fn write_tcpdump_json(flags: TcpFlags, buf: &mut Vec<u8>) {
     write_tcpdump(flags, buf);
     buf.push(b'"');
 }
-
-/// [`tcpdump`] serialized as a string, built on the stack: for the
-/// derived JSON view.
-#[derive(Copy, Clone, Debug)]
-pub struct TcpdumpStr(pub TcpFlags);
-
-impl serde::Serialize for TcpdumpStr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut letters = [0u8; 8];
-        let mut n = 0;
-        for (bit, c) in [
-            (TcpFlags::SYN, b'S'),
-            (TcpFlags::FIN, b'F'),
-            (TcpFlags::PSH, b'P'),
-            (TcpFlags::RST, b'R'),
-            (TcpFlags::URG, b'U'),
-            (TcpFlags::ECE, b'E'),
-            (TcpFlags::CWR, b'W'),
-            (TcpFlags::ACK, b'.'),
-        ] {
-            if self.0 .0 & bit != 0 {
-                if let Some(to) = letters.get_mut(n) {
-                    *to = c;
-                    n += 1;
-                }
-            }
-        }
-        let text = letters.get(..n).unwrap_or_default();
-        s.serialize_str(if n == 0 {
-            "none"
-        } else {
-            std::str::from_utf8(text).unwrap_or_default()
-        })
-    }
-}

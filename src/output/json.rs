@@ -1,12 +1,29 @@
-//! A flat JSON object written straight into a byte buffer.
+//! A flat JSON object written straight into a byte buffer: the one
+//! writer of the event and connection-summary JSON lines.
 //!
 //! Replay and the daemon's event log write hundreds of thousands of event
-//! and summary lines; going through `serde` cost a third of a replay's
-//! tracker thread. [`JsonLine`] writes the same bytes serde_json would
+//! and summary lines. [`JsonLine`] writes the same bytes serde_json would
 //! (same string escapes, same float and integer formatting, `null` for
 //! absent values), with no intermediate map or `String`. Callers give the
 //! keys in sorted order, the order a `serde_json::Map` would have them, so
 //! that lines are stable and diffable.
+//!
+//! Why by hand and not `#[derive(Serialize)]` on a flat view struct
+//! (issue 13, measured 2026-12-01 at commit df08f3d, where both writers
+//! were in one build and `LINEWATCH_JSON_WRITER=derive` picked the
+//! derived views for events and summaries; both wrote the same bytes
+//! over every event kind and the whole replay corpus): JSON replay
+//! (`linewatch replay FILE --format json`, no config) of
+//! `synthetic-v1-5000000.pcap`, best of 5 alternating runs, took 1.20 s
+//! wall / 1.20 s CPU by hand and 1.32 s wall / 1.31 s CPU derived, a
+//! ratio of 1.10 (1.09 CPU); under cachegrind on
+//! `synthetic-v1-200000.pcap`, 379.0 M instructions by hand and 445.9 M
+//! derived (1.18). Derive lost more than the 5 % of replay time it was
+//! allowed, so the hand-written writer stays, and the derived views were
+//! removed. Most of the difference is serde_json escaping every key and
+//! string byte by byte (`format_escaped_str_contents`, 12 % of the derived
+//! replay's instructions), where this writer writes its own keys as they
+//! are and checks a string for bytes to escape once.
 
 use std::net::{IpAddr, SocketAddr};
 

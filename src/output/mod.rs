@@ -30,8 +30,8 @@ pub fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// The object `write` writes, parsed into a [`serde_json::Value`] (for the
-/// policy, which merges page details; not on the per-packet path).
+/// The object `write` writes, parsed into a [`serde_json::Value`] (for
+/// tests; not on the per-packet path).
 pub fn value(write: impl FnOnce(&mut Vec<u8>)) -> serde_json::Value {
     let mut buf = Vec::with_capacity(256);
     write(&mut buf);
