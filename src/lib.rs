@@ -10,6 +10,9 @@
 //! and watching a live interface run the same code, and replay is
 //! deterministic.
 //!
+//! How anything is printed (JSON and text lines, tcpdump flags) is
+//! [`output`]'s, at the edge: the core types hold data and names only.
+//!
 //! PCI DSS: captures are header-only and no payload byte is ever stored,
 //! logged or emitted. [`decode::Segment`] carries header fields only.
 
