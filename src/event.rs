@@ -292,6 +292,7 @@ pub struct Event {
 mod tests {
     use super::*;
 
+    /// The names the replay corpus does not reach (live-only kinds), as
     /// they were written before strum derived them.
     #[test]
     fn derived_names_are_the_wire_names() {

@@ -1,11 +1,12 @@
-//! Output at the edge: every line linewatch prints or logs about what it
-//! saw, in its two formats. The JSON line (`--format json`, the daemon's
-//! event log, a page's details) and the text line (the human timeline,
+//! Output at the edge: the line linewatch prints or logs for each event
+//! and each connection, in its two formats. The JSON line (`--format
+//! json`, the daemon's event log) and the text line (the human timeline,
 //! the daemon's log, a probe page's text), for events ([`event_json`],
 //! [`event_text`]) and connection summaries ([`summary`]), and tcpdump's
 //! flag notation ([`flags`]). Core types (`Event`, `ConnectionSummary`,
 //! `TcpFlags`) keep their data and domain names; how they are written is
-//! decided here, once.
+//! decided here, once. (Replay's closing counters line stays with replay,
+//! the check's plugin output with the check.)
 //!
 //! Everything writes straight into a byte buffer: replay writes hundreds
 //! of thousands of lines. The `String` and `Value` forms are for the
