@@ -16,9 +16,11 @@
 //! (`linewatch replay FILE --format json`, no config) of
 //! `synthetic-v1-5000000.pcap`, best of 5 alternating runs, took 1.20 s
 //! wall / 1.20 s CPU by hand and 1.32 s wall / 1.31 s CPU derived, a
-//! ratio of 1.10 (1.09 CPU); under cachegrind on
-//! `synthetic-v1-200000.pcap`, 379.0 M instructions by hand and 445.9 M
-//! derived (1.18). Derive lost more than the 5 % of replay time it was
+//! ratio of 1.10 (1.09 CPU); over 20 more alternating pairs, median
+//! 1.23 s against 1.34 s wall (1.09) and 1.21 s against 1.33 s CPU
+//! (1.10), and 0.64 s against 0.75 s (1.17) in the runs that found both
+//! cores idle; under cachegrind on `synthetic-v1-200000.pcap`, 379.0 M
+//! instructions by hand and 445.9 M derived (1.18). Derive lost more than the 5 % of replay time it was
 //! allowed, so the hand-written writer stays, and the derived views were
 //! removed. Most of the difference is serde_json escaping every key and
 //! string byte by byte (`format_escaped_str_contents`, 12 % of the derived
