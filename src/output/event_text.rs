@@ -159,3 +159,52 @@ pub fn write(e: &Event, buf: &mut Vec<u8>) {
 pub fn line(e: &Event) -> String {
     super::line(|buf| write(e, buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample::one_of_each_kind;
+
+    /// The text of every kind, the live-only ones (capture trouble) too,
+    /// which the replay corpus never reaches.
+    #[test]
+    fn every_kind_has_its_line() {
+        let got: Vec<String> = one_of_each_kind().iter().map(line).collect();
+        let want = [
+            "2020-09-13 12:26:40.123456  visa  established 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  discovered (already up) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  FIN from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  closed 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  RST from local 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  refused (SYN answered by RST) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  SYN unanswered 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  silence: no packet either way for 1.500s 10.0.0.5:40123 -> 203.0.113.10:5000 (capture degraded: the probe was losing packets, not necessarily the line) (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  silence ended after 1.500s 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  black hole: local data unacknowledged for 1.500s (3 retransmissions) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  black hole ended after 1.500s 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  LINK DOWN: 0/1 connections established (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  PROBE: capture lost on eth1: gone (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  probe: capture resumed on eth1 (lost for 1.500s) (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  PROBE: capture degraded on eth1: 7 packets dropped (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  probe: capture on eth1 no longer dropping (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  ICMP host unreachable from 192.0.2.1 about 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  link up: 1/1 connections established (down for 1.500s) (connection up 1.500s) [packet 42]",
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// A probe event has no link, connection or packet.
+    #[test]
+    fn a_probe_event_has_a_dash_for_its_link() {
+        let e = Event::probe(
+            crate::time::Timestamp::from_nanos(1_600_000_000_000_000_000),
+            EventKind::CaptureRecovered {
+                interface: std::sync::Arc::from("eth1"),
+            },
+        );
+        assert_eq!(
+            line(&e),
+            "2020-09-13 12:26:40.000000  -  probe: capture on eth1 no longer dropping"
+        );
+    }
+}
