@@ -10,6 +10,9 @@
 //! and watching a live interface run the same code, and replay is
 //! deterministic.
 //!
+//! How anything is printed (JSON and text lines, tcpdump flags) is
+//! [`output`]'s, at the edge: the core types hold data and names only.
+//!
 //! PCI DSS: captures are header-only and no payload byte is ever stored,
 //! logged or emitted. [`decode::Segment`] carries header fields only.
 
@@ -32,9 +35,9 @@ pub mod config;
 pub mod decode;
 pub mod emit;
 pub mod event;
-pub mod json;
 pub mod mode;
 pub mod notify;
+pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod status;

@@ -15,6 +15,7 @@ use linewatch::capture::Source;
 use linewatch::config::Config;
 use linewatch::event::Event;
 use linewatch::mode::replay;
+use linewatch::output::event_json;
 use linewatch::pipeline::Pipeline;
 use linewatch::time::{Duration, Timestamp};
 use serde_json::Value;
@@ -28,7 +29,7 @@ fn expected(name: &str) -> (Value, Config) {
 
 /// Compares the fields the scenario declared with the events linewatch reported.
 fn assert_timeline(name: &str, declared: &[Value], got: &[Event]) {
-    let got: Vec<Value> = got.iter().map(|e| e.to_json()).collect();
+    let got: Vec<Value> = got.iter().map(event_json::value).collect();
     let show = |v: &[Value]| {
         v.iter()
             .map(|e| format!("  {e}"))
@@ -362,7 +363,7 @@ fn the_printer_thread_prints_what_the_single_thread_pipeline_finds() {
     assert_eq!(summaries.len(), 3000);
     assert_eq!(lines.len(), events.len() + summaries.len() + 1);
     for (line, e) in lines.iter().zip(&events) {
-        assert_eq!(*line, e.to_json());
+        assert_eq!(*line, event_json::value(e));
     }
     for (line, c) in lines.iter().skip(events.len()).zip(&summaries) {
         assert_eq!(line["event"], "connection_summary");

@@ -49,44 +49,6 @@ impl TcpFlags {
     pub fn psh(self) -> bool {
         self.0 & Self::PSH != 0
     }
-
-    /// Flags as tcpdump prints them: `S`, `S.`, `F.`, `R`, `P.` ...
-    pub fn tcpdump(self) -> String {
-        let mut buf = Vec::with_capacity(8);
-        self.write_tcpdump(&mut buf);
-        String::from_utf8(buf).unwrap_or_default()
-    }
-
-    /// [`TcpFlags::tcpdump`] appended to `buf` (every event line has one).
-    pub fn write_tcpdump(self, buf: &mut Vec<u8>) {
-        let start = buf.len();
-        for (bit, c) in [
-            (Self::SYN, b'S'),
-            (Self::FIN, b'F'),
-            (Self::PSH, b'P'),
-            (Self::RST, b'R'),
-            (Self::URG, b'U'),
-            (Self::ECE, b'E'),
-            (Self::CWR, b'W'),
-        ] {
-            if self.0 & bit != 0 {
-                buf.push(c);
-            }
-        }
-        if self.ack() {
-            buf.push(b'.');
-        }
-        if buf.len() == start {
-            buf.extend_from_slice(b"none");
-        }
-    }
-
-    /// [`TcpFlags::tcpdump`] as a JSON string (its letters need no escape).
-    pub fn write_tcpdump_json(self, buf: &mut Vec<u8>) {
-        buf.push(b'"');
-        self.write_tcpdump(buf);
-        buf.push(b'"');
-    }
 }
 
 /// The TCP options linewatch reads; absent ones are `None`/zero.

@@ -29,6 +29,7 @@ use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind};
 use crate::notify;
+use crate::output::{event_json, event_text, summary};
 use crate::pipeline::apply;
 use crate::status::{self, CaptureDoc, StatusDoc};
 use crate::time::{Duration, Timestamp};
@@ -236,14 +237,14 @@ impl Daemon {
     fn emit(&mut self) {
         let mut out = self.out.lock();
         for e in self.events.drain(..) {
-            let _ = writeln!(out, "{}", e.to_json_line());
+            let _ = writeln!(out, "{}", event_json::line(&e));
             let _ = out.flush();
-            log(&e.to_text());
+            log(&event_text::line(&e));
             self.emitters.on_event(&e);
         }
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
-            let _ = writeln!(out, "{}", c.to_json_line());
+            let _ = writeln!(out, "{}", summary::json_line(&c));
             let _ = out.flush();
         }
     }

@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::capture::CaptureError;
 use crate::config::Config;
 use crate::event::Event;
+use crate::output::{event_json, event_text, summary};
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
@@ -151,8 +152,8 @@ impl Spool {
 
     fn push(&mut self, c: &ConnectionSummary, format: Format) -> io::Result<()> {
         match format {
-            Format::Text => self.push_with(|b| write_summary_text(c, b)),
-            Format::Json => self.push_with(|b| c.write_json(b)),
+            Format::Text => self.push_with(|b| summary::write_text(c, b)),
+            Format::Json => self.push_with(|b| summary::write_json(c, b)),
         }
     }
 
@@ -162,53 +163,6 @@ impl Spool {
             io::copy(&mut file, out)?;
         }
         out.write_all(&self.buf)
-    }
-}
-
-/// One connection's text line (and its Zeek rows when it has several),
-/// written straight into the spool's buffer.
-fn write_summary_text(c: &ConnectionSummary, buf: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let text = |buf: &mut Vec<u8>, s: &str| buf.extend_from_slice(s.as_bytes());
-    let mut digits = itoa::Buffer::new();
-    crate::json::socket_addr(buf, &c.orig);
-    text(buf, " -> ");
-    crate::json::socket_addr(buf, &c.resp);
-    text(buf, "  ");
-    text(buf, c.link.as_deref().unwrap_or("-"));
-    text(buf, "  ");
-    text(buf, c.conn_state);
-    text(buf, " ");
-    text(
-        buf,
-        if c.history.is_empty() {
-            "-"
-        } else {
-            &c.history
-        },
-    );
-    text(buf, "  ");
-    text(buf, digits.format(c.packets));
-    text(buf, " packets, ");
-    text(buf, digits.format(c.retransmissions));
-    text(buf, " retransmissions, ");
-    c.first_ts.write_utc(buf);
-    text(buf, " .. ");
-    c.last_ts.write_utc(buf);
-    text(buf, "  (");
-    text(buf, c.state.name());
-    text(buf, ", ");
-    text(buf, c.retired.name());
-    text(buf, ")");
-    if c.zeek_rows.len() > 1 {
-        for r in &c.zeek_rows {
-            // Writing into a Vec cannot fail.
-            let _ = write!(
-                buf,
-                "\n    zeek row: {} -> {}  {} {}  {} packets",
-                r.orig, r.resp, r.conn_state, r.history, r.packets
-            );
-        }
     }
 }
 
@@ -475,8 +429,8 @@ impl<'o> Printer<'o> {
     #[inline]
     fn event(&mut self, e: &Event) {
         match self.format {
-            Format::Text => e.write_text(&mut self.pending),
-            Format::Json => e.write_json(&mut self.pending),
+            Format::Text => event_text::write(e, &mut self.pending),
+            Format::Json => event_json::write(e, &mut self.pending),
         }
         self.pending.push(b'\n');
     }

@@ -156,7 +156,7 @@ impl LinkEvidence {
             established,
             event: e.kind.name().to_string(),
             expected,
-            flags: e.evidence.map(|x| x.flags.tcpdump()),
+            flags: e.evidence.map(|x| crate::output::flags::tcpdump(x.flags)),
             from: match e.kind {
                 EventKind::FinFrom(s) | EventKind::ResetFrom(s) => Some(s),
                 _ => None,

@@ -222,7 +222,7 @@ struct ProbeCause {
 impl ProbeCause {
     fn of(e: &Event) -> ProbeCause {
         ProbeCause {
-            text: e.to_text(),
+            text: crate::output::event_text::line(e),
             class: e.kind.name().to_string(),
             ts: e.ts,
             evidence: ProbeEvidence::of_capture(e).map_or(Evidence::None {}, Evidence::Probe),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use crate::decode::Segment;
 use crate::event::{Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
-use crate::json::JsonLine;
 use crate::time::{Duration, Timestamp};
 
 use super::link::Standing;
@@ -206,58 +205,6 @@ impl ConnectionSummary {
                 .iter()
                 .map(|r| (r.orig, r.resp, r.conn_state)),
         )
-    }
-
-    /// Appends the `connection_summary` JSON object (no newline) to `buf`,
-    /// keys in sorted order; one schema for replay and the daemon.
-    /// `zeek_rows` only where Zeek would have logged several rows.
-    pub fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut o = JsonLine::begin(buf);
-        o.str("conn_state", self.conn_state)
-            .str("event", "connection_summary")
-            .f64("first_ts", self.first_ts.as_secs_f64())
-            .str("history", &self.history)
-            .f64("last_ts", self.last_ts.as_secs_f64())
-            .opt_str("link", self.link.as_deref())
-            .addr("local", Some(self.ends.local))
-            .addr("orig", Some(self.orig))
-            .u64("packets", self.packets)
-            .addr("peer", Some(self.ends.peer))
-            .addr("resp", Some(self.resp))
-            .str("retired", self.retired.name())
-            .u64("retransmissions", self.retransmissions)
-            .str("state", self.state.name());
-        if self.zeek_rows.len() > 1 {
-            o.raw("zeek_rows", |buf| {
-                buf.push(b'[');
-                for (i, r) in self.zeek_rows.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    let mut row = JsonLine::begin(buf);
-                    row.str("conn_state", r.conn_state)
-                        .f64("first_ts", r.first_ts.as_secs_f64())
-                        .str("history", &r.history)
-                        .f64("last_ts", r.last_ts.as_secs_f64())
-                        .addr("orig", Some(r.orig))
-                        .u64("packets", r.packets)
-                        .addr("resp", Some(r.resp));
-                    row.end();
-                }
-                buf.push(b']');
-            });
-        }
-        o.end();
-    }
-
-    /// The `connection_summary` JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
-        crate::json::value(|buf| self.write_json(buf))
-    }
-
-    /// The `connection_summary` JSON line (no newline).
-    pub fn to_json_line(&self) -> String {
-        crate::json::line(|buf| self.write_json(buf))
     }
 }
 

@@ -1,12 +1,31 @@
-//! A flat JSON object written straight into a byte buffer.
+//! A flat JSON object written straight into a byte buffer: the one
+//! writer of the event and connection-summary JSON lines.
 //!
 //! Replay and the daemon's event log write hundreds of thousands of event
-//! and summary lines; going through `serde` cost a third of a replay's
-//! tracker thread. [`JsonLine`] writes the same bytes serde_json would
+//! and summary lines. [`JsonLine`] writes the same bytes serde_json would
 //! (same string escapes, same float and integer formatting, `null` for
 //! absent values), with no intermediate map or `String`. Callers give the
 //! keys in sorted order, the order a `serde_json::Map` would have them, so
 //! that lines are stable and diffable.
+//!
+//! Why by hand and not `#[derive(Serialize)]` on a flat view struct
+//! (issue 13, measured 2026-12-01 at commit df08f3d, where both writers
+//! were in one build and `LINEWATCH_JSON_WRITER=derive` picked the
+//! derived views for events and summaries; both wrote the same bytes
+//! over every event kind and the whole replay corpus): JSON replay
+//! (`linewatch replay FILE --format json`, no config) of
+//! `synthetic-v1-5000000.pcap`, best of 5 alternating runs, took 1.20 s
+//! wall / 1.20 s CPU by hand and 1.32 s wall / 1.31 s CPU derived, a
+//! ratio of 1.10 (1.09 CPU); over 20 more alternating pairs, median
+//! 1.23 s against 1.34 s wall (1.09) and 1.21 s against 1.33 s CPU
+//! (1.10), and 0.64 s against 0.75 s (1.17) in the runs that found both
+//! cores idle; under cachegrind on `synthetic-v1-200000.pcap`, 379.0 M
+//! instructions by hand and 445.9 M derived (1.18). Derive lost more than the 5 % of replay time it was
+//! allowed, so the hand-written writer stays, and the derived views were
+//! removed. Most of the difference is serde_json escaping every key and
+//! string byte by byte (`format_escaped_str_contents`, 12 % of the derived
+//! replay's instructions), where this writer writes its own keys as they
+//! are and checks a string for bytes to escape once.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -122,7 +141,7 @@ impl<'a> JsonLine<'a> {
         };
         self.key(key);
         self.buf.push(b'"');
-        socket_addr(self.buf, &a);
+        super::addr::socket_addr(self.buf, &a);
         self.buf.push(b'"');
         self
     }
@@ -131,13 +150,7 @@ impl<'a> JsonLine<'a> {
     pub fn ip(&mut self, key: impl JsonKey, value: IpAddr) -> &mut Self {
         self.key(key);
         self.buf.push(b'"');
-        match value {
-            IpAddr::V4(v4) => ipv4(self.buf, v4.octets()),
-            IpAddr::V6(v6) => {
-                use std::io::Write;
-                let _ = write!(self.buf, "{v6}");
-            }
-        }
+        super::addr::ip(self.buf, value);
         self.buf.push(b'"');
         self
     }
@@ -212,113 +225,6 @@ impl JsonKey for &KeyText {
     }
 }
 
-/// The line `write` writes, as a `String` (for callers that want one;
-/// the text timeline's lines too).
-pub fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
-    let mut buf = Vec::with_capacity(256);
-    write(&mut buf);
-    // Only `str`s and ASCII are ever written.
-    String::from_utf8(buf).unwrap_or_default()
-}
-
-/// The object `write` writes, parsed into a [`serde_json::Value`] (for the
-/// policy, which merges page details; not on the per-packet path).
-pub fn value(write: impl FnOnce(&mut Vec<u8>)) -> serde_json::Value {
-    let mut buf = Vec::with_capacity(256);
-    write(&mut buf);
-    serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
-}
-
-/// `addr:port` as `SocketAddr`'s Display writes it. IPv4, nearly every
-/// address on the line, by hand: std's Display was a seventh of a replay.
-pub fn socket_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
-    match a {
-        SocketAddr::V4(v4) => {
-            let mut s = Ipv4Text::new();
-            s.ipv4(v4.ip().octets());
-            s.extend(b":");
-            s.extend(itoa::Buffer::new().format(v4.port()).as_bytes());
-            buf.extend_from_slice(s.as_bytes());
-        }
-        SocketAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(buf, "{v6}");
-        }
-    }
-}
-
-fn ipv4(buf: &mut Vec<u8>, octets: [u8; 4]) {
-    let mut s = Ipv4Text::new();
-    s.ipv4(octets);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-/// Each octet value's decimal digits (left-aligned) and their count.
-const OCTETS: [([u8; 3], u8); 256] = {
-    let mut table = [([0u8; 3], 0u8); 256];
-    let mut n = 0;
-    while n < 256 {
-        let (a, b, c) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
-        #[allow(clippy::indexing_slicing)] // evaluated at compile time: n < 256
-        {
-            table[n] = if n >= 100 {
-                ([b'0' + a, b'0' + b, b'0' + c], 3)
-            } else if n >= 10 {
-                ([b'0' + b, b'0' + c, 0], 2)
-            } else {
-                ([b'0' + c, 0, 0], 1)
-            };
-        }
-        n += 1;
-    }
-    table
-};
-
-/// An IPv4 address, or `addr:port`, built on the stack (at most 21 bytes)
-/// and appended to the line in one copy: a line has several, and a copy
-/// call per octet showed in profiles.
-struct Ipv4Text {
-    bytes: [u8; 24],
-    len: usize,
-}
-
-impl Ipv4Text {
-    fn new() -> Ipv4Text {
-        Ipv4Text {
-            bytes: [0; 24],
-            len: 0,
-        }
-    }
-
-    fn extend(&mut self, s: &[u8]) {
-        if let Some(to) = self.bytes.get_mut(self.len..self.len + s.len()) {
-            to.copy_from_slice(s);
-            self.len += s.len();
-        }
-    }
-
-    fn ipv4(&mut self, octets: [u8; 4]) {
-        for (i, octet) in octets.iter().enumerate() {
-            if i > 0 {
-                self.extend(b".");
-            }
-            // Three digit bytes copied at once, then as many kept as the
-            // octet has.
-            if let (Some(&(digits, n)), Some(to)) = (
-                OCTETS.get(usize::from(*octet)),
-                self.bytes.get_mut(self.len..self.len + 3),
-            ) {
-                to.copy_from_slice(&digits);
-                self.len += usize::from(n);
-            }
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
-    }
-}
-
 /// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \f \n \r \t`,
 /// other control bytes as `\u00XX`; everything else (UTF-8) as is.
 pub fn string(buf: &mut Vec<u8>, s: &str) {
@@ -376,26 +282,6 @@ mod tests {
             o.end();
             assert_eq!(a, b, "{name}");
             assert_eq!(a, format!("{{\"{name}\":1,\"{name}\":2}}").into_bytes());
-        }
-    }
-
-    #[test]
-    fn hand_written_ipv4_endpoints_match_display() {
-        let edges = [0u16, 1, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535];
-        for &a in &edges {
-            for &port in &edges {
-                let o = u8::try_from(a.min(255)).unwrap();
-                let sa = SocketAddr::from(([o, 255 - o, o / 10, o % 100], port));
-                let mut buf = Vec::new();
-                socket_addr(&mut buf, &sa);
-                assert_eq!(String::from_utf8(buf).unwrap(), sa.to_string());
-                let mut buf = Vec::new();
-                ipv4(&mut buf, [o, o / 3, 0, 255]);
-                assert_eq!(
-                    String::from_utf8(buf).unwrap(),
-                    std::net::Ipv4Addr::from([o, o / 3, 0, 255]).to_string()
-                );
-            }
         }
     }
 
