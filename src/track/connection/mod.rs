@@ -13,60 +13,16 @@ use crate::decode::Segment;
 use crate::event::{Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
 use crate::time::{Duration, Timestamp};
 
+mod deadlines;
+mod state;
+mod summary;
+
+pub use state::State;
+pub use summary::{ConnectionSummary, RetireReason};
+
 use super::link::Standing;
 use super::seq::Seq;
-use super::zeek::{ZeekRow, ZeekView};
-
-/// A connection's TCP state as the probe can see it from the wire.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum State {
-    /// A SYN was seen, nothing came back yet.
-    SynSent,
-    /// The SYN was answered by SYN-ACK; the handshake's last ACK is pending.
-    SynReceived,
-    /// Handshake complete (or picked up mid-stream): the connection is up.
-    Established,
-    /// One side sent FIN; the other may still send.
-    HalfClosed(Side),
-    /// Both sides sent FIN.
-    Closed,
-    /// A RST from this side aborted the connection.
-    Reset(Side),
-    /// The SYN was answered by RST.
-    Refused,
-    /// The SYN went unanswered past the black-hole threshold.
-    SynUnanswered,
-}
-
-impl State {
-    /// snake_case name for summaries and status. Written out, not derived:
-    /// the name depends on the side inside (`fin_from_peer`), which strum's
-    /// per-variant names cannot say.
-    pub fn name(self) -> &'static str {
-        match self {
-            State::SynSent => "syn_sent",
-            State::SynReceived => "syn_received",
-            State::Established => "established",
-            State::HalfClosed(Side::Local) => "fin_from_local",
-            State::HalfClosed(Side::Peer) => "fin_from_peer",
-            State::Closed => "closed",
-            State::Reset(Side::Local) => "reset_by_local",
-            State::Reset(Side::Peer) => "reset_by_peer",
-            State::Refused => "refused",
-            State::SynUnanswered => "syn_unanswered",
-        }
-    }
-
-    /// Nothing more can happen on this connection but a new one on the same ports.
-    pub fn is_terminal(self) -> bool {
-        match self {
-            State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => true,
-            State::SynSent | State::SynReceived | State::Established | State::HalfClosed(_) => {
-                false
-            }
-        }
-    }
-}
+use super::zeek::ZeekView;
 
 /// The thresholds a connection is judged by (from its link, or defaults).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -131,81 +87,6 @@ struct Sent {
     retransmission: bool,
     /// Its ACK acknowledged something new.
     ack_progress: bool,
-}
-
-/// Why a connection left the table.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
-#[strum(serialize_all = "snake_case")]
-pub enum RetireReason {
-    /// Finished (closed/reset/refused/unanswered) and lingered.
-    Finished,
-    /// Idle past the idle timeout (unwatched flows only).
-    Idle,
-    /// Pushed out of a full flow table.
-    Evicted,
-    /// A new connection started on the same addresses and ports.
-    Reused,
-    /// The capture ended (replay) or the probe stopped.
-    CaptureEnd,
-}
-
-impl RetireReason {
-    /// snake_case name (strum's, of the variant).
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// A connection's record when it leaves the table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConnectionSummary {
-    /// Link name, if configured.
-    pub link: Option<Arc<str>>,
-    /// Our end and theirs.
-    pub ends: Endpoints,
-    /// Zeek's originator (after Zeek's role-flip heuristics), of the last
-    /// Zeek row.
-    pub orig: SocketAddr,
-    /// Zeek's responder.
-    pub resp: SocketAddr,
-    /// Zeek `conn_state`.
-    pub conn_state: &'static str,
-    /// Zeek `history`.
-    pub history: String,
-    /// linewatch's final state.
-    pub state: State,
-    /// Packets both ways.
-    pub packets: u64,
-    /// Local retransmissions + peer retransmissions.
-    pub retransmissions: u64,
-    /// First packet.
-    pub first_ts: Timestamp,
-    /// Last packet.
-    pub last_ts: Timestamp,
-    /// Why it left the table.
-    pub retired: RetireReason,
-    /// Zeek's rows for this connection where Zeek's timers or reuse rule
-    /// would have split it, in order, the last one as above; empty where
-    /// Zeek logs the one row above (nearly always: no allocation then).
-    pub zeek_rows: Vec<ZeekRow>,
-}
-
-impl ConnectionSummary {
-    /// Every row Zeek would log for this connection, as (originator,
-    /// responder, `conn_state`): the rows in [`Self::zeek_rows`] where it
-    /// would split the connection, else the one row of this summary. For
-    /// comparing with Zeek's conn.log.
-    pub fn zeek_states(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr, &'static str)> + '_ {
-        let single = self
-            .zeek_rows
-            .is_empty()
-            .then_some((self.orig, self.resp, self.conn_state));
-        single.into_iter().chain(
-            self.zeek_rows
-                .iter()
-                .map(|r| (r.orig, r.resp, r.conn_state)),
-        )
-    }
 }
 
 /// The two troubles of an established connection.
@@ -787,93 +668,6 @@ impl Connection {
                 }
             }
         }
-    }
-
-    /// The next packet-clock time at which something happens to this
-    /// connection without a packet: silence, black hole, unanswered SYN, or
-    /// its retirement from the table.
-    pub(super) fn next_deadline(&self, th: &Thresholds) -> Option<Timestamp> {
-        let mut d: Option<Timestamp> = None;
-        let mut at = |t: Timestamp| d = Some(d.map_or(t, |x| x.min(t)));
-        match self.state {
-            State::SynSent => {
-                if let Some(syn) = self.syn_at {
-                    at(syn.plus(th.black_hole_after));
-                }
-            }
-            State::Established => {
-                if !self.silent {
-                    at(self.last_ts.plus(th.silence_after));
-                }
-            }
-            State::SynReceived | State::HalfClosed(_) => {}
-            State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => {
-                at(self.last_ts.plus(th.linger))
-            }
-        }
-        if let (Some((since, _)), false) = (self.awaiting_ack, self.black_hole) {
-            if matches!(self.state, State::Established | State::HalfClosed(_)) {
-                at(since.plus(th.black_hole_after));
-            }
-        }
-        if let Some(idle) = th.idle_timeout {
-            at(self.last_ts.plus(idle));
-        }
-        d
-    }
-
-    /// Fires whatever deadline is due at `due` (which `next_deadline`
-    /// returned). Returns a reason if the connection should leave the table.
-    pub(super) fn on_deadline(
-        &mut self,
-        due: Timestamp,
-        th: &Thresholds,
-        capture_degraded: bool,
-        out: &mut Vec<Event>,
-    ) -> Option<RetireReason> {
-        if self.state == State::SynSent
-            && self.syn_at.map(|s| s.plus(th.black_hole_after)) == Some(due)
-        {
-            self.set_state(State::SynUnanswered);
-            out.push(self.event(due, EventKind::SynUnanswered, Some(self.last_packet)));
-            return None;
-        }
-        if self.state == State::Established
-            && !self.silent
-            && self.last_ts.plus(th.silence_after) == due
-        {
-            self.set_trouble(Trouble::Silence, true);
-            out.push(self.event(
-                due,
-                EventKind::Silence {
-                    after: th.silence_after,
-                    capture_degraded,
-                },
-                Some(self.last_packet),
-            ));
-            return None;
-        }
-        if let (Some((since, packet)), false) = (self.awaiting_ack, self.black_hole) {
-            if since.plus(th.black_hole_after) == due {
-                self.set_trouble(Trouble::BlackHole, true);
-                out.push(self.event(
-                    due,
-                    EventKind::BlackHole {
-                        after: th.black_hole_after,
-                        retransmissions: self.awaiting_retransmissions,
-                    },
-                    Some(packet),
-                ));
-                return None;
-            }
-        }
-        if self.state.is_terminal() && self.last_ts.plus(th.linger) == due {
-            return Some(RetireReason::Finished);
-        }
-        if th.idle_timeout.map(|i| self.last_ts.plus(i)) == Some(due) {
-            return Some(RetireReason::Idle);
-        }
-        None
     }
 
     /// The record kept after the connection leaves the table. Its history

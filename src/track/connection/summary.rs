@@ -1,0 +1,85 @@
+//! What is kept of a connection when it leaves the table.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::event::Endpoints;
+use crate::time::Timestamp;
+
+use super::super::zeek::ZeekRow;
+use super::State;
+
+/// Why a connection left the table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum RetireReason {
+    /// Finished (closed/reset/refused/unanswered) and lingered.
+    Finished,
+    /// Idle past the idle timeout (unwatched flows only).
+    Idle,
+    /// Pushed out of a full flow table.
+    Evicted,
+    /// A new connection started on the same addresses and ports.
+    Reused,
+    /// The capture ended (replay) or the probe stopped.
+    CaptureEnd,
+}
+
+impl RetireReason {
+    /// snake_case name (strum's, of the variant).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A connection's record when it leaves the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectionSummary {
+    /// Link name, if configured.
+    pub link: Option<Arc<str>>,
+    /// Our end and theirs.
+    pub ends: Endpoints,
+    /// Zeek's originator (after Zeek's role-flip heuristics), of the last
+    /// Zeek row.
+    pub orig: SocketAddr,
+    /// Zeek's responder.
+    pub resp: SocketAddr,
+    /// Zeek `conn_state`.
+    pub conn_state: &'static str,
+    /// Zeek `history`.
+    pub history: String,
+    /// linewatch's final state.
+    pub state: State,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Local retransmissions + peer retransmissions.
+    pub retransmissions: u64,
+    /// First packet.
+    pub first_ts: Timestamp,
+    /// Last packet.
+    pub last_ts: Timestamp,
+    /// Why it left the table.
+    pub retired: RetireReason,
+    /// Zeek's rows for this connection where Zeek's timers or reuse rule
+    /// would have split it, in order, the last one as above; empty where
+    /// Zeek logs the one row above (nearly always: no allocation then).
+    pub zeek_rows: Vec<ZeekRow>,
+}
+
+impl ConnectionSummary {
+    /// Every row Zeek would log for this connection, as (originator,
+    /// responder, `conn_state`): the rows in [`Self::zeek_rows`] where it
+    /// would split the connection, else the one row of this summary. For
+    /// comparing with Zeek's conn.log.
+    pub fn zeek_states(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr, &'static str)> + '_ {
+        let single = self
+            .zeek_rows
+            .is_empty()
+            .then_some((self.orig, self.resp, self.conn_state));
+        single.into_iter().chain(
+            self.zeek_rows
+                .iter()
+                .map(|r| (r.orig, r.resp, r.conn_state)),
+        )
+    }
+}
