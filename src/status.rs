@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::policy::Health;
 
 use crate::event::{LinkStatus, Side};
-use crate::policy::{LinkHealth, OpenIncident};
+use crate::policy::{LinkHealth, Verdict};
 use crate::time::Timestamp;
 use crate::track::LinkView;
 
@@ -78,21 +78,10 @@ pub struct LinkDoc {
     pub interface: Option<String>,
     /// `up`, `down` or `unknown`.
     pub status: String,
-    /// The policy's verdict.
-    pub health: Health,
-    /// Why, in words.
-    pub reason: String,
-    /// The verdict apart from the connection count (silence, black holes,
-    /// the capture): what `linewatch check`'s threshold options are applied
-    /// on top of.
-    #[serde(default = "unknown")]
-    pub beyond_count: Health,
-    /// Its words, when it is not OK.
-    #[serde(default)]
-    pub beyond_count_reason: Option<String>,
-    /// The incident open on the link, if any.
-    #[serde(default)]
-    pub incident: Option<OpenIncident>,
+    /// The policy's verdict (flattened: `health`, `reason`,
+    /// `beyond_count`, `beyond_count_reason`, `incident`).
+    #[serde(flatten)]
+    pub verdict: Verdict,
     /// Established connections.
     pub established: u32,
     /// Expected connections.
@@ -167,12 +156,6 @@ fn secs(t: Timestamp) -> f64 {
     t.as_secs_f64()
 }
 
-/// A document written before `beyond_count` existed: its findings apart
-/// from the count are not known.
-fn unknown() -> Health {
-    Health::Unknown
-}
-
 /// Describes one link: the policy's verdict `health` (nobody judges here)
 /// and the tracker's connections `v` at wall-clock `now`.
 pub fn link_doc(v: &LinkView<'_>, health: &LinkHealth, now: Timestamp) -> LinkDoc {
@@ -185,11 +168,7 @@ pub fn link_doc(v: &LinkView<'_>, health: &LinkHealth, now: Timestamp) -> LinkDo
             LinkStatus::Unknown => "unknown",
         }
         .to_string(),
-        health: health.health,
-        reason: health.reason.clone(),
-        beyond_count: health.beyond_count.0,
-        beyond_count_reason: health.beyond_count.1.clone(),
-        incident: health.incident.clone(),
+        verdict: health.verdict.clone(),
         established: v.established,
         expected: v.spec.expect_connections,
         down_since: v.down_since.map(secs),

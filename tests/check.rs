@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use linewatch::policy::Verdict;
 use linewatch::status::{CaptureDoc, ConnectionDoc, Health, LinkDoc, StatusDoc};
 use regex::Regex;
 
@@ -77,11 +78,13 @@ fn link(name: &str, health: Health, conns: Vec<ConnectionDoc>) -> LinkDoc {
             _ => "up",
         }
         .into(),
-        health,
-        reason: format!("{established}/1 connections established"),
-        beyond_count: Health::Ok,
-        beyond_count_reason: None,
-        incident: None,
+        verdict: Verdict {
+            health,
+            reason: format!("{established}/1 connections established"),
+            beyond_count: Health::Ok,
+            beyond_count_reason: None,
+            incident: None,
+        },
         established,
         expected: 1,
         down_since: None,
@@ -249,7 +252,7 @@ fn daemon_warning_exits_1() {
         Health::Warning,
         vec![conn("reset_by_peer", 1.0, 0)],
     );
-    l.reason = "0/1 connections established, within the reconnect grace".into();
+    l.verdict.reason = "0/1 connections established, within the reconnect grace".into();
     let dir = state_dir("warn", 0.0, vec![l]);
     let out = check_dir(&dir.0, &["--link", "visa-primary"]);
     let (state, summary, _, _) = plugin_output(&out);
@@ -290,9 +293,9 @@ fn thresholds_keep_the_policys_on_silence_verdict() {
     c.silent = true;
     let mut l = link("visa-primary", Health::Warning, vec![c]);
     let words = "1 of 1 established connections silent or black-holed";
-    l.reason = words.into();
-    l.beyond_count = Health::Warning;
-    l.beyond_count_reason = Some(words.into());
+    l.verdict.reason = words.into();
+    l.verdict.beyond_count = Health::Warning;
+    l.verdict.beyond_count_reason = Some(words.into());
     let dir = state_dir("on-silence", 1.0, vec![l]);
     for args in [&[][..], &["--idle-critical", "3600"][..]] {
         let out = check_dir(&dir.0, &[&["--link", "visa-primary"][..], args].concat());
@@ -383,7 +386,7 @@ fn all_reports_the_worst_link() {
         Health::Critical,
         vec![conn("reset_by_peer", 3.0, 0)],
     );
-    backup.reason = "0/1 connections established".into();
+    backup.verdict.reason = "0/1 connections established".into();
     let dir = state_dir("all", 0.0, vec![healthy("visa-primary"), backup]);
     let out = check_dir(&dir.0, &["--all"]);
     let (state, summary, labels, long) = plugin_output(&out);
@@ -455,8 +458,8 @@ fn all_on_a_document_without_links_is_unknown() {
 #[test]
 fn the_daemons_own_unknown_stays_unknown_even_with_thresholds() {
     let mut l = healthy("visa-primary");
-    l.health = Health::Unknown;
-    l.reason = "capture lost on eth1: the probe cannot see the line".into();
+    l.verdict.health = Health::Unknown;
+    l.verdict.reason = "capture lost on eth1: the probe cannot see the line".into();
     let dir = state_dir("daemon-unknown", 0.5, vec![l]);
     for args in [
         vec!["--link", "visa-primary"],

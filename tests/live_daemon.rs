@@ -79,16 +79,16 @@ live_test!(s02b_reset_then_quick_reconnect_is_a_warning_everywhere, {
     let link = loop {
         let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
         let l = doc.links[0].clone();
-        if l.established == 1 && l.health == linewatch::status::Health::Warning {
+        if l.established == 1 && l.verdict.health == linewatch::status::Health::Warning {
             break l;
         }
         assert!(Instant::now() < deadline, "{l:?}");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
-        link.reason.contains("closed or reset less than 1m"),
+        link.verdict.reason.contains("closed or reset less than 1m"),
         "{}",
-        link.reason
+        link.verdict.reason
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
         .args(["check", "--link", "visa-test", "--state-dir"])
@@ -319,7 +319,10 @@ live_test!(s11_interface_missing_at_start_then_created, {
     assert_eq!(lost["interface"], net.veth_client);
     // The probe is blind, the line is not known to be down: UNKNOWN.
     let doc = wait_for_capture_state(&daemon, "lost");
-    assert_eq!(doc.links[0].health, linewatch::status::Health::Unknown);
+    assert_eq!(
+        doc.links[0].verdict.health,
+        linewatch::status::Health::Unknown
+    );
     assert!(
         doc.probe
             .troubles
@@ -503,7 +506,12 @@ live_test!(s15_two_links_on_two_interfaces, {
     loop {
         let doc = linewatch::status::read(&daemon.state_dir).unwrap();
         let running = doc.captures.iter().filter(|c| c.state == "running").count();
-        let health = |name: &str| doc.links.iter().find(|l| l.name == name).map(|l| l.health);
+        let health = |name: &str| {
+            doc.links
+                .iter()
+                .find(|l| l.name == name)
+                .map(|l| l.verdict.health)
+        };
         if running == 2
             && health("primary") == Some(linewatch::status::Health::Ok)
             && health("backup") == Some(linewatch::status::Health::Critical)

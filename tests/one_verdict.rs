@@ -152,18 +152,25 @@ fn hold(at: &str, d: &Daemonish, now: Timestamp) -> usize {
     let lines = statsd_sink.take();
     for (h, l) in health.iter().zip(&doc.links) {
         let at = format!("{at}, link {}", h.name);
-        assert_eq!(l.health, h.health, "{at}: status document");
-        assert_eq!(l.reason, h.reason, "{at}: status document's reason");
+        assert_eq!(l.verdict.health, h.verdict.health, "{at}: status document");
+        assert_eq!(
+            l.verdict.reason, h.verdict.reason,
+            "{at}: status document's reason"
+        );
         let target = Target::Link(h.name.to_string());
         let plain = judge_doc(&doc, doc.written_at, &target, None, &Thresholds::default())
             .unwrap_or_else(|e| panic!("{at}: {e}"));
-        assert_eq!(plain.state, h.health, "{at}: check: {}", plain.summary);
+        assert_eq!(
+            plain.state, h.verdict.health,
+            "{at}: check: {}",
+            plain.summary
+        );
         let with = judge_doc(&doc, doc.written_at, &target, None, &neutral())
             .unwrap_or_else(|e| panic!("{at}: {e}"));
-        let beyond = if h.health == Health::Unknown {
+        let beyond = if h.verdict.health == Health::Unknown {
             Health::Unknown
         } else {
-            h.beyond_count.0
+            h.verdict.beyond_count
         };
         assert_eq!(
             with.state, beyond,
@@ -172,12 +179,12 @@ fn hold(at: &str, d: &Daemonish, now: Timestamp) -> usize {
         );
         if !about_the_count(h.why) {
             assert_eq!(
-                with.state, h.health,
+                with.state, h.verdict.health,
                 "{at}: the count did not decide ({:?}), so thresholds on the count change nothing: {}",
                 h.why, with.summary
             );
         }
-        let code = Some(h.health.exit_code());
+        let code = Some(h.verdict.health.exit_code());
         assert_eq!(
             statsd_says(&lines, &h.name),
             (code, code),
@@ -225,7 +232,7 @@ fn policy_status_check_and_statsd_give_one_verdict_on_every_fixture_and_setting(
                 let now = d.pipeline.tracker().now();
                 held += hold(&format!("{tag} after packet {n}"), &d, now);
                 for h in d.policy.link_health() {
-                    seen.insert(format!("{:?}/{:?}", h.health, h.why));
+                    seen.insert(format!("{:?}/{:?}", h.verdict.health, h.why));
                 }
             }
             // The standalone check judges the file at its last packet, with
@@ -237,14 +244,20 @@ fn policy_status_check_and_statsd_give_one_verdict_on_every_fixture_and_setting(
             let (link, at) = check::replay_link(&capture, &config).unwrap();
             assert_eq!(at, end, "{tag}: standalone judges at the last packet");
             let first = &health[0];
-            assert_eq!(link.health, first.health, "{tag}: standalone status");
-            assert_eq!(link.reason, doc.links[0].reason, "{tag}: standalone reason");
+            assert_eq!(
+                link.verdict.health, first.verdict.health,
+                "{tag}: standalone status"
+            );
+            assert_eq!(
+                link.verdict.reason, doc.links[0].verdict.reason,
+                "{tag}: standalone reason"
+            );
             let plain = judge_link(&link, 0.0, &Thresholds::default());
-            assert_eq!(plain.state, first.health, "{tag}: standalone check");
+            assert_eq!(plain.state, first.verdict.health, "{tag}: standalone check");
             let with = judge_link(&link, 0.0, &neutral());
-            if first.health != Health::Unknown {
+            if first.verdict.health != Health::Unknown {
                 assert_eq!(
-                    with.state, first.beyond_count.0,
+                    with.state, first.verdict.beyond_count,
                     "{tag}: standalone check with thresholds"
                 );
             }

@@ -250,7 +250,7 @@ impl Statsd {
                 .with_tag("iface", &iface)
                 .send();
             self.client
-                .gauge_with_tags("link.health", u64::from(l.health.exit_code()))
+                .gauge_with_tags("link.health", u64::from(l.verdict.health.exit_code()))
                 .with_tag("link", &l.name)
                 .with_tag("iface", &iface)
                 .send();
@@ -271,11 +271,11 @@ impl Statsd {
             }
             self.raw(&service_check_line(
                 "linewatch.link",
-                l.health,
+                l.verdict.health,
                 ts,
                 &self.host,
                 &[("link", &l.name), ("iface", &iface)],
-                &format!("{}: {}", l.name, l.reason),
+                &format!("{}: {}", l.name, l.verdict.reason),
             ));
         }
         for c in &doc.captures {

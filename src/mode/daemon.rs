@@ -574,10 +574,10 @@ pub fn status_table(doc: &StatusDoc) -> String {
         s.push_str(&format!(
             "{:<16} {:<9} {:<8} {:<6} {}\n",
             l.name,
-            l.health.upper(),
+            l.verdict.health.upper(),
             l.status,
             format!("{}/{}", l.established, l.expected),
-            l.reason
+            l.verdict.reason
         ));
         for c in &l.connections {
             s.push_str(&format!(

@@ -212,6 +212,33 @@ impl Facts {
     }
 }
 
+/// A link's verdict, as the status document, the check, the service check
+/// and pages show it: one struct, flattened into the status document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The policy's verdict.
+    pub health: Health,
+    /// Why, in words.
+    pub reason: String,
+    /// The verdict apart from the connection count (silence, black holes,
+    /// the capture): what `linewatch check`'s threshold options are applied
+    /// on top of.
+    #[serde(default = "unknown")]
+    pub beyond_count: Health,
+    /// Its words, when it is not OK.
+    #[serde(default)]
+    pub beyond_count_reason: Option<String>,
+    /// The incident open on the link, if any.
+    #[serde(default)]
+    pub incident: Option<OpenIncident>,
+}
+
+/// A document written before `beyond_count` existed: its findings apart
+/// from the count are not known.
+fn unknown() -> Health {
+    Health::Unknown
+}
+
 /// One link's health as the policy judges it now: the one verdict that
 /// status, check, metrics and pages render.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,23 +247,14 @@ pub struct LinkHealth {
     pub id: LinkId,
     /// Its name.
     pub name: Arc<str>,
-    /// Its capture interface.
-    pub interface: Option<String>,
     /// The verdict.
-    pub health: Health,
+    pub verdict: Verdict,
     /// Which rule decided it.
     pub why: Why,
-    /// The verdict in words.
-    pub reason: String,
-    /// The verdict without the connection-count rule (see
-    /// [`Facts::beyond_count`]) and its words, if it is not OK.
-    pub beyond_count: (Health, Option<String>),
     /// The tracker's count as of the link's last event.
     pub count: LinkCount,
     /// `expect_connections`.
     pub expected: u32,
-    /// The open incident, if any.
-    pub incident: Option<OpenIncident>,
 }
 
 impl LinkHealth {
@@ -253,17 +271,17 @@ impl LinkHealth {
         LinkHealth {
             id,
             name: spec.name.clone(),
-            interface: spec.interface.clone(),
-            health,
+            verdict: Verdict {
+                health,
+                reason: facts.words(why, spec),
+                beyond_count: beyond,
+                beyond_count_reason: (beyond_why != Why::Fine)
+                    .then(|| facts.words(beyond_why, spec)),
+                incident,
+            },
             why,
-            reason: facts.words(why, spec),
-            beyond_count: (
-                beyond,
-                (beyond_why != Why::Fine).then(|| facts.words(beyond_why, spec)),
-            ),
             count: facts.count,
             expected: spec.expect_connections,
-            incident,
         }
     }
 

@@ -30,7 +30,7 @@ mod health;
 mod page;
 
 pub use evidence::{Evidence, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
-pub use health::{Facts, Health, LinkHealth, Why};
+pub use health::{Facts, Health, LinkHealth, Verdict, Why};
 use page::{resolve, trigger, truncate_chars};
 
 use std::collections::BTreeSet;

@@ -162,19 +162,20 @@ pub fn judge_link(link: &LinkDoc, age: f64, thresholds: &Thresholds) -> LinkVerd
         link.established, link.expected
     );
     let mut notes: Vec<String> = Vec::new();
-    let state = if link.health == Health::Unknown || !thresholds.any() {
+    let state = if link.verdict.health == Health::Unknown || !thresholds.any() {
         let rest = link
+            .verdict
             .reason
             .strip_prefix(&count_words)
             .map(|r| r.trim_start_matches([',', ';', ' ']).to_string())
-            .unwrap_or_else(|| link.reason.clone());
+            .unwrap_or_else(|| link.verdict.reason.clone());
         if !rest.is_empty() {
             notes.push(rest);
         }
-        link.health
+        link.verdict.health
     } else {
-        let mut state = link.beyond_count;
-        notes.extend(link.beyond_count_reason.clone());
+        let mut state = link.verdict.beyond_count;
+        notes.extend(link.verdict.beyond_count_reason.clone());
         let checks = [
             check(
                 "established",

@@ -1,6 +1,7 @@
 use std::time::Duration as StdDuration;
 
 use super::*;
+use crate::policy::Verdict;
 use crate::status::{CaptureDoc, ConnectionDoc, LinkDoc, StatusDoc};
 
 fn conn(state: &str, idle_s: f64) -> ConnectionDoc {
@@ -32,11 +33,13 @@ fn link(name: &str, health: Health, established: u32, conns: Vec<ConnectionDoc>)
         } else {
             "up".into()
         },
-        health,
-        reason: format!("{established}/1 connections established"),
-        beyond_count: Health::Ok,
-        beyond_count_reason: None,
-        incident: None,
+        verdict: Verdict {
+            health,
+            reason: format!("{established}/1 connections established"),
+            beyond_count: Health::Ok,
+            beyond_count_reason: None,
+            incident: None,
+        },
         established,
         expected: 1,
         down_since: None,
@@ -86,8 +89,8 @@ fn without_thresholds_the_daemons_health_decides() {
         (Health::Unknown, 3),
     ] {
         let mut l = ok_link("visa-primary");
-        l.health = h;
-        l.reason = "because".into();
+        l.verdict.health = h;
+        l.verdict.reason = "because".into();
         let o = judge_doc(
             &doc(NOW, vec![l]),
             NOW,
@@ -137,7 +140,7 @@ fn reason_beyond_the_count_is_kept_in_the_summary() {
         0,
         vec![conn("reset_by_peer", 1.0)],
     );
-    l.reason = "0/1 connections established, within the reconnect grace".into();
+    l.verdict.reason = "0/1 connections established, within the reconnect grace".into();
     let o = judge_doc(
         &doc(NOW, vec![l]),
         NOW,
@@ -158,7 +161,7 @@ fn reason_beyond_the_count_is_kept_in_the_summary() {
 #[test]
 fn established_critical_defaults_to_one_with_thresholds_and_replaces_the_grace() {
     let mut l = link("visa-primary", Health::Warning, 0, vec![]);
-    l.reason = "0/1 connections established, within the reconnect grace".into();
+    l.verdict.reason = "0/1 connections established, within the reconnect grace".into();
     let t = Thresholds {
         idle_critical: r("60"),
         ..Thresholds::default()
@@ -211,8 +214,9 @@ fn silence_and_black_holes_still_count_with_thresholds() {
     c.silent = true;
     let mut l = link("visa-primary", Health::Critical, 1, vec![c]);
     l.status = "up".into();
-    l.beyond_count = Health::Critical;
-    l.beyond_count_reason = Some("1 of 1 established connections silent or black-holed".into());
+    l.verdict.beyond_count = Health::Critical;
+    l.verdict.beyond_count_reason =
+        Some("1 of 1 established connections silent or black-holed".into());
     let t = Thresholds {
         retransmits_critical: r("100"),
         ..Thresholds::default()
@@ -232,8 +236,8 @@ fn silence_and_black_holes_still_count_with_thresholds() {
     assert!(o.summary.contains("last packet 50s ago"));
     // The policy's verdict apart from the count is what the thresholds
     // sit on: a degraded capture makes a lone silence a warning there.
-    l.beyond_count = Health::Warning;
-    l.beyond_count_reason = Some("capture degraded: the probe is losing packets".into());
+    l.verdict.beyond_count = Health::Warning;
+    l.verdict.beyond_count_reason = Some("capture degraded: the probe is losing packets".into());
     let d = doc(NOW, vec![l]);
     let o = judge_doc(&d, NOW, &one("visa-primary"), None, &t).unwrap();
     assert_eq!(o.state, Health::Warning, "{}", o.summary);
@@ -306,7 +310,7 @@ fn retransmissions_are_summed_over_both_sides_and_connections() {
 #[test]
 fn daemon_unknown_stays_unknown_whatever_the_thresholds() {
     let mut l = link("visa-primary", Health::Unknown, 0, vec![]);
-    l.reason = "capture lost on eth1: the probe cannot see the line".into();
+    l.verdict.reason = "capture lost on eth1: the probe cannot see the line".into();
     let t = Thresholds {
         established_critical: r("1:"),
         ..Thresholds::default()
@@ -447,7 +451,7 @@ fn worst_ranks_critical_over_warning_over_unknown_over_ok() {
     assert_eq!(Health::Ok.worst(Health::Unknown), Health::Unknown);
     assert_eq!(Health::Ok.worst(Health::Ok), Health::Ok);
     let mut u = ok_link("b");
-    u.health = Health::Unknown;
+    u.verdict.health = Health::Unknown;
     let o = judge_doc(
         &doc(NOW, vec![ok_link("a"), u]),
         NOW,
