@@ -110,19 +110,34 @@ impl Source {
     /// per branch: replay's hot path pays no lookup for it.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        if matches!(self.handle, Handle::Live(_)) {
+            return self.next_live_frame();
+        }
+        let Handle::File(cap) = &mut self.handle else {
+            return Ok(None);
+        };
+        frame_or_none(
+            cap.next_packet(),
+            file::PRECISION,
+            &self.origin,
+            &mut self.packets,
+        )
+    }
+
+    /// [`Source::next_frame`] for a live interface, out of line: replay's
+    /// reader then has the file branch alone, with libpcap's `next_packet`
+    /// inlined into it (measured: shared, it was a call, +28 instructions
+    /// a packet).
+    #[inline(never)]
+    fn next_live_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         match &mut self.handle {
-            Handle::File(cap) => frame_or_none(
-                cap.next_packet(),
-                file::PRECISION,
-                &self.origin,
-                &mut self.packets,
-            ),
             Handle::Live(cap) => frame_or_none(
                 cap.next_packet(),
                 live::PRECISION,
                 &self.origin,
                 &mut self.packets,
             ),
+            Handle::File(_) => Ok(None),
         }
     }
 

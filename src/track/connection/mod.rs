@@ -276,7 +276,7 @@ impl Connection {
     pub fn standing(&self) -> Standing {
         Standing {
             up: self.is_up(),
-            troubled: self.silent || self.black_hole,
+            troubled: self.silent | self.black_hole,
         }
     }
 
