@@ -134,34 +134,32 @@ impl Facts {
     }
 
     /// The health rule, at packet-clock time `now`, for a link configured
-    /// as `spec`. The first rule that matches decides.
+    /// as `spec`: the verdict apart from the count ([`Facts::beyond_count`]),
+    /// with the count rules in their place. The first rule that matches
+    /// decides: capture lost, down, every connection troubled (critical),
+    /// starting, the rest of the verdict apart from the count, short within
+    /// the grace, a recent drop, fine.
     pub fn judge(&self, spec: &LinkSpec, now: Timestamp) -> (Health, Why) {
+        let beyond = self.beyond_count(spec);
         let short = self.count.established < spec.expect_connections;
-        if self.capture_lost {
-            (Health::Unknown, Why::CaptureLost)
-        } else if self.status == LinkStatus::Down {
-            (Health::Critical, Why::Down)
-        } else if self.all_troubled() && spec.on_silence == OnSilence::Critical {
-            (Health::Critical, Why::AllTroubled)
-        } else if self.status == LinkStatus::Unknown && short {
-            (Health::Unknown, Why::Starting)
-        } else if self.capture_degraded {
-            (Health::Warning, Why::CaptureDegraded)
-        } else if self.count.troubled > 0 {
-            (Health::Warning, Why::SomeTroubled)
-        } else if short {
-            match spec.on_reconnect {
+        match beyond {
+            (_, Why::CaptureLost) => beyond,
+            _ if self.status == LinkStatus::Down => (Health::Critical, Why::Down),
+            (Health::Critical, _) => beyond,
+            _ if self.status == LinkStatus::Unknown && short => (Health::Unknown, Why::Starting),
+            (_, why) if why != Why::Fine => beyond,
+            _ if short => match spec.on_reconnect {
                 OnReconnect::Warning => (Health::Warning, Why::Short),
                 OnReconnect::Ok => (Health::Ok, Why::Short),
+            },
+            _ if spec.on_reconnect == OnReconnect::Warning
+                && self
+                    .dropped_at
+                    .is_some_and(|t| now < t.plus(spec.hold_down)) =>
+            {
+                (Health::Warning, Why::RecentDrop)
             }
-        } else if spec.on_reconnect == OnReconnect::Warning
-            && self
-                .dropped_at
-                .is_some_and(|t| now < t.plus(spec.hold_down))
-        {
-            (Health::Warning, Why::RecentDrop)
-        } else {
-            (Health::Ok, Why::Fine)
+            _ => (Health::Ok, Why::Fine),
         }
     }
 
@@ -251,10 +249,6 @@ pub struct LinkHealth {
     pub verdict: Verdict,
     /// Which rule decided it.
     pub why: Why,
-    /// The tracker's count as of the link's last event.
-    pub count: LinkCount,
-    /// `expect_connections`.
-    pub expected: u32,
 }
 
 impl LinkHealth {
@@ -280,13 +274,6 @@ impl LinkHealth {
                 incident,
             },
             why,
-            count: facts.count,
-            expected: spec.expect_connections,
         }
-    }
-
-    /// Still starting: its first verdict is yet to come.
-    pub fn is_starting(&self) -> bool {
-        self.why == Why::Starting
     }
 }

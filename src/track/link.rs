@@ -108,11 +108,6 @@ impl Link {
         self.down_since
     }
 
-    /// Since when it is short of connections (still within the grace).
-    pub fn short_since(&self) -> Option<Timestamp> {
-        self.short_since
-    }
-
     /// The link as events name it, with its count now.
     fn reference(&self) -> LinkRef {
         LinkRef {

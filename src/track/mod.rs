@@ -141,10 +141,6 @@ pub struct LinkView<'a> {
     pub established: u32,
     /// Since when the link is down.
     pub down_since: Option<Timestamp>,
-    /// Since when it is short of connections (still within the grace).
-    pub short_since: Option<Timestamp>,
-    /// Its capture is dropping or lost.
-    pub capture_degraded: bool,
     /// Its connections in the table, in creation order.
     pub connections: Vec<&'a Connection>,
 }
@@ -325,8 +321,6 @@ impl Tracker {
                 status: l.status(),
                 established: l.count().established,
                 down_since: l.down_since(),
-                short_since: l.short_since(),
-                capture_degraded: l.capture_degraded,
                 connections: conns
                     .iter()
                     .copied()
