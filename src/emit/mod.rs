@@ -23,7 +23,7 @@ use crate::policy::{Notification, Policy, Why};
 use crate::status::{Health, StatusDoc};
 use crate::time::Timestamp;
 
-use delivery::{Delivery, Destination};
+use delivery::Delivery;
 use statsd::{LineSink, Statsd};
 
 /// Pages waiting beyond this many make the probe's own incident.
@@ -148,14 +148,6 @@ fn restart<D: delivery::Destination>(
         Ok(d) => *slot = d,
         Err(e) => errors.push(e),
     }
-}
-
-/// A Slack entry's body as it is sent.
-fn slack_body(entry: &outbox::Entry) -> serde_json::Result<Vec<u8>> {
-    slack::Slack {
-        webhook_url: delivery::Credential::new(String::new()),
-    }
-    .body(entry)
 }
 
 /// This machine's name, for `source` and `h:`.
@@ -306,7 +298,7 @@ impl Emitters {
                 .health
                 .iter()
                 .find(|(n, _, _)| n == name)
-                .filter(|(_, b, why)| !(*why == Why::Starting && *h == Health::Ok && b != h))
+                .filter(|(_, _, why)| !(*why == Why::Starting && *h == Health::Ok))
                 .map(|(_, h, _)| *h);
             if before.is_some_and(|b| b != *h) {
                 if let (Some(s), Some(b)) = (&mut self.statsd, before) {
@@ -382,13 +374,9 @@ impl Emitters {
         if let Some((_, w)) = &mut self.dry {
             // What a live run would POST, the routing key masked; only to
             // destinations that have their config section.
-            let masked = pagerduty::PagerDuty {
-                url: String::new(),
-                routing_key: delivery::Credential::new("***".into()),
-            };
             let sends = [
-                (self.dry_pagerduty, "pagerduty", masked.body(&pd)),
-                (self.dry_slack, "slack", slack_body(&sl)),
+                (self.dry_pagerduty, "pagerduty", pd.body.encode(Some("***"))),
+                (self.dry_slack, "slack", sl.body.encode(None)),
             ];
             for (_, to, body) in sends.iter().filter(|(on, _, _)| *on) {
                 let body = match body {

@@ -63,6 +63,20 @@ fn seq_of(p: &Path) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
+impl Body {
+    /// The request body as sent, encoded once; a PagerDuty event gets its
+    /// `routing_key` here (it is never stored).
+    pub fn encode(&self, routing_key: Option<&str>) -> serde_json::Result<Vec<u8>> {
+        match self {
+            Body::PagerDuty(event) => serde_json::to_vec(&super::pagerduty::Request {
+                event: event.as_ref(),
+                routing_key: routing_key.unwrap_or_default(),
+            }),
+            Body::Slack(m) => serde_json::to_vec(m),
+        }
+    }
+}
+
 impl Outbox {
     /// Opens (creating) the outbox in `dir`; entries left by a previous run
     /// are kept and will be delivered first.

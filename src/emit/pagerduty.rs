@@ -128,12 +128,6 @@ impl Destination for PagerDuty {
     }
 
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {
-        match &entry.body {
-            Body::PagerDuty(event) => serde_json::to_vec(&Request {
-                event: event.as_ref(),
-                routing_key: self.routing_key.expose(),
-            }),
-            Body::Slack(m) => serde_json::to_vec(m),
-        }
+        entry.body.encode(Some(self.routing_key.expose()))
     }
 }

@@ -89,10 +89,7 @@ impl Destination for Slack {
     }
 
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {
-        match &entry.body {
-            Body::Slack(m) => serde_json::to_vec(m),
-            Body::PagerDuty(e) => serde_json::to_vec(e),
-        }
+        entry.body.encode(None)
     }
 
     fn accepted(&self, _status: u16, body: &str) -> bool {
