@@ -201,6 +201,9 @@ impl LinkWatch {
     }
 }
 
+/// How a capture event changes the facts of its interface's links.
+type CaptureFact = fn(&mut Facts);
+
 /// What the policy made of one event, beyond its notifications.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Noted {
@@ -363,28 +366,35 @@ impl Policy {
     /// Feeds one event; notifications go to `out`.
     pub fn on_event(&mut self, e: &Event, out: &mut Vec<Notification>) -> Noted {
         self.advance_to(e.ts, out);
-        let capture = match &e.kind {
-            EventKind::CaptureLost { interface, .. } => Some((interface, Some(true), None)),
-            EventKind::CaptureResumed { interface, .. } => Some((interface, Some(false), None)),
-            EventKind::CaptureDegraded { interface, .. } => Some((interface, None, Some(true))),
-            EventKind::CaptureRecovered { interface } => Some((interface, None, Some(false))),
+        // What a capture event says of its interface's links.
+        let capture: Option<(&Arc<str>, CaptureFact)> = match &e.kind {
+            EventKind::CaptureLost { interface, .. } => {
+                Some((interface, |f| f.capture_lost = true))
+            }
+            EventKind::CaptureResumed { interface, .. } => {
+                Some((interface, |f| f.capture_lost = false))
+            }
+            EventKind::CaptureDegraded { interface, .. } => {
+                Some((interface, |f| f.capture_degraded = true))
+            }
+            EventKind::CaptureRecovered { interface } => {
+                Some((interface, |f| f.capture_degraded = false))
+            }
             _ => None,
         };
-        if let Some((interface, lost, degraded)) = capture {
+        if let Some((interface, apply)) = capture {
             for l in self
                 .links
                 .iter_mut()
                 .filter(|l| l.spec.interface.as_deref() == Some(&**interface))
             {
-                if let Some(lost) = lost {
-                    l.facts.capture_lost = lost;
-                }
-                if let Some(degraded) = degraded {
-                    l.facts.capture_degraded = degraded;
-                }
+                apply(&mut l.facts);
             }
             let trouble = format!("capture on {interface}");
-            if lost.or(degraded) == Some(true) {
+            if matches!(
+                e.kind,
+                EventKind::CaptureLost { .. } | EventKind::CaptureDegraded { .. }
+            ) {
                 self.probe_trouble.insert(trouble);
             } else {
                 self.probe_trouble.remove(&trouble);
