@@ -116,12 +116,16 @@ impl Source {
         let Handle::File(cap) = &mut self.handle else {
             return Ok(None);
         };
-        frame_or_none(
-            cap.next_packet(),
-            file::PRECISION,
-            &self.origin,
-            &mut self.packets,
-        )
+        match file::next_record(cap) {
+            file::Record::Packet(header, data) => {
+                self.packets += 1;
+                Ok(Some(frame_of(header, data, file::PRECISION)))
+            }
+            file::Record::End => Ok(None),
+            file::Record::Unreadable(message) => {
+                Err(unreadable(&self.origin, self.packets, message))
+            }
+        }
     }
 
     /// [`Source::next_frame`] for a live interface, out of line: replay's
@@ -203,6 +207,20 @@ fn frame_or_none<'a>(
         }
         Err(pcap::Error::NoMorePackets | pcap::Error::TimeoutExpired) => Ok(None),
         Err(e) => Err(read_error(origin, *packets, &e)),
+    }
+}
+
+/// A capture file's read error, with how far the replay got.
+#[cold]
+fn unreadable(origin: &Origin, packets: u64, message: String) -> CaptureError {
+    let path = match origin {
+        Origin::File(path) => path.clone(),
+        Origin::Interface(interface) => PathBuf::from(interface),
+    };
+    CaptureError::Read {
+        path,
+        message,
+        packets,
     }
 }
 
