@@ -19,6 +19,9 @@ use crate::event::Side;
 use crate::time::Duration;
 
 mod effective;
+mod evidence;
+
+pub use evidence::{ConfigBytes, EvidenceConfig};
 
 /// Default `silence_after`: a payment link with echo heartbeats every 30 s
 /// or less is silent at 45 s.
@@ -228,6 +231,8 @@ struct RawConfig {
     statsd: Option<RawStatsd>,
     pagerduty: Option<RawPagerDuty>,
     slack: Option<RawSlack>,
+    #[serde(default)]
+    evidence: evidence::RawEvidence,
 }
 
 #[derive(Deserialize, Default)]
@@ -359,6 +364,7 @@ struct RawLink {
     on_silence: Option<OnSilence>,
     snaplen: Option<Spanned<u32>>,
     buffer_size: Option<Spanned<u32>>,
+    evidence: Option<bool>,
 }
 
 /// One watched leased line: the card network's addresses and our patience.
@@ -392,6 +398,9 @@ pub struct LinkSpec {
     pub on_reconnect: OnReconnect,
     /// How silence or a black hole on every connection counts.
     pub on_silence: OnSilence,
+    /// Whether incidents of this link leave evidence files (`evidence`,
+    /// default true).
+    pub evidence: bool,
 }
 
 impl LinkSpec {
@@ -430,6 +439,8 @@ pub struct Config {
     pub pagerduty: Option<PagerDutyConfig>,
     /// Slack, if configured.
     pub slack: Option<SlackConfig>,
+    /// `[evidence]`: incident files.
+    pub evidence: EvidenceConfig,
 }
 
 impl Default for Config {
@@ -443,6 +454,7 @@ impl Default for Config {
             statsd: None,
             pagerduty: None,
             slack: None,
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -540,6 +552,7 @@ impl Config {
                 hold_down: l.hold_down.map_or(DEFAULT_HOLD_DOWN, |d| d.0),
                 on_reconnect: l.on_reconnect.unwrap_or(OnReconnect::Warning),
                 on_silence: l.on_silence.unwrap_or(OnSilence::Critical),
+                evidence: l.evidence.unwrap_or(true),
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -552,7 +565,9 @@ impl Config {
             Some(m) => m.into_inner(),
             None => DEFAULT_MAX_FLOWS,
         };
+        let evidence = raw.evidence.validate()?;
         Ok(Config {
+            evidence,
             links,
             max_flows,
             state_dir: raw

@@ -35,6 +35,7 @@ pub mod config;
 pub mod decode;
 pub mod emit;
 pub mod event;
+pub mod evidence;
 pub mod mode;
 pub mod notify;
 pub mod output;

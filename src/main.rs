@@ -37,6 +37,11 @@ enum Command {
         /// `live` sends them (rehearsals).
         #[arg(long, value_enum, default_value_t = EmitArg::Off)]
         emit: EmitArg,
+        /// Write each incident's packets (headers only, no payload byte)
+        /// as pcapng files with a JSON sidecar under DIR/<link>/, as the
+        /// daemon does: post-mortems, and a PCI-safe cut of a full capture.
+        #[arg(long, value_name = "DIR")]
+        evidence_dir: Option<PathBuf>,
     },
     /// Run the daemon: capture on the configured interfaces, print events as JSON lines.
     Run {
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             format,
             emit,
+            evidence_dir,
         } => {
             let config = match config {
                 Some(p) => Config::load(&p)?,
@@ -179,7 +185,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(e)
                 }
             };
-            let result = replay::replay_with(&file, &config, format, emitters.as_mut(), &mut out);
+            let result = replay::replay_with(
+                &file,
+                &config,
+                format,
+                emitters.as_mut(),
+                evidence_dir.as_deref(),
+                &mut out,
+            );
             out.flush().context("writing output")?;
             if let Some(e) = emitters {
                 if mode == linewatch::emit::EmitMode::Live

@@ -189,11 +189,65 @@ pub struct FrontEnd {
     pub failure: Option<CaptureError>,
 }
 
+/// One batch from the reader thread: steps in file order and, when the
+/// replay records evidence, each step's headers.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// Their headers (empty unless recording).
+    pub headers: Headers,
+}
+
+/// The headers of a batch's frames, for the evidence recorder: each
+/// decoded frame's bytes up to the end of its TCP header
+/// ([`crate::decode::header_end`]) and its length on the wire, one entry
+/// per step (empty for a skipped frame). At most [`crate::evidence::MAX_STORED`]
+/// bytes a frame: a full batch holds at most 2 MiB.
+#[derive(Debug, Default)]
+pub struct Headers {
+    bytes: Vec<u8>,
+    /// Per step: where its header ends in `bytes`, and its wire length.
+    ends: Vec<(u32, u32)>,
+}
+
+impl Headers {
+    /// Adds the headers of `frame` (which became `step`).
+    fn push(&mut self, link: LinkType, step: &Step, frame: &Frame<'_>) {
+        if let Step::Decoded { .. } = step {
+            if let Some(end) = crate::decode::header_end(link, frame.data) {
+                let end = end.min(crate::evidence::MAX_STORED as usize);
+                self.bytes
+                    .extend_from_slice(frame.data.get(..end).unwrap_or_default());
+            }
+        }
+        let end = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+        self.ends.push((end, frame.wire_len));
+    }
+
+    /// Step `i`'s header bytes and wire length; `None` when the batch has
+    /// no headers (not recording) or the step has none.
+    pub fn get(&self, i: usize) -> Option<(&[u8], u32)> {
+        let &(end, wire_len) = self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends.get(p).map_or(0, |e| e.0),
+            None => 0,
+        };
+        let bytes = self.bytes.get(start as usize..end as usize)?;
+        (!bytes.is_empty()).then_some((bytes, wire_len))
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
 /// The front half of a replay on its own thread: reads and decodes the
 /// file and sends batches of steps, in file order, over a bounded channel.
 pub struct FileFront {
-    steps: Receiver<Vec<Step>>,
-    empties: Sender<Vec<Step>>,
+    steps: Receiver<Batch>,
+    empties: Sender<Batch>,
     thread: JoinHandle<FrontEnd>,
     path: std::path::PathBuf,
     link: LinkType,
@@ -204,39 +258,55 @@ impl FileFront {
     /// named `replay-reader`. (Open errors come back here, before any
     /// thread exists.)
     pub fn open(path: &std::path::Path) -> Result<FileFront, CaptureError> {
+        FileFront::open_with(path, false)
+    }
+
+    /// [`FileFront::open`], with each batch carrying its frames' headers
+    /// for the evidence recorder ([`Batch::headers`]).
+    pub fn open_recording(path: &std::path::Path) -> Result<FileFront, CaptureError> {
+        FileFront::open_with(path, true)
+    }
+
+    fn open_with(path: &std::path::Path, record: bool) -> Result<FileFront, CaptureError> {
         let mut cap = Source::open_file(path)?;
-        let (tx, steps) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES);
+        let (tx, steps) = bounded::<Batch>(FILE_QUEUE_BATCHES);
         // Emptied batches go back to the reader to be refilled: no
         // allocation per batch. Room for every batch that can exist (the
         // queue's, the one being filled, the one being read), so giving
         // one back never blocks.
-        let (empties, recycled) = bounded::<Vec<Step>>(FILE_QUEUE_BATCHES + 2);
+        let (empties, recycled) = bounded::<Batch>(FILE_QUEUE_BATCHES + 2);
         let link = cap.link();
         let path = path.to_path_buf();
+        let fresh = || Batch {
+            steps: Vec::with_capacity(FILE_BATCH),
+            headers: Headers::default(),
+        };
         let thread = std::thread::Builder::new()
             .name("replay-reader".into())
             .spawn(move || {
                 let mut front = Front::new(cap.link());
-                let mut batch = Vec::with_capacity(FILE_BATCH);
+                let mut batch = fresh();
                 let failure = loop {
                     match cap.next_frame() {
                         Ok(Some(frame)) => {
-                            batch.push(front.read(&frame));
-                            if batch.len() < FILE_BATCH {
+                            let step = front.read(&frame);
+                            if record {
+                                batch.headers.push(link, &step, &frame);
+                            }
+                            batch.steps.push(step);
+                            if batch.steps.len() < FILE_BATCH {
                                 continue;
                             }
                         }
                         Ok(None) => break None,
                         Err(e) => break Some(e),
                     }
-                    let next = recycled
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(FILE_BATCH));
+                    let next = recycled.try_recv().unwrap_or_else(|_| fresh());
                     if tx.send(std::mem::replace(&mut batch, next)).is_err() {
                         break None; // the tracker side has gone: stop reading
                     }
                 };
-                if !batch.is_empty() {
+                if !batch.steps.is_empty() {
                     let _ = tx.send(batch);
                 }
                 FrontEnd { front, failure }
@@ -262,13 +332,14 @@ impl FileFront {
 
     /// The next batch of steps, in file order; `None` once the reader is
     /// done. Hand the emptied batch back with [`FileFront::recycle`].
-    pub fn next_batch(&self) -> Option<Vec<Step>> {
+    pub fn next_batch(&self) -> Option<Batch> {
         self.steps.recv().ok()
     }
 
     /// Returns an emptied batch to the reader for reuse.
-    pub fn recycle(&self, mut batch: Vec<Step>) {
-        batch.clear();
+    pub fn recycle(&self, mut batch: Batch) {
+        batch.steps.clear();
+        batch.headers.clear();
         let _ = self.empties.try_send(batch);
     }
 

@@ -46,6 +46,18 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(d.0))
     }
 
+    /// This time minus `d`, saturating at the start of time.
+    pub fn minus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.0))
+    }
+
+    /// RFC 3339 in UTC to the microsecond (`2026-03-14T02:15:10.319500Z`),
+    /// for documents other programs read.
+    pub fn rfc3339(self) -> String {
+        self.to_chrono()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+
     /// How long after `earlier` this is; zero if it is not after.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration(self.0.saturating_sub(earlier.0).max(0))

@@ -8,9 +8,12 @@
 //! counted under a [`SkipReason`] and skipped; decoding never panics.
 //! Nothing of the TCP payload is read or copied: card numbers travel there.
 
+mod cut;
 mod fast;
 mod link;
 mod segment;
+
+pub use cut::header_end;
 
 pub use link::{dlt_name, LinkType, UnsupportedLinkType};
 pub use segment::{Decoded, IcmpError, Segment, TcpFlags, TcpOptions};

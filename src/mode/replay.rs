@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::capture::CaptureError;
 use crate::config::Config;
 use crate::event::Event;
+use crate::evidence::{Recording, StoreError};
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::{apply, FileFront, Front, FrontEnd};
 use crate::time::Timestamp;
@@ -59,6 +60,9 @@ pub enum ReplayError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    /// Writing evidence files failed.
+    #[error(transparent)]
+    Evidence(#[from] StoreError),
 }
 
 /// Everything a replay found, for tests and post-mortems.
@@ -76,7 +80,7 @@ pub fn collect(path: &Path, config: &Config) -> Result<Replay, CaptureError> {
     let front = FileFront::open(path)?;
     let mut tracker = Tracker::new(config);
     let mut r = Replay::default();
-    if let Some(e) = track(front, &mut tracker, &mut r)?.failure {
+    if let Some(e) = track(front, &mut tracker, &mut r, None)?.failure {
         return Err(e);
     }
     Ok(r)
@@ -175,7 +179,7 @@ pub fn replay_to(
     format: Format,
     out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
-    replay_with(path, config, format, None, out)
+    replay_with(path, config, format, None, None, out)
 }
 
 /// Replays with the policy and emitters fed (`--emit dry-run|live`).
@@ -190,9 +194,23 @@ pub fn replay_with(
     config: &Config,
     format: Format,
     emitters: Option<&mut crate::emit::Emitters>,
+    evidence: Option<&Path>,
     out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
-    let front = FileFront::open(path)?;
+    let front = match evidence {
+        Some(_) => FileFront::open_recording(path)?,
+        None => FileFront::open(path)?,
+    };
+    let mut recording = match evidence {
+        Some(dir) => {
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            Some(Recording::new(config, dir, front.link(), &name)?)
+        }
+        None => None,
+    };
     let mut tracker = Tracker::new(config);
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
@@ -204,7 +222,7 @@ pub fn replay_with(
                 emitters,
                 events: Vec::new(),
             };
-            let tracked = track(front, &mut tracker, &mut sink);
+            let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
             let printed = sink.printer.finish();
             (tracked?, printed)
         }
@@ -230,7 +248,7 @@ pub fn replay_with(
                 tx,
                 recycled,
             };
-            let tracked = track(front, &mut tracker, &mut sink);
+            let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
             drop(sink); // the printer sees the end of its queue
             let printed = printer
                 .join()
@@ -243,7 +261,10 @@ pub fn replay_with(
     let FrontEnd { front, failure } = front_end;
     write_replay_summary(path, &front, &tracker, format, failure.as_ref(), out)?;
     out.flush()?;
-    match failure {
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    match recording.as_mut().and_then(Recording::take_failure) {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
@@ -272,11 +293,21 @@ fn track(
     front: FileFront,
     tracker: &mut Tracker,
     sink: &mut impl Sink,
+    mut recording: Option<&mut Recording>,
 ) -> Result<FrontEnd, CaptureError> {
     let mut open = true;
     'file: while let Some(batch) = front.next_batch() {
-        for step in &batch {
+        for (i, step) in batch.steps.iter().enumerate() {
+            let start = sink.events().len();
             apply(tracker, step, sink.events());
+            if let Some(r) = recording.as_deref_mut() {
+                let events = sink.events();
+                r.on_step(
+                    step,
+                    batch.headers.get(i),
+                    events.get(start..).unwrap_or_default(),
+                );
+            }
             if sink.take(tracker, Some(step.ts())).is_err() {
                 open = false;
                 break 'file;
@@ -294,11 +325,18 @@ fn track(
         // their summaries are printed before the next ones are made.
         let mut done = false;
         while !done {
+            let start = sink.events().len();
             done = tracker.finish_some(FINISH_STEP, sink.events());
+            if let Some(r) = recording.as_deref_mut() {
+                r.on_events(sink.events().get(start..).unwrap_or_default());
+            }
             if sink.take(tracker, None).is_err() || sink.end_of_batch().is_err() {
                 break;
             }
         }
+    }
+    if let Some(r) = recording {
+        r.finish();
     }
     Ok(end)
 }

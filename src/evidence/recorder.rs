@@ -1,0 +1,419 @@
+//! [`Recorder`]: the sans-IO half of the evidence recorder. It keeps each
+//! link's recent frames (headers only) in a [`Ring`], opens an incident
+//! file when a trigger event comes, appends to it until `after` has
+//! passed since the incident's last trigger, and closes it. What it
+//! decides comes out as [`Action`]s (bytes to write, a file to close);
+//! the store does the writing. Driven by packet time only.
+
+use std::sync::Arc;
+
+use super::pcapng::{EncodeError, Encoder, MAX_STORED};
+use super::ring::{Ring, Stored};
+use crate::config::{EvidenceConfig, LinkSpec};
+use crate::decode::{Decoded, LinkType};
+use crate::event::{Event, EventKind};
+use crate::time::{Duration, Timestamp};
+
+/// Events that open an incident file (or, while one is open, push its
+/// end further out): the faults a carrier is asked about.
+pub fn is_trigger(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::FinFrom(_)
+            | EventKind::ResetFrom(_)
+            | EventKind::Silence { .. }
+            | EventKind::BlackHole { .. }
+            | EventKind::LinkDown { .. }
+    )
+}
+
+/// Captured packet numbers an open file remembers (8 bytes each), to give
+/// an event that cites an earlier packet its number within the file. An
+/// event about a packet beyond this many is listed in the sidecar without
+/// an in-file number.
+pub const MAX_INDEXED: usize = 1_000_000;
+
+/// What the store is to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Create the incident file `name` (no extension) in the link's
+    /// directory with these bytes (header blocks and the `before` window),
+    /// make it durable, and keep it open.
+    Open {
+        /// The recorder's lane (one per link).
+        lane: usize,
+        /// The link's name (its directory).
+        link: Arc<str>,
+        /// `<UTC time>-<event>`.
+        name: String,
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// The incident so far, for the sidecar and the page.
+        incident: Incident,
+    },
+    /// Append these bytes to the lane's open file.
+    Append {
+        /// The lane.
+        lane: usize,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close the lane's file: patch its snaplen, make it durable, hash it
+    /// and write its sidecar.
+    Close {
+        /// The lane.
+        lane: usize,
+        /// The incident as the file holds it.
+        incident: Incident,
+    },
+}
+
+/// An incident file's contents, for its sidecar and for pages.
+#[derive(Clone, Debug)]
+pub struct Incident {
+    /// The link.
+    pub link: Arc<str>,
+    /// `<UTC time>-<event>`, the file's name without extension.
+    pub name: String,
+    /// Frames in the file.
+    pub packets: u64,
+    /// The first frame's time (the trigger's, for an empty window).
+    pub from: Timestamp,
+    /// The last frame's time.
+    pub to: Timestamp,
+    /// The events of the incident, each with its packet's number in the
+    /// file (1-based), when the file holds that packet.
+    pub events: Vec<Cited>,
+    /// Frames the link's ring had dropped at its memory bound by the time
+    /// the file opened: the `before` window may start later than asked.
+    pub evicted_before: u64,
+    /// Where the interface block's snaplen lies, and the value it should
+    /// have (the largest stored frame).
+    pub snaplen_at: u64,
+    /// See `snaplen_at`.
+    pub snaplen: u32,
+    /// Whether the capture ended before `after` had passed.
+    pub cut_short: bool,
+}
+
+/// An event of an incident, with where its packet is in the file.
+#[derive(Clone, Debug)]
+pub struct Cited {
+    /// The event.
+    pub event: Event,
+    /// Its packet's 1-based number within the file.
+    pub packet_in_file: Option<u64>,
+}
+
+/// One link's recorder: its ring and its open incident, if any.
+#[derive(Debug)]
+struct Lane {
+    name: Arc<str>,
+    enabled: bool,
+    ring: Ring,
+    open: Option<Open>,
+}
+
+/// An incident file being written.
+#[derive(Debug)]
+struct Open {
+    encoder: Encoder,
+    incident: Incident,
+    /// Appending stops once a frame is later than this.
+    until: Timestamp,
+    /// Captured packet numbers written, in order.
+    written: Vec<u64>,
+    /// Comments for packets not yet written: (captured packet, text).
+    pending: Vec<(u64, String)>,
+}
+
+/// The evidence recorder: one lane per configured link (or one lane,
+/// `all`, for a replay without links).
+#[derive(Debug)]
+pub struct Recorder {
+    before: Duration,
+    after: Duration,
+    link_type: LinkType,
+    interface: String,
+    specs: Vec<LinkSpec>,
+    lanes: Vec<Lane>,
+}
+
+impl Recorder {
+    /// A recorder for frames of `link_type` read from `interface` (an
+    /// interface name or a capture file's name), for the links of
+    /// `links` (their `evidence` switch honoured) under `config`.
+    pub fn new(
+        config: &EvidenceConfig,
+        links: &[LinkSpec],
+        link_type: LinkType,
+        interface: &str,
+    ) -> Recorder {
+        let lane = |name: Arc<str>, enabled: bool| Lane {
+            name,
+            enabled,
+            ring: Ring::new(config.memory_per_link),
+            open: None,
+        };
+        let lanes = if links.is_empty() {
+            vec![lane(Arc::from("all"), true)]
+        } else {
+            links
+                .iter()
+                .map(|l| lane(l.name.clone(), l.evidence))
+                .collect()
+        };
+        Recorder {
+            before: config.before,
+            after: config.after,
+            link_type,
+            interface: interface.to_string(),
+            specs: links.to_vec(),
+            lanes,
+        }
+    }
+
+    /// The lane a decoded frame belongs to: the first link whose peers it
+    /// reaches (as the tracker decides), the quoted segment's for an ICMP
+    /// error.
+    fn lane_of_frame(&self, decoded: &Decoded) -> Option<usize> {
+        if self.specs.is_empty() {
+            return Some(0);
+        }
+        let (src, dst) = match decoded {
+            Decoded::Tcp(s) => (s.src, s.dst),
+            Decoded::IcmpError(i) => (i.src, i.dst),
+        };
+        self.specs
+            .iter()
+            .position(|l| l.sender(&src, &dst).is_some())
+    }
+
+    fn lane_of_event(&self, e: &Event) -> Option<usize> {
+        match &e.link {
+            Some(r) => Some(r.id.index()),
+            None if self.specs.is_empty() => Some(0),
+            None => None,
+        }
+    }
+
+    /// Takes an event of the tracker. Call it before [`Recorder::on_frame`]
+    /// for the frame that caused it, so that the frame carries its comment.
+    pub fn on_event(&mut self, e: &Event, out: &mut Vec<Action>) -> Result<(), EncodeError> {
+        let Some(i) = self.lane_of_event(e) else {
+            return Ok(());
+        };
+        let (before, after) = (self.before, self.after);
+        let (link_type, interface) = (self.link_type, self.interface.as_str());
+        let Some(lane) = self.lanes.get_mut(i) else {
+            return Ok(());
+        };
+        if !lane.enabled {
+            return Ok(());
+        }
+        let trigger = is_trigger(&e.kind);
+        if let Some(open) = &mut lane.open {
+            if trigger {
+                open.until = open.until.max(e.ts.plus(after));
+            }
+            open.cite(e);
+            return Ok(());
+        }
+        if !trigger {
+            return Ok(());
+        }
+        let name = file_name(e);
+        let encoder = Encoder::new(link_type, interface)?;
+        let snaplen_at = encoder.snaplen_at();
+        let mut open = Open {
+            incident: Incident {
+                link: lane.name.clone(),
+                name: name.clone(),
+                packets: 0,
+                from: e.ts,
+                to: e.ts,
+                events: Vec::new(),
+                evicted_before: lane.ring.evicted(),
+                snaplen_at,
+                snaplen: 0,
+                cut_short: false,
+            },
+            until: e.ts.plus(after),
+            written: Vec::new(),
+            pending: Vec::new(),
+            encoder,
+        };
+        open.cite(e);
+        let since = e.ts.minus(before);
+        for frame in lane.ring.since(since) {
+            open.write(frame)?;
+        }
+        let bytes = open.encoder.take();
+        out.push(Action::Open {
+            lane: i,
+            link: lane.name.clone(),
+            name,
+            bytes,
+            incident: open.incident.clone(),
+        });
+        lane.open = Some(open);
+        Ok(())
+    }
+
+    /// Takes a decoded frame (its 1-based number `packet`, its original
+    /// length, and its bytes up to the end of its headers): closes the
+    /// lane's file if the frame is past its end, appends the frame to the
+    /// file if one is open, and keeps it in the lane's ring.
+    pub fn on_frame(
+        &mut self,
+        decoded: &Decoded,
+        packet: u64,
+        orig_len: u32,
+        header: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), EncodeError> {
+        let Some(i) = self.lane_of_frame(decoded) else {
+            return Ok(());
+        };
+        let ts = decoded.ts();
+        let keep_since = ts.minus(self.before);
+        let Some(lane) = self.lanes.get_mut(i) else {
+            return Ok(());
+        };
+        if !lane.enabled {
+            return Ok(());
+        }
+        close_if_due(i, lane, ts, out);
+        let cut = header.len().min(MAX_STORED as usize);
+        let frame = Stored {
+            ts,
+            packet,
+            orig_len,
+            bytes: header.get(..cut).unwrap_or_default().into(),
+        };
+        if let Some(open) = &mut lane.open {
+            open.write(&frame)?;
+            out.push(Action::Append {
+                lane: i,
+                bytes: open.encoder.take(),
+            });
+        }
+        lane.ring.push(frame, keep_since);
+        Ok(())
+    }
+
+    /// Packet time has reached `now`: closes the files whose `after` has
+    /// passed (a silent link gets no frame that would close its file).
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            close_if_due(i, lane, now, out);
+        }
+    }
+
+    /// The capture ended: closes every open file, marked cut short.
+    pub fn finish(&mut self, out: &mut Vec<Action>) {
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            if let Some(open) = lane.open.take() {
+                let mut incident = open.finish();
+                incident.cut_short = true;
+                out.push(Action::Close { lane: i, incident });
+            }
+        }
+    }
+
+    /// The open incident of each lane that has one: (link, incident).
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.lanes
+            .iter()
+            .filter_map(|l| l.open.as_ref().map(|o| &o.incident))
+    }
+
+    /// Bytes held in the lanes' rings, and frames they dropped at their
+    /// bound, per lane: (link, bytes, frames, evicted).
+    pub fn rings(&self) -> impl Iterator<Item = (&Arc<str>, usize, usize, u64)> {
+        self.lanes
+            .iter()
+            .map(|l| (&l.name, l.ring.used(), l.ring.len(), l.ring.evicted()))
+    }
+}
+
+fn close_if_due(i: usize, lane: &mut Lane, now: Timestamp, out: &mut Vec<Action>) {
+    if lane.open.as_ref().is_some_and(|o| now > o.until) {
+        if let Some(open) = lane.open.take() {
+            out.push(Action::Close {
+                lane: i,
+                incident: open.finish(),
+            });
+        }
+    }
+}
+
+impl Open {
+    /// Adds `e` to the incident, commenting its packet: now if the file
+    /// holds it (too late for the comment, which pcapng cannot add to a
+    /// written block; the sidecar has it), or when it is written.
+    fn cite(&mut self, e: &Event) {
+        let in_file = e
+            .packet
+            .and_then(|p| self.written.binary_search(&p).ok())
+            .map(|i| i as u64 + 1);
+        if let (Some(p), None) = (e.packet, in_file) {
+            if self.written.last().is_none_or(|&last| p > last) {
+                self.pending.push((p, comment(e)));
+            }
+        }
+        self.incident.events.push(Cited {
+            event: e.clone(),
+            packet_in_file: in_file,
+        });
+    }
+
+    fn write(&mut self, frame: &Stored) -> Result<(), EncodeError> {
+        let comments: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(p, _)| *p == frame.packet)
+            .map(|(_, c)| c.clone())
+            .collect();
+        self.pending.retain(|(p, _)| *p > frame.packet);
+        self.encoder.packet(frame, &comments)?;
+        let n = self.incident.packets + 1;
+        if self.written.len() < MAX_INDEXED {
+            self.written.push(frame.packet);
+        }
+        for c in &mut self.incident.events {
+            if c.packet_in_file.is_none() && c.event.packet == Some(frame.packet) {
+                c.packet_in_file = Some(n);
+            }
+        }
+        if self.incident.packets == 0 {
+            self.incident.from = frame.ts;
+        }
+        self.incident.packets = n;
+        self.incident.to = frame.ts;
+        Ok(())
+    }
+
+    fn finish(self) -> Incident {
+        let mut incident = self.incident;
+        incident.snaplen = self.encoder.largest();
+        incident
+    }
+}
+
+/// A packet comment: `linewatch: ` and the event's timeline line.
+fn comment(e: &Event) -> String {
+    let mut line = Vec::new();
+    crate::output::event_text::write(e, &mut line);
+    format!("linewatch: {}", String::from_utf8_lossy(&line))
+}
+
+/// `<UTC time>-<event>`: ISO 8601 basic format to the millisecond (no
+/// colons, for every file system), then the event's name.
+fn file_name(e: &Event) -> String {
+    format!(
+        "{}-{}",
+        e.ts.to_chrono().format("%Y%m%dT%H%M%S%.3fZ"),
+        e.kind.name()
+    )
+}
