@@ -96,6 +96,11 @@ impl Front {
         }
     }
 
+    /// The link type it decodes.
+    pub fn link(&self) -> LinkType {
+        self.decoder.link()
+    }
+
     /// Frames seen.
     pub fn packets(&self) -> u64 {
         self.packets
@@ -213,7 +218,7 @@ pub struct Headers {
 
 impl Headers {
     /// Adds the headers of `frame` (which became `step`).
-    fn push(&mut self, link: LinkType, step: &Step, frame: &Frame<'_>) {
+    pub fn push(&mut self, link: LinkType, step: &Step, frame: &Frame<'_>) {
         if let Step::Decoded { .. } = step {
             if let Some(end) = crate::decode::header_end(link, frame.data) {
                 let end = end.min(crate::evidence::MAX_STORED as usize);
@@ -237,7 +242,8 @@ impl Headers {
         (!bytes.is_empty()).then_some((bytes, wire_len))
     }
 
-    fn clear(&mut self) {
+    /// Empties it, keeping its memory.
+    pub fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
     }

@@ -39,6 +39,50 @@ pub struct StatusDoc {
     /// The probe's own state: its troubles and its outboxes.
     #[serde(default)]
     pub probe: ProbeDoc,
+    /// The last evidence files ([`EVIDENCE_PER_LINK`] per link at most),
+    /// oldest first: open ones (still being written) and closed ones
+    /// (with their SHA-256).
+    #[serde(default)]
+    pub evidence: Vec<EvidenceDoc>,
+}
+
+/// Evidence files the status document lists per link.
+pub const EVIDENCE_PER_LINK: usize = 5;
+
+/// One evidence file in the status document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EvidenceDoc {
+    /// The link.
+    pub link: String,
+    /// The pcapng's path.
+    pub file: PathBuf,
+    /// `open` (still being written) or `closed`.
+    pub state: String,
+    /// Frames in it (so far, while open).
+    pub packets: u64,
+    /// First frame's time, RFC 3339.
+    pub from: String,
+    /// Last frame's time, once closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// SHA-256 of the file, once closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl EvidenceDoc {
+    /// The document's entry for an evidence file.
+    pub fn of(f: &crate::evidence::EvidenceFile) -> EvidenceDoc {
+        EvidenceDoc {
+            link: f.link.clone(),
+            file: f.path.clone(),
+            state: if f.sha256.is_some() { "closed" } else { "open" }.into(),
+            packets: f.packets,
+            from: f.from.clone(),
+            to: f.to.clone(),
+            sha256: f.sha256.clone(),
+        }
+    }
 }
 
 /// The probe's own health, apart from the lines it watches.

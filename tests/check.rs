@@ -113,6 +113,7 @@ fn state_dir(tag: &str, age: f64, links: Vec<LinkDoc>) -> TempDir {
             ..CaptureDoc::default()
         }],
         probe: Default::default(),
+        evidence: Vec::new(),
     };
     linewatch::status::write(&dir.0, &doc).unwrap();
     dir

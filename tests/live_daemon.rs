@@ -598,3 +598,123 @@ live_test!(detection_latency_fin_and_rst, {
     );
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
 });
+
+// Issue 14: the FIN leaves its evidence file in the state directory at
+// once (the `before` part, durable), the status document lists it, and
+// once `after` has passed the file is closed with the SHA-256 of exactly
+// its bytes in the sidecar.
+live_test!(
+    s01b_fin_from_peer_leaves_an_evidence_file_within_a_second,
+    {
+        let dir = TempDir::new("evidence");
+        let net = Net::new();
+        let server = Peer::server(&net);
+        let config = net.config(&dir.0);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("\n[evidence]\nbefore = \"1m\"\nafter = \"1s\"\n");
+        std::fs::write(&config, text).unwrap();
+        let mut daemon = Daemon::start(&net, &config, &dir.0);
+        let _client = Peer::client(&net, false);
+        daemon.wait_for("established", T, |_| true);
+        std::thread::sleep(Duration::from_millis(300));
+        server.send(Cmd::Close);
+        let (seen, _) = daemon.wait_for("fin", T, |e| e["from"] == "peer");
+        let link_dir = daemon.state_dir.join("evidence").join("visa-test");
+        let pcapng = loop {
+            let found = std::fs::read_dir(&link_dir).ok().and_then(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "pcapng"))
+            });
+            if let Some(p) = found {
+                break p;
+            }
+            assert!(
+                seen.elapsed() < Duration::from_secs(1),
+                "no evidence file in {} within 1 s of the FIN line\n{}",
+                link_dir.display(),
+                daemon.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let on_disk = seen.elapsed();
+        eprintln!(
+            "evidence file on disk {on_disk:?} after the FIN line: {}",
+            pcapng.display()
+        );
+        assert!(
+            pcapng
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("-fin.pcapng"),
+            "{}",
+            pcapng.display()
+        );
+        // The `before` part is there already: the handshake and the FIN.
+        let out = std::process::Command::new("tcpdump")
+            .args(["-nn", "-r"])
+            .arg(&pcapng)
+            .output()
+            .unwrap();
+        let early = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            early.contains("Flags [S]") && early.contains("Flags [F"),
+            "{early}"
+        );
+        // Closed once `after` (1 s) has passed: the sidecar pins the file.
+        let sidecar = pcapng.with_extension("json");
+        let deadline = Instant::now() + T;
+        let side = loop {
+            let v: serde_json::Value = std::fs::read(&sidecar)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            if v["state"] == "closed" {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not closed: {v}\n{}",
+                daemon.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let bytes = std::fs::read(&pcapng).unwrap();
+        let sha = {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(&bytes))
+        };
+        assert_eq!(side["sha256"].as_str().unwrap(), sha);
+        assert!(side["packets"].as_u64().unwrap() >= 4, "{side}");
+        // A comment marks the FIN from the peer.
+        let tshark = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&pcapng)
+            .args(["-T", "fields", "-e", "frame.comment"])
+            .output()
+            .unwrap();
+        let comments = String::from_utf8_lossy(&tshark.stdout).to_string();
+        assert!(comments.contains("FIN from peer"), "{comments}");
+        // The status document lists it, closed, with the same hash.
+        let deadline = Instant::now() + T;
+        loop {
+            let doc = linewatch::status::read(&daemon.state_dir).unwrap();
+            if doc
+                .evidence
+                .iter()
+                .any(|e| e.file == pcapng && e.sha256.as_deref() == Some(sha.as_str()))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{:?}", doc.evidence);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            daemon.stderr().contains("evidence closed"),
+            "{}",
+            daemon.stderr()
+        );
+    }
+);

@@ -120,6 +120,7 @@ impl Daemonish {
             links,
             captures: Vec::new(),
             probe: Default::default(),
+            evidence: Vec::new(),
         };
         (doc, health)
     }

@@ -127,6 +127,7 @@ fn example_config_documents_and_loads_every_key() {
     for section in [
         "[daemon]",
         "[limits]",
+        "[evidence]",
         "[statsd]",
         "[pagerduty]",
         "[slack]",

@@ -25,7 +25,7 @@ use super::{CaptureError, Source};
 use crate::clock::sleep_unless_stopped;
 use crate::config::LinkSpec;
 use crate::decode::{Frame, LinkType};
-use crate::pipeline::{Front, Step};
+use crate::pipeline::{Front, Headers, Step};
 
 /// Segments per batch before it is sent (a batch also goes on every timeout).
 pub const BATCH: usize = 256;
@@ -58,6 +58,9 @@ pub struct CaptureSpec {
     pub snaplen: u32,
     /// Kernel buffer size.
     pub buffer_size: u32,
+    /// Whether a link on this interface records evidence: then each batch
+    /// carries its frames' headers ([`crate::pipeline::Headers`]).
+    pub record: bool,
 }
 
 impl CaptureSpec {
@@ -88,12 +91,14 @@ impl CaptureSpec {
                     s.filter.push_str(&terms.join(" or "));
                     s.snaplen = s.snaplen.max(l.snaplen);
                     s.buffer_size = s.buffer_size.max(l.buffer_size);
+                    s.record |= l.evidence;
                 }
                 None => specs.push(CaptureSpec {
                     interface: iface.clone(),
                     filter: terms.join(" or "),
                     snaplen: l.snaplen,
                     buffer_size: l.buffer_size,
+                    record: l.evidence,
                 }),
             }
         }
@@ -126,6 +131,8 @@ pub enum CaptureMsg {
         capture: usize,
         /// The steps.
         steps: Vec<Step>,
+        /// Their headers, when the capture records evidence (else empty).
+        headers: Headers,
     },
     /// The capture is open (again).
     Opened {
@@ -255,7 +262,7 @@ fn run(
                     StdDuration::from_secs(1),
                 );
                 let mut front = Front::resume(source.link(), packets);
-                let mut batch = Batch::new(index, tx, counters);
+                let mut batch = Batch::new(index, tx, counters, spec.record);
                 let ended = pump(&mut source, &mut front, &mut batch, counters, stop);
                 packets = front.packets();
                 counters.running.store(false, Ordering::Relaxed);
@@ -303,15 +310,24 @@ struct Batch<'a> {
     tx: &'a Sender<CaptureMsg>,
     counters: &'a CaptureCounters,
     steps: Vec<Step>,
+    record: bool,
+    headers: Headers,
 }
 
 impl<'a> Batch<'a> {
-    fn new(index: usize, tx: &'a Sender<CaptureMsg>, counters: &'a CaptureCounters) -> Batch<'a> {
+    fn new(
+        index: usize,
+        tx: &'a Sender<CaptureMsg>,
+        counters: &'a CaptureCounters,
+        record: bool,
+    ) -> Batch<'a> {
         Batch {
             index,
             tx,
             counters,
             steps: Vec::with_capacity(BATCH),
+            record,
+            headers: Headers::default(),
         }
     }
 
@@ -324,6 +340,9 @@ impl<'a> Batch<'a> {
             Step::Skipped { .. } => &self.counters.skipped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if self.record {
+            self.headers.push(front.link(), &step, frame);
+        }
         self.steps.push(step);
         if self.steps.len() >= BATCH {
             self.flush();
@@ -340,6 +359,7 @@ impl<'a> Batch<'a> {
         let msg = CaptureMsg::Steps {
             capture: self.index,
             steps: std::mem::replace(&mut self.steps, Vec::with_capacity(BATCH)),
+            headers: std::mem::take(&mut self.headers),
         };
         match self.tx.try_send(msg) {
             Ok(()) => {}
@@ -433,7 +453,7 @@ mod tests {
         let counters = CaptureCounters::default();
         // A reopened interface: frame numbers go on after 41.
         let mut front = Front::resume(LinkType::Ethernet, 41);
-        let mut batch = Batch::new(3, &tx, &counters);
+        let mut batch = Batch::new(3, &tx, &counters, false);
         let data = arp();
         let t0 = Timestamp::from_parts(1_700_000_000, 0);
         let t1 = Timestamp::from_parts(1_700_000_600, 250_000_000);
@@ -449,7 +469,10 @@ mod tests {
         assert_eq!(front.packets(), 43);
         assert_eq!(counters.skipped.load(Ordering::Relaxed), 2);
         assert_eq!(counters.segments.load(Ordering::Relaxed), 0);
-        let Ok(CaptureMsg::Steps { capture: 3, steps }) = rx.try_recv() else {
+        let Ok(CaptureMsg::Steps {
+            capture: 3, steps, ..
+        }) = rx.try_recv()
+        else {
             panic!("one batch of steps from capture 3");
         };
         assert_eq!(steps, [Step::Skipped { ts: t0 }, Step::Skipped { ts: t1 }]);
@@ -469,7 +492,7 @@ mod tests {
         let (tx, _rx) = crossbeam_channel::bounded(0);
         let counters = CaptureCounters::default();
         let mut front = Front::new(LinkType::Ethernet);
-        let mut batch = Batch::new(0, &tx, &counters);
+        let mut batch = Batch::new(0, &tx, &counters, false);
         let data = arp();
         let frame = Frame {
             ts: Timestamp::from_parts(1_700_000_000, 0),

@@ -18,6 +18,7 @@ use crate::time::Duration;
 struct View<'a> {
     daemon: Daemon<'a>,
     limits: Limits,
+    evidence: Evidence,
     #[serde(skip_serializing_if = "Option::is_none")]
     statsd: Option<Statsd<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,6 +40,33 @@ struct Daemon<'a> {
 #[derive(Serialize)]
 struct Limits {
     max_flows: usize,
+}
+
+/// `[evidence]`, its directory resolved under the state directory.
+#[derive(Serialize)]
+struct Evidence {
+    dir: String,
+    before: Human,
+    after: Human,
+    memory_per_link: Bytes,
+    max_disk: Bytes,
+}
+
+/// A byte size as bytesize prints it in binary units (`16.0 MiB`),
+/// unless that would round: then plain bytes, so the printed config
+/// parses back to the same byte.
+struct Bytes(u64);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let human = bytesize::ByteSize(self.0).display().iec().to_string();
+        match human.parse::<bytesize::ByteSize>() {
+            Ok(b) if b.as_u64() == self.0 => {
+                s.serialize_str(&human.replace(".0 ", "").replace(' ', ""))
+            }
+            _ => s.collect_str(&self.0),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -87,6 +115,7 @@ struct Link<'a> {
     hold_down: Human,
     on_reconnect: OnReconnect,
     on_silence: OnSilence,
+    evidence: bool,
 }
 
 impl<'a> Link<'a> {
@@ -106,6 +135,7 @@ impl<'a> Link<'a> {
             hold_down: Human(l.hold_down),
             on_reconnect: l.on_reconnect,
             on_silence: l.on_silence,
+            evidence: l.evidence,
         }
     }
 }
@@ -168,6 +198,17 @@ impl Config {
             },
             limits: Limits {
                 max_flows: self.max_flows,
+            },
+            evidence: Evidence {
+                dir: self
+                    .evidence
+                    .dir_under(&self.state_dir)
+                    .display()
+                    .to_string(),
+                before: Human(self.evidence.before),
+                after: Human(self.evidence.after),
+                memory_per_link: Bytes(self.evidence.memory_per_link as u64),
+                max_disk: Bytes(self.evidence.max_disk),
             },
             statsd: self.statsd.as_ref().map(|s| Statsd {
                 address: &s.address,

@@ -142,12 +142,15 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder for frames of `link_type` read from `interface` (an
     /// interface name or a capture file's name), for the links of
-    /// `links` (their `evidence` switch honoured) under `config`.
+    /// `links` that `records` (their `evidence` switch, and for the daemon
+    /// whether they are on this interface) under `config`. Lanes keep the
+    /// links' indices, which events carry.
     pub fn new(
         config: &EvidenceConfig,
         links: &[LinkSpec],
         link_type: LinkType,
         interface: &str,
+        records: impl Fn(&LinkSpec) -> bool,
     ) -> Recorder {
         let lane = |name: Arc<str>, enabled: bool| Lane {
             name,
@@ -160,7 +163,7 @@ impl Recorder {
         } else {
             links
                 .iter()
-                .map(|l| lane(l.name.clone(), l.evidence))
+                .map(|l| lane(l.name.clone(), l.evidence && records(l)))
                 .collect()
         };
         Recorder {
@@ -319,6 +322,12 @@ impl Recorder {
                 out.push(Action::Close { lane: i, incident });
             }
         }
+    }
+
+    /// The capture was reopened and its link type may have changed:
+    /// files opened from now on declare `link_type`.
+    pub fn set_link_type(&mut self, link_type: LinkType) {
+        self.link_type = link_type;
     }
 
     /// The open incident of each lane that has one: (link, incident).

@@ -11,10 +11,12 @@ use crate::event::Event;
 use crate::pipeline::Step;
 use crate::time::Timestamp;
 
-/// Evidence being recorded from one capture.
+/// Evidence being recorded: one recorder per capture (a replay's file,
+/// each interface of the daemon), one store for all.
 #[derive(Debug)]
 pub struct Recording {
-    recorder: Recorder,
+    config: Config,
+    recorders: Vec<Option<Recorder>>,
     store: Store,
     actions: Vec<Action>,
     done: Vec<Done>,
@@ -23,17 +25,32 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Records frames of `link` read from `interface` (an interface, or a
-    /// capture file's name) into `dir`, under `config`'s `[evidence]` and
-    /// links.
-    pub fn new(
+    /// Records the frames of a capture file of `link` type named `name`
+    /// into `dir`, for every link of `config` (or, without links, for all
+    /// of its TCP), under its `[evidence]`. The capture is number 0.
+    pub fn for_replay(
         config: &Config,
         dir: &Path,
         link: LinkType,
-        interface: &str,
+        name: &str,
     ) -> Result<Recording, StoreError> {
+        let mut r = Recording::new(config, dir)?;
+        r.recorders = vec![Some(Recorder::new(
+            &config.evidence,
+            &config.links,
+            link,
+            name,
+            |_| true,
+        ))];
+        Ok(r)
+    }
+
+    /// Records into `dir` under `config`, for captures that announce
+    /// themselves with [`Recording::capture_opened`] (the daemon).
+    pub fn new(config: &Config, dir: &Path) -> Result<Recording, StoreError> {
         Ok(Recording {
-            recorder: Recorder::new(&config.evidence, &config.links, link, interface),
+            config: config.clone(),
+            recorders: Vec::new(),
             store: Store::new(dir, config.evidence.max_disk)?,
             actions: Vec::new(),
             done: Vec::new(),
@@ -42,27 +59,64 @@ impl Recording {
         })
     }
 
-    /// One step of the pipeline: the events the tracker produced for it
-    /// (timer events first, in time order), then its frame with its
+    /// Capture number `capture` (re)opened on `interface` with frames of
+    /// `link`: its recorder records the links on that interface.
+    pub fn capture_opened(&mut self, capture: usize, link: LinkType, interface: &str) {
+        if self.recorders.len() <= capture {
+            self.recorders.resize_with(capture + 1, || None);
+        }
+        let Some(slot) = self.recorders.get_mut(capture) else {
+            return;
+        };
+        match slot {
+            Some(r) => r.set_link_type(link),
+            None => {
+                *slot = Some(Recorder::new(
+                    &self.config.evidence,
+                    &self.config.links,
+                    link,
+                    interface,
+                    |l| l.interface.as_deref() == Some(interface),
+                ))
+            }
+        }
+    }
+
+    /// One step of capture `capture`: the events the tracker produced for
+    /// it (timer events first, in time order), then its frame with its
     /// headers and wire length.
-    pub fn on_step(&mut self, step: &Step, header: Option<(&[u8], u32)>, events: &[Event]) {
+    pub fn on_step(
+        &mut self,
+        capture: usize,
+        step: &Step,
+        header: Option<(&[u8], u32)>,
+        events: &[Event],
+    ) {
         self.on_events(events);
-        self.recorder.advance(step.ts(), &mut self.actions);
+        self.advance_recorders(step.ts());
         if let (Step::Decoded { packet, decoded }, Some((bytes, wire_len))) = (step, header) {
-            let r = self
-                .recorder
-                .on_frame(decoded, *packet, wire_len, bytes, &mut self.actions);
-            self.note(r.map_err(StoreError::from));
+            if let Some(Some(rec)) = self.recorders.get_mut(capture) {
+                let r = rec.on_frame(decoded, *packet, wire_len, bytes, &mut self.actions);
+                self.note(r.map_err(StoreError::from));
+            }
         }
         self.run();
     }
 
-    /// Events without a frame (a timer tick, the end of the capture).
+    /// Events without a frame (a timer tick, the end of the capture): to
+    /// every capture's recorder (each records only its own links).
     pub fn on_events(&mut self, events: &[Event]) {
         for e in events {
-            self.recorder.advance(e.ts, &mut self.actions);
-            let r = self.recorder.on_event(e, &mut self.actions);
-            self.note(r.map_err(StoreError::from));
+            self.advance_recorders(e.ts);
+            let mut failed = Vec::new();
+            for rec in self.recorders.iter_mut().flatten() {
+                if let Err(err) = rec.on_event(e, &mut self.actions) {
+                    failed.push(err);
+                }
+            }
+            for err in failed {
+                self.note(Err(err.into()));
+            }
         }
         self.run();
     }
@@ -70,15 +124,23 @@ impl Recording {
     /// Packet time reached `now` without a frame (the daemon's tick);
     /// buffered frames go out to their files.
     pub fn advance(&mut self, now: Timestamp) {
-        self.recorder.advance(now, &mut self.actions);
+        self.advance_recorders(now);
         self.run();
         let r = self.store.flush();
         self.note(r);
     }
 
-    /// The capture ended: closes every open file.
+    fn advance_recorders(&mut self, now: Timestamp) {
+        for rec in self.recorders.iter_mut().flatten() {
+            rec.advance(now, &mut self.actions);
+        }
+    }
+
+    /// The capture ended (or the daemon stops): closes every open file.
     pub fn finish(&mut self) {
-        self.recorder.finish(&mut self.actions);
+        for rec in self.recorders.iter_mut().flatten() {
+            rec.finish(&mut self.actions);
+        }
         self.run();
     }
 
@@ -106,9 +168,9 @@ impl Recording {
         std::mem::take(&mut self.done)
     }
 
-    /// The recorder (its rings and open incidents).
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
+    /// The recorders (their rings and open incidents), one per capture.
+    pub fn recorders(&self) -> impl Iterator<Item = &Recorder> {
+        self.recorders.iter().flatten()
     }
 
     /// The store (files pruned).

@@ -28,10 +28,11 @@ use crate::capture::{CaptureError, Source};
 use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, EventKind};
+use crate::evidence::{Done, Recording};
 use crate::notify;
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::apply;
-use crate::status::{self, CaptureDoc, StatusDoc};
+use crate::status::{self, CaptureDoc, EvidenceDoc, StatusDoc, EVIDENCE_PER_LINK};
 use crate::time::{Duration, Timestamp};
 use crate::track::{ConnectionSummary, Tracker};
 
@@ -229,6 +230,11 @@ struct Daemon {
     started_at: Timestamp,
     events: Vec<Event>,
     out: std::io::Stdout,
+    /// The evidence recorder; `None` when no link records evidence or its
+    /// directory could not be made (logged: the probe goes on without).
+    recording: Option<Recording>,
+    /// The last evidence files, for the status document.
+    evidence: Vec<EvidenceDoc>,
 }
 
 impl Daemon {
@@ -251,13 +257,25 @@ impl Daemon {
 
     fn on_message(&mut self, msg: CaptureMsg) {
         match msg {
-            CaptureMsg::Steps { steps, .. } => {
-                for step in &steps {
+            CaptureMsg::Steps {
+                capture,
+                steps,
+                headers,
+            } => {
+                for (i, step) in steps.iter().enumerate() {
+                    let start = self.events.len();
                     apply(&mut self.tracker, step, &mut self.events);
+                    if let Some(r) = &mut self.recording {
+                        let events = self.events.get(start..).unwrap_or_default();
+                        r.on_step(capture, step, headers.get(i), events);
+                    }
                 }
             }
             CaptureMsg::Opened { capture, link } => {
                 let now = wall_now();
+                if let (Some(r), Some(c)) = (&mut self.recording, self.captures.list.get(capture)) {
+                    r.capture_opened(capture, link, &c.spec.interface);
+                }
                 if let Some(c) = self.captures.list.get_mut(capture) {
                     log(&format!("capture open on {} ({link})", c.spec.interface));
                     if let Some(since) = c.lost_since.take() {
@@ -371,6 +389,57 @@ impl Daemon {
                 })
                 .collect(),
             probe: self.emitters.probe_doc(),
+            evidence: self.evidence.clone(),
+        }
+    }
+
+    /// Moves packet time to `now` without a packet: the tracker's timers,
+    /// then the evidence recorder (which closes files whose `after` has
+    /// passed and writes buffered frames out).
+    fn tick(&mut self, now: Timestamp) {
+        let start = self.events.len();
+        self.tracker.advance_to(now, &mut self.events);
+        if let Some(r) = &mut self.recording {
+            r.on_events(self.events.get(start..).unwrap_or_default());
+            r.advance(now);
+        }
+    }
+
+    /// Logs the evidence files opened and closed since the last look and
+    /// lists them in the status document; logs a writing failure once.
+    fn note_evidence(&mut self) {
+        let Some(r) = &mut self.recording else {
+            return;
+        };
+        for done in r.take_done() {
+            let (verb, f) = match &done {
+                Done::Opened(f) => ("opened", f),
+                Done::Closed(f) => ("closed", f),
+            };
+            log(&format!(
+                "evidence {verb}: {} ({} packets{})",
+                f.path.display(),
+                f.packets,
+                f.sha256
+                    .as_ref()
+                    .map(|h| format!(", sha256 {h}"))
+                    .unwrap_or_default()
+            ));
+            let doc = EvidenceDoc::of(f);
+            match self.evidence.iter_mut().find(|e| e.file == doc.file) {
+                Some(e) => *e = doc,
+                None => self.evidence.push(doc),
+            }
+            let link = f.link.clone();
+            let of_link = self.evidence.iter().filter(|e| e.link == link).count();
+            if of_link > EVIDENCE_PER_LINK {
+                if let Some(i) = self.evidence.iter().position(|e| e.link == link) {
+                    self.evidence.remove(i);
+                }
+            }
+        }
+        if let Some(e) = r.take_failure() {
+            log(&format!("{e}"));
         }
     }
 
@@ -478,7 +547,21 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
+    let recording = if config.links.iter().any(|l| l.evidence) {
+        let dir = config.evidence.dir_under(&state_dir);
+        match Recording::new(&config, &dir) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log(&format!("{e}; incidents leave no evidence files"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut d = Daemon {
+        recording,
+        evidence: Vec::new(),
         emitters,
         tracker: Tracker::new(&config),
         config,
@@ -488,7 +571,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         events: Vec::new(),
         out: std::io::stdout(),
     };
-    d.tracker.advance_to(wall_now(), &mut d.events);
+    d.tick(wall_now());
     d.write_status();
     notify::notify("READY=1\nSTATUS=capturing");
     log("ready");
@@ -508,7 +591,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             last_tick = Instant::now();
             let now = wall_now();
             let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
-            d.tracker.advance_to(lagged, &mut d.events);
+            d.tick(lagged);
             d.emitters.advance_to(lagged);
             if let Some(w) = watchdog {
                 // Fed from this loop: a wedged tracker stops the keep-alives.
@@ -523,6 +606,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             d.check_drops();
         }
         d.emit();
+        d.note_evidence();
         if last_status.elapsed()
             >= StdDuration::from_nanos(d.config.status_interval.as_nanos().max(0) as u64)
         {
@@ -544,6 +628,10 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         d.on_message(msg);
     }
     d.emit();
+    if let Some(r) = &mut d.recording {
+        r.finish();
+    }
+    d.note_evidence();
     d.write_status();
     let Daemon {
         captures, emitters, ..

@@ -207,7 +207,7 @@ pub fn replay_with(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            Some(Recording::new(config, dir, front.link(), &name)?)
+            Some(Recording::for_replay(config, dir, front.link(), &name)?)
         }
         None => None,
     };
@@ -303,6 +303,7 @@ fn track(
             if let Some(r) = recording.as_deref_mut() {
                 let events = sink.events();
                 r.on_step(
+                    0,
                     step,
                     batch.headers.get(i),
                     events.get(start..).unwrap_or_default(),

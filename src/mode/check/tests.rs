@@ -65,6 +65,7 @@ fn doc(written_at: f64, links: Vec<LinkDoc>) -> StatusDoc {
             ..CaptureDoc::default()
         }],
         probe: Default::default(),
+        evidence: Vec::new(),
     }
 }
 
