@@ -448,3 +448,66 @@ fn over_max_disk_the_oldest_evidence_file_goes() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The page names the evidence file: PagerDuty's `custom_details.evidence`
+/// (file, packets so far, from), its summary, Slack's text and the
+/// DogStatsD event.
+#[test]
+fn the_page_names_the_incidents_evidence_file() {
+    let dir = tempdir("page");
+    let config = tempdir("page-config").join("linewatch.toml");
+    let base = fs::read_to_string(common::fixtures().join("linewatch.toml")).unwrap();
+    fs::write(
+        &config,
+        format!("{base}\n[statsd]\n\n[pagerduty]\nrouting_key_env = \"LW_TEST_PD_KEY\"\n\n[slack]\nwebhook_url_env = \"LW_TEST_SLACK_URL\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(common::linewatch())
+        .arg("replay")
+        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--emit", "dry-run", "--evidence-dir"])
+        .arg(&dir)
+        .env("LW_TEST_PD_KEY", "k")
+        .env("LW_TEST_SLACK_URL", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let files = evidence_files(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].display().to_string();
+    let trigger: Value = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("POST pagerduty "))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["event_action"] == "trigger")
+        .expect("a PagerDuty trigger");
+    let ev = &trigger["payload"]["custom_details"]["evidence"];
+    assert_eq!(ev["file"], file.as_str(), "{trigger}");
+    assert!(ev["packets"].as_u64().unwrap() > 0, "{trigger}");
+    assert!(
+        ev["from"].as_str().unwrap().starts_with("2026-03-14T02:1"),
+        "{trigger}"
+    );
+    assert!(trigger["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&file));
+    let slack = stdout
+        .lines()
+        .find(|l| l.starts_with("POST slack "))
+        .unwrap();
+    assert!(slack.contains(&format!("Evidence: {file}")), "{slack}");
+    let statsd_event = stdout
+        .lines()
+        .find(|l| l.starts_with("UDP statsd _e{") && l.contains("-> CRITICAL"))
+        .unwrap();
+    assert!(statsd_event.contains(&file), "{statsd_event}");
+    fs::remove_dir_all(&dir).unwrap();
+}

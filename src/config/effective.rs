@@ -45,7 +45,8 @@ struct Limits {
 /// `[evidence]`, its directory resolved under the state directory.
 #[derive(Serialize)]
 struct Evidence {
-    dir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<String>,
     before: Human,
     after: Human,
     memory_per_link: Bytes,
@@ -200,11 +201,7 @@ impl Config {
                 max_flows: self.max_flows,
             },
             evidence: Evidence {
-                dir: self
-                    .evidence
-                    .dir_under(&self.state_dir)
-                    .display()
-                    .to_string(),
+                dir: self.evidence.dir.as_ref().map(|d| d.display().to_string()),
                 before: Human(self.evidence.before),
                 after: Human(self.evidence.after),
                 memory_per_link: Bytes(self.evidence.memory_per_link as u64),
@@ -235,6 +232,19 @@ impl Config {
         }
         if let Some(s) = &self.slack {
             comment_secret(&mut doc, "slack", "webhook_url", &s.webhook_url);
+        }
+        if self.evidence.dir.is_none() {
+            let default = self.evidence.dir_under(&self.state_dir);
+            if let Some(mut key) = doc
+                .get_mut("evidence")
+                .and_then(|t| t.as_table_mut())
+                .and_then(|t| t.key_mut("before"))
+            {
+                key.leaf_decor_mut().set_prefix(format!(
+                    "# dir not set: STATE_DIR/evidence, here {}\n",
+                    default.display()
+                ));
+            }
         }
         if let Some(links) = doc.get_mut("link").and_then(|l| l.as_array_of_tables_mut()) {
             for (table, spec) in links.iter_mut().zip(&self.links) {
@@ -273,6 +283,9 @@ mod tests {
         ] {
             assert!(printed.contains(line), "no `{line}` in\n{printed}");
         }
-        assert!(!Config::default().effective_toml().contains("link"));
+        assert!(printed.contains(
+            "[evidence]\n# dir not set: STATE_DIR/evidence, here /var/lib/linewatch/evidence\nbefore = \"5m\""
+        ), "{printed}");
+        assert!(!Config::default().effective_toml().contains("[[link]]"));
     }
 }

@@ -247,6 +247,18 @@ impl Emitters {
         errors
     }
 
+    /// An evidence file was opened or closed: pages name it (and a closed
+    /// one updates its open incident).
+    pub fn note_evidence(&mut self, done: &crate::evidence::Done, now: Timestamp) {
+        let f = match done {
+            crate::evidence::Done::Opened(f) | crate::evidence::Done::Closed(f) => f,
+        };
+        let mut out = std::mem::take(&mut self.out);
+        self.policy.note_evidence(f, now, &mut out);
+        self.after(&mut out, now);
+        self.out = out;
+    }
+
     /// Feeds one event.
     pub fn on_event(&mut self, ev: &Event) {
         let mut out = std::mem::take(&mut self.out);

@@ -51,6 +51,13 @@ pub fn text(n: &Notification) -> String {
                 if let (Some(l), Some(p)) = (ev.local, ev.peer) {
                     t.push_str(&format!("Connection: {l} -> {p}\n"));
                 }
+                if let Some(f) = &ev.evidence {
+                    t.push_str(&format!("Evidence: {} ({} packets", f.file, f.packets));
+                    if let Some(h) = &f.sha256 {
+                        t.push_str(&format!(", sha256 {h}"));
+                    }
+                    t.push_str(")\n");
+                }
             }
             t
         }

@@ -416,6 +416,7 @@ impl Daemon {
                 Done::Opened(f) => ("opened", f),
                 Done::Closed(f) => ("closed", f),
             };
+            self.emitters.note_evidence(&done, wall_now());
             log(&format!(
                 "evidence {verb}: {} ({} packets{})",
                 f.path.display(),
@@ -605,8 +606,9 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             last_drops = Instant::now();
             d.check_drops();
         }
-        d.emit();
+        // Files first: the pages of this round's events name them.
         d.note_evidence();
+        d.emit();
         if last_status.elapsed()
             >= StdDuration::from_nanos(d.config.status_interval.as_nanos().max(0) as u64)
         {

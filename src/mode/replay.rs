@@ -308,6 +308,9 @@ fn track(
                     batch.headers.get(i),
                     events.get(start..).unwrap_or_default(),
                 );
+                for done in r.take_done() {
+                    sink.note_evidence(&done, step.ts());
+                }
             }
             if sink.take(tracker, Some(step.ts())).is_err() {
                 open = false;
@@ -330,6 +333,7 @@ fn track(
             done = tracker.finish_some(FINISH_STEP, sink.events());
             if let Some(r) = recording.as_deref_mut() {
                 r.on_events(sink.events().get(start..).unwrap_or_default());
+                r.take_done();
             }
             if sink.take(tracker, None).is_err() || sink.end_of_batch().is_err() {
                 break;
@@ -354,6 +358,11 @@ trait Sink {
 
     /// A batch of steps is done.
     fn end_of_batch(&mut self) -> io::Result<()>;
+
+    /// An evidence file was opened or closed at packet time `now`
+    /// (before the sink takes the step's events, so that their pages name
+    /// it).
+    fn note_evidence(&mut self, _done: &crate::evidence::Done, _now: Timestamp) {}
 }
 
 /// Printing on the tracker's thread, each timeline line written out
@@ -367,6 +376,10 @@ struct Inline<'o, 'e> {
 impl Sink for Inline<'_, '_> {
     fn events(&mut self) -> &mut Vec<Event> {
         &mut self.events
+    }
+
+    fn note_evidence(&mut self, done: &crate::evidence::Done, now: Timestamp) {
+        self.emitters.note_evidence(done, now);
     }
 
     fn take(&mut self, tracker: &mut Tracker, tick: Option<Timestamp>) -> io::Result<()> {

@@ -43,6 +43,9 @@ pub struct LinkEvidence {
     pub established: u32,
     /// The event's name (`fin`, `reset`, `silence`, ...).
     pub event: String,
+    /// The incident's evidence file (headers only), as far as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceRef>,
     /// `expect_connections`.
     pub expected: u32,
     /// tcpdump-style flags of the packet behind the event.
@@ -103,11 +106,46 @@ pub struct IcmpEvidence {
     pub ts: f64,
 }
 
+/// An incident's evidence file, as a page names it: while it is being
+/// written its name, packets so far and first time; once closed also its
+/// last time and SHA-256 (the sidecar's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// The pcapng's path on the probe.
+    pub file: String,
+    /// Its first frame's time, RFC 3339.
+    pub from: String,
+    /// Frames in it.
+    pub packets: u64,
+    /// SHA-256 of the closed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Its last frame's time, once closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl EvidenceRef {
+    /// The page's view of an evidence file.
+    pub fn of(f: &crate::evidence::EvidenceFile) -> EvidenceRef {
+        EvidenceRef {
+            file: f.path.display().to_string(),
+            from: f.from.clone(),
+            packets: f.packets,
+            sha256: f.sha256.clone(),
+            to: f.to.clone(),
+        }
+    }
+}
+
 /// A link's count when its incident resolves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recovered {
     /// Established connections.
     pub established: u32,
+    /// The incident's evidence file, if it was closed by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceRef>,
     /// `expect_connections`.
     pub expected: u32,
     /// The link.
@@ -155,6 +193,7 @@ impl LinkEvidence {
             capture_degraded,
             established,
             event: e.kind.name().to_string(),
+            evidence: None,
             expected,
             flags: e.evidence.map(|x| crate::output::flags::tcpdump(x.flags)),
             from: match e.kind {

@@ -29,7 +29,7 @@ mod evidence;
 mod health;
 mod page;
 
-pub use evidence::{Evidence, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
+pub use evidence::{Evidence, EvidenceRef, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
 pub use health::{Facts, Health, LinkHealth, Verdict, Why};
 use page::{resolve, trigger, truncate_chars};
 
@@ -128,6 +128,9 @@ struct LinkWatch {
     /// The last ICMP error about one of the link's connections: a page
     /// within [`ICMP_EVIDENCE`] of it names the router.
     last_icmp: Option<Event>,
+    /// The link's latest evidence file (the recorder's, as the store
+    /// reported it): pages name it.
+    evidence_file: Option<EvidenceRef>,
 }
 
 fn pages(level: Health, page_on: PageOn) -> bool {
@@ -150,6 +153,7 @@ impl LinkWatch {
             last: None,
             last_trouble: None,
             last_icmp: None,
+            evidence_file: None,
         }
     }
 
@@ -361,6 +365,29 @@ impl Policy {
             .iter()
             .map(|l| (l.spec.name.clone(), l.health, l.why))
             .collect()
+    }
+
+    /// The evidence recorder opened or closed `f`: the link's pages name
+    /// it from now on. A closed file whose incident is still open gives an
+    /// update on the incident (same dedup key) with its SHA-256; the
+    /// resolve carries it too. (A file that closes after its incident
+    /// resolved is in its sidecar only: another page would reopen the
+    /// incident.)
+    pub fn note_evidence(
+        &mut self,
+        f: &crate::evidence::EvidenceFile,
+        now: Timestamp,
+        out: &mut Vec<Notification>,
+    ) {
+        let Some(l) = self.links.iter_mut().find(|l| *l.spec.name == *f.link) else {
+            return;
+        };
+        l.evidence_file = Some(EvidenceRef::of(f));
+        if f.sha256.is_some() {
+            if let Some(inc) = &l.incident {
+                out.push(page::evidence_closed(l, inc.severity, now));
+            }
+        }
     }
 
     /// Feeds one event; notifications go to `out`.

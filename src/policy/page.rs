@@ -45,6 +45,9 @@ pub(super) fn summary_of(e: &Event, link: &LinkWatch) -> String {
             s.push_str(&format!("; router {router} reported {reason}"));
         }
     }
+    if let Some(f) = &link.evidence_file {
+        s.push_str(&format!("; evidence {}", f.file));
+    }
     truncate_chars(&mut s, 1024);
     s
 }
@@ -66,6 +69,7 @@ pub(super) fn resolve(
         ts,
         evidence: Evidence::Recovered(Recovered {
             established: link.established(),
+            evidence: link.evidence_file.clone().filter(|f| f.sha256.is_some()),
             expected: link.spec.expect_connections,
             link: link.spec.name.to_string(),
         }),
@@ -102,13 +106,48 @@ pub(super) fn evidence_of(e: &Event, link: &LinkWatch) -> Evidence {
         (EventKind::LinkDown { .. }, Some(t)) => t,
         _ => e,
     };
-    Evidence::Link(Box::new(LinkEvidence::of(
+    let mut ev = LinkEvidence::of(
         e,
         &link.spec.name,
         link.spec.interface.as_deref(),
         (link.established(), link.spec.expect_connections),
         recent_icmp(e, link),
-    )))
+    );
+    ev.evidence.clone_from(&link.evidence_file);
+    Evidence::Link(Box::new(ev))
+}
+
+/// An update on `link`'s open incident (same dedup key, same severity):
+/// its evidence file `f` is closed, with its SHA-256.
+pub(super) fn evidence_closed(link: &LinkWatch, severity: Health, now: Timestamp) -> Notification {
+    let f = link.evidence_file.as_ref();
+    let mut summary = format!(
+        "{}: evidence file closed: {} ({} packets, sha256 {})",
+        link.spec.name,
+        f.map_or("-", |f| f.file.as_str()),
+        f.map_or(0, |f| f.packets),
+        f.and_then(|f| f.sha256.as_deref()).unwrap_or("-")
+    );
+    truncate_chars(&mut summary, 1024);
+    let evidence = match &link.last_trouble {
+        Some(e) => evidence_of(e, link),
+        None => Evidence::Recovered(Recovered {
+            established: link.established(),
+            evidence: link.evidence_file.clone(),
+            expected: link.spec.expect_connections,
+            link: link.spec.name.to_string(),
+        }),
+    };
+    Notification {
+        action: Action::Trigger,
+        dedup_key: Policy::link_key(&link.spec.name),
+        link: Some(link.spec.name.clone()),
+        severity,
+        summary,
+        class: "evidence".into(),
+        ts: now,
+        evidence,
+    }
 }
 
 /// The trigger of `link`'s incident at `health`, caused by `e`.
