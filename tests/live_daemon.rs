@@ -652,17 +652,25 @@ live_test!(
             "{}",
             pcapng.display()
         );
-        // The `before` part is there already: the handshake and the FIN.
-        let out = std::process::Command::new("tcpdump")
-            .args(["-nn", "-r"])
-            .arg(&pcapng)
-            .output()
-            .unwrap();
-        let early = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            early.contains("Flags [S]") && early.contains("Flags [F"),
-            "{early}"
-        );
+        // Within the same second the file holds the `before` part (the
+        // handshake) and the FIN itself.
+        loop {
+            let out = std::process::Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(&pcapng)
+                .output()
+                .unwrap();
+            let early = String::from_utf8_lossy(&out.stdout).to_string();
+            if early.contains("Flags [S]") && early.contains("Flags [F") {
+                eprintln!(
+                    "handshake and FIN in the file {:?} after the FIN line",
+                    seen.elapsed()
+                );
+                break;
+            }
+            assert!(seen.elapsed() < Duration::from_secs(1), "{early}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         // Closed once `after` (1 s) has passed: the sidecar pins the file.
         let sidecar = pcapng.with_extension("json");
         let deadline = Instant::now() + T;

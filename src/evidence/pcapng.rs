@@ -28,6 +28,10 @@ pub const MAX_STORED: u32 = 512;
 /// type and reserved field (4 bytes).
 const SNAPLEN_IN_IDB: u64 = 12;
 
+/// An enhanced packet block's bytes besides its data and options (its
+/// header and trailer, and up to 3 bytes of padding).
+const EPB_OVERHEAD: usize = 32 + 3;
+
 /// Why encoding failed. Writing to memory does not fail; the `pcap-file`
 /// crate still checks every packet's interface, which this reports.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +94,18 @@ impl Encoder {
         })
     }
 
-    /// Appends one frame, with `comments` (one option each).
+    /// Room for `frames` more frames of about `bytes` header bytes in
+    /// all, so that a `before` window is encoded without regrowing.
+    pub fn reserve(&mut self, frames: usize, bytes: usize) {
+        self.writer.get_mut().reserve(frames * EPB_OVERHEAD + bytes);
+    }
+
+    /// Appends one frame, with `comments` (one option each), as the
+    /// `pcap-file` crate's enhanced packet block. (A hand-written block
+    /// was measured against it in one run of `cargo bench --bench
+    /// evidence`: 24.6 against 26.8 ms for 300,000 frames, 1.1 x; not
+    /// worth hand-written code. What a 5-minute window costs the tracker
+    /// is mostly the first touch of its fresh buffer.)
     pub fn packet(&mut self, frame: &Stored, comments: &[String]) -> Result<(), EncodeError> {
         let nanos = u64::try_from(frame.ts.as_nanos()).unwrap_or(0);
         let len = u32::try_from(frame.bytes.len()).unwrap_or(u32::MAX);

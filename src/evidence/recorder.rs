@@ -248,6 +248,11 @@ impl Recorder {
         };
         open.cite(e);
         let since = e.ts.minus(before);
+        let (frames, bytes) = lane
+            .ring
+            .since(since)
+            .fold((0, 0), |(n, b), f| (n + 1, b + f.bytes.len()));
+        open.encoder.reserve(frames, bytes);
         for frame in lane.ring.since(since) {
             open.write(frame)?;
         }

@@ -1,23 +1,45 @@
-//! [`Recording`]: the recorder and its store together, fed what the
-//! pipeline produces step by step (replay) or frame by frame (daemon).
+//! [`Recording`]: the recorder fed what the pipeline produces, step by
+//! step (replay) or batch by batch (daemon), and its store on a thread of
+//! its own (`evidence-writer`), so that writing a 30 MB `before` window
+//! and syncing it never holds up the tracker, its events or its pages.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use super::recorder::{Action, Recorder};
-use super::store::{Done, Store, StoreError};
+use super::store::{describe, path_for, Done, Job, Store, StoreError};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::event::Event;
 use crate::pipeline::Step;
 use crate::time::Timestamp;
 
+/// Jobs in flight to the writer thread. An append is one frame (about
+/// 100 bytes); an open holds a `before` window (at most a ring, so
+/// `memory_per_link`). When the queue is full the tracker waits for the
+/// disk: the capture thread's own bounded queue then drops and counts
+/// frames, which marks the capture degraded.
+pub const WRITER_QUEUE: usize = 4096;
+
+/// Results in flight back from the writer thread (a file closed, an
+/// error); beyond it they are counted and lost (the files are not).
+pub const RESULT_QUEUE: usize = 1024;
+
 /// Evidence being recorded: one recorder per capture (a replay's file,
-/// each interface of the daemon), one store for all.
+/// each interface of the daemon), one store on the writer thread.
 #[derive(Debug)]
 pub struct Recording {
     config: Config,
+    dir: PathBuf,
     recorders: Vec<Option<Recorder>>,
-    store: Store,
+    /// The last path given out per lane (link), for [`path_for`].
+    last_path: HashMap<usize, PathBuf>,
+    jobs: Option<Sender<Job>>,
+    results: Receiver<Result<Done, StoreError>>,
+    writer: Option<JoinHandle<()>>,
     actions: Vec<Action>,
     done: Vec<Done>,
     failure: Option<StoreError>,
@@ -46,12 +68,49 @@ impl Recording {
     }
 
     /// Records into `dir` under `config`, for captures that announce
-    /// themselves with [`Recording::capture_opened`] (the daemon).
+    /// themselves with [`Recording::capture_opened`] (the daemon). Starts
+    /// the writer thread.
     pub fn new(config: &Config, dir: &Path) -> Result<Recording, StoreError> {
+        let mut store = Store::new(dir, config.evidence.max_disk)?;
+        let (jobs, queue) = bounded::<Job>(WRITER_QUEUE);
+        let (results_tx, results) = bounded(RESULT_QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("evidence-writer".into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    let mut result = store.apply(job);
+                    // Caught up: what is buffered goes out to the files,
+                    // so that a reader sees the trigger's frame at once.
+                    if queue.is_empty() {
+                        if let Err(e) = store.flush() {
+                            result = result.and(Err(e));
+                        }
+                    }
+                    let result = match result {
+                        // The recording reported the opening already.
+                        Ok(None | Some(Done::Opened(_))) => continue,
+                        Ok(Some(done)) => Ok(done),
+                        Err(e) => Err(e),
+                    };
+                    match results_tx.try_send(result) {
+                        Ok(()) | Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Disconnected(_)) => break,
+                    }
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                what: "start the writer thread for",
+                path: dir.to_path_buf(),
+                source,
+            })?;
         Ok(Recording {
             config: config.clone(),
+            dir: dir.to_path_buf(),
             recorders: Vec::new(),
-            store: Store::new(dir, config.evidence.max_disk)?,
+            last_path: HashMap::new(),
+            jobs: Some(jobs),
+            results,
+            writer: Some(writer),
             actions: Vec::new(),
             done: Vec::new(),
             failure: None,
@@ -92,7 +151,9 @@ impl Recording {
         header: Option<(&[u8], u32)>,
         events: &[Event],
     ) {
-        self.on_events(events);
+        if !events.is_empty() {
+            self.on_events(events);
+        }
         self.advance_recorders(step.ts());
         if let (Step::Decoded { packet, decoded }, Some((bytes, wire_len))) = (step, header) {
             if let Some(Some(rec)) = self.recorders.get_mut(capture) {
@@ -121,13 +182,13 @@ impl Recording {
         self.run();
     }
 
-    /// Packet time reached `now` without a frame (the daemon's tick);
-    /// buffered frames go out to their files.
+    /// Packet time reached `now` without a frame (the daemon's tick):
+    /// closes files whose `after` has passed, and has buffered frames
+    /// written out to their files.
     pub fn advance(&mut self, now: Timestamp) {
         self.advance_recorders(now);
         self.run();
-        let r = self.store.flush();
-        self.note(r);
+        self.send(Job::Flush);
     }
 
     fn advance_recorders(&mut self, now: Timestamp) {
@@ -136,12 +197,25 @@ impl Recording {
         }
     }
 
-    /// The capture ended (or the daemon stops): closes every open file.
+    /// The capture ended (or the daemon stops): closes every open file
+    /// and waits for the writer thread to finish them.
     pub fn finish(&mut self) {
         for rec in self.recorders.iter_mut().flatten() {
             rec.finish(&mut self.actions);
         }
         self.run();
+        self.jobs = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        self.collect();
+    }
+
+    /// Files opened (as soon as the recorder opens them, before they are
+    /// on disk) and closed (once hashed) since the last call, in order.
+    pub fn take_done(&mut self) -> Vec<Done> {
+        self.collect();
+        std::mem::take(&mut self.done)
     }
 
     /// The first error, if writing evidence failed (recording goes on:
@@ -151,9 +225,16 @@ impl Recording {
         self.failure.as_ref().map(|e| (e, self.failures))
     }
 
-    /// Takes the first error, for a replay to report.
+    /// Takes the first error (for a replay to report, for the daemon to
+    /// log).
     pub fn take_failure(&mut self) -> Option<StoreError> {
+        self.collect();
         self.failure.take()
+    }
+
+    /// The recorders (their rings and open incidents), one per capture.
+    pub fn recorders(&self) -> impl Iterator<Item = &Recorder> {
+        self.recorders.iter().flatten()
     }
 
     fn note(&mut self, r: Result<(), StoreError>) {
@@ -163,32 +244,75 @@ impl Recording {
         }
     }
 
-    /// Files opened and closed since the last call, in order.
-    pub fn take_done(&mut self) -> Vec<Done> {
-        std::mem::take(&mut self.done)
-    }
-
-    /// The recorders (their rings and open incidents), one per capture.
-    pub fn recorders(&self) -> impl Iterator<Item = &Recorder> {
-        self.recorders.iter().flatten()
-    }
-
-    /// The store (files pruned).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    fn run(&mut self) {
-        // Taken out (and put back, capacity kept) so that a failure can be
-        // noted while draining.
-        let mut actions = std::mem::take(&mut self.actions);
-        for a in actions.drain(..) {
-            match self.store.apply(a) {
-                Ok(Some(d)) => self.done.push(d),
-                Ok(None) => {}
+    /// Results back from the writer thread.
+    fn collect(&mut self) {
+        while let Ok(r) = self.results.try_recv() {
+            match r {
+                Ok(done) => self.done.push(done),
                 Err(e) => self.note(Err(e)),
             }
         }
+    }
+
+    fn send(&mut self, job: Job) {
+        let Some(jobs) = &self.jobs else { return };
+        if jobs.send(job).is_err() {
+            self.note(Err(StoreError::Io {
+                what: "hand a file to the writer thread for",
+                path: self.dir.clone(),
+                source: std::io::Error::other("the writer thread stopped"),
+            }));
+        }
+    }
+
+    /// Hands the recorders' actions to the writer thread, deciding each
+    /// new file's path here (so that pages can name it at once).
+    fn run(&mut self) {
+        if self.actions.is_empty() {
+            return;
+        }
+        // Taken out (and put back, capacity kept) so that jobs can be
+        // sent while draining.
+        let mut actions = std::mem::take(&mut self.actions);
+        for a in actions.drain(..) {
+            let job = match a {
+                Action::Open {
+                    lane,
+                    link,
+                    name,
+                    bytes,
+                    incident,
+                } => {
+                    let path = path_for(
+                        &self.dir,
+                        &link,
+                        &name,
+                        self.last_path.get(&lane).map(PathBuf::as_path),
+                    );
+                    self.last_path.insert(lane, path.clone());
+                    self.done
+                        .push(Done::Opened(describe(&path, &incident, None)));
+                    Job::Open {
+                        lane,
+                        path,
+                        bytes,
+                        incident,
+                    }
+                }
+                Action::Append { lane, bytes } => Job::Append { lane, bytes },
+                Action::Close { lane, incident } => Job::Close { lane, incident },
+            };
+            self.send(job);
+        }
         self.actions = actions;
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! [`Store`]: the IO half of the evidence recorder. It carries out the
-//! recorder's [`Action`]s on disk: `DIR/<link>/<name>.pcapng` written to a
+//! recorder's actions ([`Job`]s) on disk: `DIR/<link>/<name>.pcapng` written to a
 //! temporary name, made durable and renamed, appended to, then closed
 //! with its SHA-256 in a sidecar `<name>.json`; and it keeps all files
 //! within `max_disk`, the oldest going first.
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::recorder::{Action, Incident};
+use super::recorder::Incident;
 use super::sidecar;
 
 /// Directory mode: the daemon's user and group only.
@@ -72,6 +72,39 @@ pub enum Done {
     Closed(EvidenceFile),
 }
 
+/// What the store is to do: a recorder's [`Action`] with the file's path
+/// decided ([`path_for`]), or a flush.
+#[derive(Debug)]
+pub enum Job {
+    /// Create `path` with `bytes` (durably) and keep it open for `lane`.
+    Open {
+        /// The recorder's lane.
+        lane: usize,
+        /// The file.
+        path: PathBuf,
+        /// Header blocks and the `before` window.
+        bytes: Vec<u8>,
+        /// The incident so far (for the sidecar).
+        incident: Incident,
+    },
+    /// Append to the lane's open file.
+    Append {
+        /// The lane.
+        lane: usize,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close the lane's file: snaplen, sync, SHA-256, sidecar.
+    Close {
+        /// The lane.
+        lane: usize,
+        /// The incident as the file holds it.
+        incident: Incident,
+    },
+    /// Write buffered frames out to the files.
+    Flush,
+}
+
 struct OpenFile {
     path: PathBuf,
     out: BufWriter<File>,
@@ -113,19 +146,17 @@ impl Store {
         self.pruned
     }
 
-    /// Carries out one action.
-    pub fn apply(&mut self, action: Action) -> Result<Option<Done>, StoreError> {
-        match action {
-            Action::Open {
+    /// Carries out one job.
+    pub fn apply(&mut self, job: Job) -> Result<Option<Done>, StoreError> {
+        match job {
+            Job::Open {
                 lane,
-                link,
-                name,
+                path,
                 bytes,
                 incident,
             } => {
-                let dir = self.dir.join(&*link);
+                let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
                 make_dir(&dir)?;
-                let path = unique(&dir, &name);
                 let part = path.with_extension("pcapng.part");
                 let mut file = create(&part)?;
                 file.write_all(&bytes).map_err(io_err("write", &part))?;
@@ -146,7 +177,7 @@ impl Store {
                 self.prune()?;
                 Ok(Some(Done::Opened(describe(&path, &incident, None))))
             }
-            Action::Append { lane, bytes } => {
+            Job::Append { lane, bytes } => {
                 if let Some(f) = self.open.get_mut(&lane) {
                     f.out
                         .write_all(&bytes)
@@ -154,7 +185,7 @@ impl Store {
                 }
                 Ok(None)
             }
-            Action::Close { lane, incident } => {
+            Job::Close { lane, incident } => {
                 let Some(f) = self.open.remove(&lane) else {
                     return Ok(None);
                 };
@@ -180,6 +211,10 @@ impl Store {
                 }
                 self.prune()?;
                 Ok(Some(Done::Closed(describe(&path, &incident, Some(sha256)))))
+            }
+            Job::Flush => {
+                self.flush()?;
+                Ok(None)
             }
         }
     }
@@ -242,7 +277,22 @@ impl Store {
     }
 }
 
-fn describe(path: &Path, i: &Incident, sha256: Option<String>) -> EvidenceFile {
+/// Where an incident file named `name` of `link` goes under `dir`:
+/// `DIR/<link>/<name>.pcapng`, or `<name>-2.pcapng` (and so on) if that is
+/// on disk already or is `taken` (the last path given out for the link,
+/// which may not be written yet).
+pub fn path_for(dir: &Path, link: &str, name: &str, taken: Option<&Path>) -> PathBuf {
+    let dir = dir.join(link);
+    let mut path = dir.join(format!("{name}.pcapng"));
+    let mut n = 2;
+    while path.exists() || taken == Some(path.as_path()) {
+        path = dir.join(format!("{name}-{n}.pcapng"));
+        n += 1;
+    }
+    path
+}
+
+pub(super) fn describe(path: &Path, i: &Incident, sha256: Option<String>) -> EvidenceFile {
     EvidenceFile {
         link: i.link.to_string(),
         path: path.to_path_buf(),
@@ -251,17 +301,6 @@ fn describe(path: &Path, i: &Incident, sha256: Option<String>) -> EvidenceFile {
         to: sha256.as_ref().map(|_| i.to.rfc3339()),
         sha256,
     }
-}
-
-/// `dir/name.pcapng`, or `dir/name-2.pcapng` (and so on) if taken.
-fn unique(dir: &Path, name: &str) -> PathBuf {
-    let mut path = dir.join(format!("{name}.pcapng"));
-    let mut n = 2;
-    while path.exists() {
-        path = dir.join(format!("{name}-{n}.pcapng"));
-        n += 1;
-    }
-    path
 }
 
 fn make_dir(dir: &Path) -> Result<(), StoreError> {

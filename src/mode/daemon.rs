@@ -229,6 +229,8 @@ struct Daemon {
     state_dir: PathBuf,
     started_at: Timestamp,
     events: Vec<Event>,
+    /// Events of `events` already written to stdout.
+    printed: usize,
     out: std::io::Stdout,
     /// The evidence recorder; `None` when no link records evidence or its
     /// directory could not be made (logged: the probe goes on without).
@@ -238,16 +240,33 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Writes the events not yet written as JSON lines (and to the log),
+    /// at once: the FIN is on stdout before anything else is done with it.
+    fn print_new(&mut self) {
+        let Some(new) = self.events.get(self.printed..) else {
+            return;
+        };
+        if new.is_empty() {
+            return;
+        }
+        let mut out = self.out.lock();
+        for e in new {
+            let _ = writeln!(out, "{}", event_json::line(e));
+            let _ = out.flush();
+            log(&event_text::line(e));
+        }
+        self.printed = self.events.len();
+    }
+
     /// Writes pending events and retired summaries as JSON lines, and
     /// feeds the events to the emitters.
     fn emit(&mut self) {
-        let mut out = self.out.lock();
+        self.print_new();
+        self.printed = 0;
         for e in self.events.drain(..) {
-            let _ = writeln!(out, "{}", event_json::line(&e));
-            let _ = out.flush();
-            log(&event_text::line(&e));
             self.emitters.on_event(&e);
         }
+        let mut out = self.out.lock();
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
             let _ = writeln!(out, "{}", summary::json_line(&c));
@@ -262,12 +281,21 @@ impl Daemon {
                 steps,
                 headers,
             } => {
-                for (i, step) in steps.iter().enumerate() {
-                    let start = self.events.len();
+                let mut start = self.events.len();
+                let mut ends = Vec::with_capacity(steps.len());
+                for step in &steps {
                     apply(&mut self.tracker, step, &mut self.events);
-                    if let Some(r) = &mut self.recording {
-                        let events = self.events.get(start..).unwrap_or_default();
+                    ends.push(self.events.len());
+                }
+                // The events go out first; then the evidence recorder
+                // (which may encode a whole `before` window) sees the
+                // steps, in order, each with its own events.
+                self.print_new();
+                if let Some(r) = &mut self.recording {
+                    for (i, (step, end)) in steps.iter().zip(&ends).enumerate() {
+                        let events = self.events.get(start..*end).unwrap_or_default();
                         r.on_step(capture, step, headers.get(i), events);
+                        start = *end;
                     }
                 }
             }
@@ -570,6 +598,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         state_dir,
         started_at: wall_now(),
         events: Vec::new(),
+        printed: 0,
         out: std::io::stdout(),
     };
     d.tick(wall_now());
