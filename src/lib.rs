@@ -41,6 +41,7 @@ pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod status;
 pub mod time;
 pub mod track;

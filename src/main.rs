@@ -56,6 +56,24 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// An incident report of a capture (an evidence file or a full
+    /// capture) for a carrier or a manager: the verdict in a sentence, the
+    /// timeline, the connections, a time-sequence graph per affected
+    /// connection, the commands to check it and the file's SHA-256.
+    Report {
+        /// The capture file.
+        file: PathBuf,
+        /// linewatch.toml with the links (default: every TCP connection).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `html`: one self-contained page, graphs inline; `md`: Markdown
+        /// for a ticket.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write here instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Validate a config and print it with every default filled in.
     CheckConfig {
         /// linewatch.toml.
@@ -85,6 +103,12 @@ enum EmitArg {
     Off,
     DryRun,
     Live,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum ReportFormat {
+    Html,
+    Md,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -218,6 +242,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 user,
                 state_dir,
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            file,
+            config,
+            format,
+            output,
+        } => {
+            let config = match config {
+                Some(p) => Config::load(&p)?,
+                None => Config::default(),
+            };
+            let report = linewatch::report::build(&file, &config)?;
+            let text = match format {
+                ReportFormat::Html => linewatch::report::html::render(&report),
+                ReportFormat::Md => linewatch::report::markdown::render(&report),
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing the report to {}", path.display()))?,
+                None => std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .context("writing the report")?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {

@@ -1,0 +1,366 @@
+//! `linewatch report`: a capture (an evidence file or a full tcpdump) read
+//! through the same pipeline as replay, turned into an incident report a
+//! carrier's engineer or a manager can read without tools.
+//!
+//! This module builds the report's facts ([`Report`]): the events, the
+//! connections they concern, a verdict sentence per fault, and each
+//! affected connection's packets for its time-sequence graph. Rendering is
+//! at the edge: [`html`] (one self-contained page, the graphs inline as
+//! SVG drawn by [`graph`]) and [`markdown`] (for tickets). Headers only:
+//! no payload byte is read, kept or written.
+//!
+//! Bounds: at most [`MAX_EVENTS`] events are kept (the rest counted), the
+//! summaries of connections that have events, and per graphed connection
+//! at most [`MAX_POINTS`] packets around its first fault.
+
+pub mod graph;
+pub mod html;
+pub mod markdown;
+mod verdict;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::capture::{CaptureError, Source};
+use crate::config::Config;
+use crate::decode::{Decoded, TcpFlags};
+use crate::event::{Endpoints, Event, EventKind, Side};
+use crate::evidence::{is_trigger, sha256_of, StoreError};
+use crate::pipeline::{apply, FileFront, Front};
+use crate::time::{Duration, Timestamp};
+use crate::track::{ConnectionSummary, Tracker};
+
+/// Events a report keeps; beyond them it counts.
+pub const MAX_EVENTS: usize = 10_000;
+/// Connections a report graphs (the first ones with a fault).
+pub const MAX_GRAPHS: usize = 8;
+/// Packets per graphed connection, from [`GRAPH_BEFORE`] before its first
+/// fault on; beyond them the graph says how many it left out.
+pub const MAX_POINTS: usize = 20_000;
+/// How much of a connection before its first fault its graph shows.
+pub const GRAPH_BEFORE: Duration = Duration::from_secs(300);
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The capture could not be read.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// The capture could not be hashed.
+    #[error(transparent)]
+    Hash(#[from] StoreError),
+}
+
+/// What a packet of a graphed connection was.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// A SYN (or SYN-ACK).
+    Syn,
+    /// New data.
+    Data,
+    /// A bare acknowledgment.
+    Ack,
+    /// Data sent again (its end at or below what the sender had sent).
+    Retransmission,
+    /// A keep-alive: one byte or none at the sender's next sequence
+    /// number minus one.
+    KeepAlive,
+    /// A FIN.
+    Fin,
+    /// A RST.
+    Rst,
+}
+
+/// One packet of a graphed connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Frame number in the capture.
+    pub packet: u64,
+    /// Who sent it.
+    pub from: Side,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Payload length.
+    pub len: u32,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// What it was.
+    pub mark: Mark,
+}
+
+/// A connection with a fault: its summary, its packets, its faults.
+#[derive(Clone, Debug)]
+pub struct Affected {
+    /// Its ends.
+    pub ends: Endpoints,
+    /// Its summary (conn_state, history, counts), if it left the table.
+    pub summary: Option<ConnectionSummary>,
+    /// Its packets around the fault (at most [`MAX_POINTS`]).
+    pub points: Vec<Point>,
+    /// Packets left out of `points`.
+    pub points_left_out: u64,
+    /// Its fault events' times.
+    pub faults: Vec<Timestamp>,
+    /// Sequence numbers are drawn relative to these (local, peer): each
+    /// side's first sequence number seen.
+    pub isn: (Option<u32>, Option<u32>),
+}
+
+impl Affected {
+    /// The last packet from `side` before `ts`.
+    pub fn last_before(&self, side: Side, ts: Timestamp) -> Option<&Point> {
+        self.points
+            .iter()
+            .rev()
+            .find(|p| p.from == side && p.ts < ts)
+    }
+}
+
+/// A fault and its verdict in one sentence.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// The event (fin, reset, silence, black_hole, link_down).
+    pub event: Event,
+    /// What happened, for a person.
+    pub verdict: String,
+}
+
+/// The report's facts.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The capture.
+    pub file: PathBuf,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its link type's name.
+    pub link_type: String,
+    /// Frames in it.
+    pub packets: u64,
+    /// First and last frame times.
+    pub span: Option<(Timestamp, Timestamp)>,
+    /// The events (at most [`MAX_EVENTS`]).
+    pub events: Vec<Event>,
+    /// Events beyond [`MAX_EVENTS`].
+    pub events_left_out: u64,
+    /// The faults, each with its verdict.
+    pub faults: Vec<Fault>,
+    /// The connections with a fault (at most [`MAX_GRAPHS`]).
+    pub affected: Vec<Affected>,
+    /// Summaries of the connections that have events.
+    pub connections: Vec<ConnectionSummary>,
+}
+
+/// Reads `path` through the pipeline under `config` and builds its report.
+pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
+    let sha256 = sha256_of(path)?;
+    // Pass 1: the pipeline, as replay runs it.
+    let front = FileFront::open(path)?;
+    let link_type = front.link().to_string();
+    let mut tracker = Tracker::new(config);
+    let mut events = Vec::new();
+    let mut step_events = Vec::new();
+    let mut left_out = 0u64;
+    let mut summaries = Vec::new();
+    let mut with_events: HashMap<Endpoints, ()> = HashMap::new();
+    while let Some(batch) = front.next_batch() {
+        for step in &batch.steps {
+            apply(&mut tracker, step, &mut step_events);
+            keep(
+                &mut step_events,
+                &mut events,
+                &mut left_out,
+                &mut with_events,
+            );
+            summaries.extend(
+                tracker
+                    .drain_retired()
+                    .filter(|s| with_events.contains_key(&s.ends)),
+            );
+        }
+        front.recycle(batch);
+    }
+    let end = front.finish()?;
+    loop {
+        let done = tracker.finish_some(1024, &mut step_events);
+        keep(
+            &mut step_events,
+            &mut events,
+            &mut left_out,
+            &mut with_events,
+        );
+        summaries.extend(
+            tracker
+                .drain_retired()
+                .filter(|s| with_events.contains_key(&s.ends)),
+        );
+        if done {
+            break;
+        }
+    }
+    if let Some(e) = end.failure {
+        return Err(e.into());
+    }
+    let span = match end.front.span() {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    let packets = end.front.packets();
+
+    // The connections with a fault, first fault first.
+    let mut affected: Vec<Affected> = Vec::new();
+    for e in events.iter().filter(|e| is_trigger(&e.kind)) {
+        let Some(c) = e.conn.or_else(|| cause_of_link_down(e, &events)) else {
+            continue;
+        };
+        if let Some(a) = affected.iter_mut().find(|a| a.ends == c) {
+            a.faults.push(e.ts);
+            continue;
+        }
+        if affected.len() < MAX_GRAPHS {
+            affected.push(Affected {
+                ends: c,
+                summary: summaries.iter().rev().find(|s| s.ends == c).cloned(),
+                points: Vec::new(),
+                points_left_out: 0,
+                faults: vec![e.ts],
+                isn: (None, None),
+            });
+        }
+    }
+    // Pass 2: their packets.
+    if !affected.is_empty() {
+        collect_points(path, &mut affected)?;
+    }
+    let faults = events
+        .iter()
+        .filter(|e| is_trigger(&e.kind))
+        .map(|e| Fault {
+            event: e.clone(),
+            verdict: verdict::sentence(e, &events, &affected),
+        })
+        .collect();
+    Ok(Report {
+        file: path.to_path_buf(),
+        sha256,
+        link_type,
+        packets,
+        span,
+        events,
+        events_left_out: left_out,
+        faults,
+        affected,
+        connections: summaries,
+    })
+}
+
+/// Keeps a step's events (up to [`MAX_EVENTS`], counting the rest) and
+/// notes the connections they concern.
+fn keep(
+    step_events: &mut Vec<Event>,
+    events: &mut Vec<Event>,
+    left_out: &mut u64,
+    with_events: &mut HashMap<Endpoints, ()>,
+) {
+    for e in step_events.drain(..) {
+        if let Some(c) = e.conn {
+            with_events.insert(c, ());
+        }
+        if events.len() < MAX_EVENTS {
+            events.push(e);
+        } else {
+            *left_out += 1;
+        }
+    }
+}
+
+/// A link_down names no connection: the fault that brought it down does
+/// (the last FIN, RST, silence or black hole of its link before it).
+fn cause_of_link_down(e: &Event, events: &[Event]) -> Option<Endpoints> {
+    if !matches!(e.kind, EventKind::LinkDown { .. }) {
+        return None;
+    }
+    events
+        .iter()
+        .filter(|x| x.ts <= e.ts && x.link.as_deref() == e.link.as_deref() && is_trigger(&x.kind))
+        .filter_map(|x| x.conn)
+        .next_back()
+}
+
+/// Reads the capture again for the affected connections' packets.
+fn collect_points(path: &Path, affected: &mut [Affected]) -> Result<(), ReportError> {
+    let mut src = Source::open_file(path)?;
+    let mut front = Front::new(src.link());
+    // Per connection and direction: the highest sequence end sent.
+    let mut sent: Vec<[Option<u32>; 2]> = vec![[None, None]; affected.len()];
+    while let Some(frame) = src.next_frame()? {
+        let step = front.read(&frame);
+        let crate::pipeline::Step::Decoded {
+            packet,
+            decoded: Decoded::Tcp(seg),
+        } = step
+        else {
+            continue;
+        };
+        for (a, sent) in affected.iter_mut().zip(sent.iter_mut()) {
+            let from = if seg.src == a.ends.local && seg.dst == a.ends.peer {
+                Side::Local
+            } else if seg.src == a.ends.peer && seg.dst == a.ends.local {
+                Side::Peer
+            } else {
+                continue;
+            };
+            let d = usize::from(from == Side::Peer);
+            let isn = match from {
+                Side::Local => &mut a.isn.0,
+                Side::Peer => &mut a.isn.1,
+            };
+            isn.get_or_insert(seg.seq);
+            let end = seg.seq.wrapping_add(seg.seq_len());
+            let next = sent.get(d).copied().flatten();
+            let mark = if seg.flags.rst() {
+                Mark::Rst
+            } else if seg.flags.syn() {
+                Mark::Syn
+            } else if seg.flags.fin() {
+                Mark::Fin
+            } else if next.is_some_and(|n| seg.payload_len <= 1 && seg.seq == n.wrapping_sub(1)) {
+                Mark::KeepAlive
+            } else if seg.payload_len > 0 && next.is_some_and(|n| (end.wrapping_sub(n) as i32) <= 0)
+            {
+                Mark::Retransmission
+            } else if seg.payload_len > 0 {
+                Mark::Data
+            } else {
+                Mark::Ack
+            };
+            if let Some(slot) = sent.get_mut(d) {
+                if slot.is_none_or(|n| (end.wrapping_sub(n) as i32) > 0) {
+                    *slot = Some(end);
+                }
+            }
+            let from_ts = a.faults.first().map(|t| t.minus(GRAPH_BEFORE));
+            if from_ts.is_some_and(|f| seg.ts < f) {
+                continue;
+            }
+            if a.points.len() >= MAX_POINTS {
+                a.points_left_out += 1;
+                continue;
+            }
+            a.points.push(Point {
+                ts: seg.ts,
+                packet,
+                from,
+                seq: seg.seq,
+                ack: seg.ack,
+                len: seg.payload_len,
+                flags: seg.flags,
+                mark,
+            });
+        }
+    }
+    Ok(())
+}

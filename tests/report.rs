@@ -1,0 +1,211 @@
+//! `linewatch report`: every fixture gives an HTML and a Markdown report;
+//! the verdict reads as the on-call engineer would say it; no payload
+//! byte; the HTML renders in headless Chromium with its graph, one
+//! polyline per direction.
+
+mod common;
+// Only the test card number is used here.
+#[allow(unused_imports)]
+mod fixture_writer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// (capture, config, declared events) of every fixture.
+fn fixtures() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
+    let mut all = Vec::new();
+    for entry in fs::read_dir(common::fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".events.json") {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        all.push((
+            common::fixtures().join(v["capture"].as_str().unwrap()),
+            common::fixtures().join(v["config"].as_str().unwrap()),
+            v["events"].as_array().unwrap().clone(),
+        ));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+fn report(capture: &Path, config: &Path, format: &str) -> String {
+    common::linewatch_ok([
+        "report".as_ref(),
+        capture.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--format".as_ref(),
+        format.as_ref(),
+    ])
+}
+
+const FAULTS: [&str; 5] = ["fin", "reset", "silence", "black_hole", "link_down"];
+
+#[test]
+fn every_fixture_gives_a_self_contained_html_and_a_markdown_report() {
+    let mut with_graph = 0;
+    for (capture, config, events) in fixtures() {
+        let name = capture.file_name().unwrap().to_str().unwrap().to_string();
+        let faults = events
+            .iter()
+            .filter(|e| FAULTS.contains(&e["event"].as_str().unwrap_or("")))
+            .count();
+        let md = report(&capture, &config, "md");
+        assert!(
+            md.starts_with(&format!("# Incident report: {name}")),
+            "{md}"
+        );
+        let verdicts = md
+            .split("## Verdict")
+            .nth(1)
+            .unwrap()
+            .split("## Timeline")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("- "))
+            .count();
+        assert_eq!(verdicts, faults, "{name}: one verdict per fault\n{md}");
+        let sha = {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(fs::read(&capture).unwrap()))
+        };
+        assert!(md.contains(&sha), "{name}: the file's SHA-256");
+        assert!(md.contains("tcpdump -nn -r"), "{name}");
+        let html = report(&capture, &config, "html");
+        assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
+        for external in ["http://", "https://", " src=", "<link", "<script"] {
+            // The SVG namespace is the one URL an inline SVG carries.
+            let outside = html.replace("http://www.w3.org/2000/svg", "");
+            assert!(
+                !outside.contains(external),
+                "{name}: `{external}` in the page"
+            );
+        }
+        if faults > 0 && html.contains("<svg") {
+            with_graph += 1;
+        }
+    }
+    assert!(with_graph >= 8, "only {with_graph} reports have a graph");
+}
+
+#[test]
+fn the_verdict_says_who_closed_when_and_what_came_before() {
+    let md = report(
+        &common::fixtures().join("iso8583-fin-from-peer.pcap"),
+        &common::fixtures().join("linewatch.toml"),
+        "md",
+    );
+    assert!(
+        md.contains("- 203.0.113.10:5000 (the peer) sent FIN at 02:23:11.291 UTC on a connection up 10m 4s; our side acknowledged it; no RST or ICMP error preceded it."),
+        "{md}"
+    );
+    let md = report(
+        &common::fixtures().join("icmp-unreachable.pcap"),
+        &common::fixtures().join("linewatch.toml"),
+        "md",
+    );
+    assert!(
+        md.contains("; router "),
+        "the ICMP error's router is named:\n{md}"
+    );
+}
+
+#[test]
+fn no_payload_byte_reaches_a_report() {
+    let capture = common::fixtures().join("pci-full-payload.pcap");
+    let pan = fixture_writer::TEST_PAN.as_bytes();
+    assert!(fs::read(&capture)
+        .unwrap()
+        .windows(pan.len())
+        .any(|w| w == pan));
+    for format in ["html", "md"] {
+        let out = report(&capture, &common::fixtures().join("linewatch.toml"), format);
+        assert!(
+            !out.as_bytes().windows(pan.len()).any(|w| w == pan),
+            "{format} leaks the PAN"
+        );
+        assert!(!out.contains("F23C46C1"), "{format} leaks payload");
+    }
+}
+
+/// Headless Chromium (Debian's, installed by `.ci/install`) renders the
+/// page: the graph is in its DOM, one polyline per direction.
+#[test]
+fn the_html_report_renders_in_chromium_with_one_line_per_direction() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "chromium is missing: .ci/install installs it"
+        );
+        eprintln!("SKIP: no chromium (run .ci/install)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("linewatch-report-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    common::linewatch_ok([
+        "report".as_ref(),
+        common::fixtures()
+            .join("iso8583-fin-from-peer.pcap")
+            .as_os_str(),
+        "--config".as_ref(),
+        common::fixtures().join("linewatch.toml").as_os_str(),
+        "-o".as_ref(),
+        page.as_os_str(),
+    ]);
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        dom.contains("<svg"),
+        "no graph in the rendered page:\n{dom}"
+    );
+    for colour in ["#1f77b4", "#d62728"] {
+        let lines = dom
+            .match_indices("<polyline")
+            .filter(|(i, _)| {
+                let tag = &dom[*i..dom[*i..].find('>').map_or(dom.len(), |e| i + e)];
+                tag.contains(&format!("stroke=\"{colour}\""))
+            })
+            .count();
+        assert_eq!(
+            lines, 1,
+            "{colour}: one line per direction in the rendered graph"
+        );
+    }
+    assert!(
+        dom.contains("sent fin at 02:23:11.291 utc"),
+        "the verdict is on the page"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
