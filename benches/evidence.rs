@@ -146,7 +146,7 @@ fn main() -> BoxResult<()> {
     for memory in ["1GiB", "16MiB"] {
         let config = Config::parse(&CONFIG.replace("MEMORY", memory))?;
         let evidence_dir = dir.join(format!("in-process-{memory}"));
-        let front = FileFront::open_recording(&capture)?;
+        let front = FileFront::open_recording(&capture, &config.links)?;
         let mut tracker = Tracker::new(&config);
         let mut rec = Recording::for_replay(&config, &evidence_dir, front.link(), "bench")?;
         let mut events = Vec::new();

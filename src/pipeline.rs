@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::{CaptureError, Source};
-use crate::config::Config;
+use crate::config::{Config, LinkSpec};
 use crate::decode::{Decoded, Decoder, Frame, LinkType};
 use crate::event::Event;
 use crate::time::Timestamp;
@@ -217,10 +217,21 @@ pub struct Headers {
 }
 
 impl Headers {
-    /// Adds the headers of `frame` (which became `step`).
-    pub fn push(&mut self, link: LinkType, step: &Step, frame: &Frame<'_>) {
-        if let Step::Decoded { .. } = step {
-            if let Some(end) = crate::decode::header_end(link, frame.data) {
+    /// Adds the headers of `frame` (which became `step`) if it belongs to
+    /// one of `links` (any TCP frame when there are none): the recorder
+    /// keeps the watched links' frames only, so the others are not cut
+    /// or copied.
+    pub fn push(&mut self, link: LinkType, links: &[LinkSpec], step: &Step, frame: &Frame<'_>) {
+        if let Step::Decoded { decoded, .. } = step {
+            let (src, dst) = match decoded {
+                Decoded::Tcp(s) => (s.src, s.dst),
+                Decoded::IcmpError(i) => (i.src, i.dst),
+            };
+            let watched = links.is_empty() || links.iter().any(|l| l.sender(&src, &dst).is_some());
+            if let Some(end) = watched
+                .then(|| crate::decode::header_end(link, frame.data))
+                .flatten()
+            {
                 let end = end.min(crate::evidence::MAX_STORED as usize);
                 self.bytes
                     .extend_from_slice(frame.data.get(..end).unwrap_or_default());
@@ -264,16 +275,24 @@ impl FileFront {
     /// named `replay-reader`. (Open errors come back here, before any
     /// thread exists.)
     pub fn open(path: &std::path::Path) -> Result<FileFront, CaptureError> {
-        FileFront::open_with(path, false)
+        FileFront::open_with(path, None)
     }
 
     /// [`FileFront::open`], with each batch carrying its frames' headers
     /// for the evidence recorder ([`Batch::headers`]).
-    pub fn open_recording(path: &std::path::Path) -> Result<FileFront, CaptureError> {
-        FileFront::open_with(path, true)
+    /// Only the frames of `links` carry headers (every TCP frame when
+    /// there are none).
+    pub fn open_recording(
+        path: &std::path::Path,
+        links: &[LinkSpec],
+    ) -> Result<FileFront, CaptureError> {
+        FileFront::open_with(path, Some(links.to_vec()))
     }
 
-    fn open_with(path: &std::path::Path, record: bool) -> Result<FileFront, CaptureError> {
+    fn open_with(
+        path: &std::path::Path,
+        record: Option<Vec<LinkSpec>>,
+    ) -> Result<FileFront, CaptureError> {
         let mut cap = Source::open_file(path)?;
         let (tx, steps) = bounded::<Batch>(FILE_QUEUE_BATCHES);
         // Emptied batches go back to the reader to be refilled: no
@@ -296,8 +315,8 @@ impl FileFront {
                     match cap.next_frame() {
                         Ok(Some(frame)) => {
                             let step = front.read(&frame);
-                            if record {
-                                batch.headers.push(link, &step, &frame);
+                            if let Some(links) = &record {
+                                batch.headers.push(link, links, &step, &frame);
                             }
                             batch.steps.push(step);
                             if batch.steps.len() < FILE_BATCH {

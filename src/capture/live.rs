@@ -58,9 +58,9 @@ pub struct CaptureSpec {
     pub snaplen: u32,
     /// Kernel buffer size.
     pub buffer_size: u32,
-    /// Whether a link on this interface records evidence: then each batch
-    /// carries its frames' headers ([`crate::pipeline::Headers`]).
-    pub record: bool,
+    /// The links on this interface that record evidence: each batch
+    /// carries their frames' headers ([`crate::pipeline::Headers`]).
+    pub record: Vec<LinkSpec>,
 }
 
 impl CaptureSpec {
@@ -91,14 +91,20 @@ impl CaptureSpec {
                     s.filter.push_str(&terms.join(" or "));
                     s.snaplen = s.snaplen.max(l.snaplen);
                     s.buffer_size = s.buffer_size.max(l.buffer_size);
-                    s.record |= l.evidence;
+                    if l.evidence {
+                        s.record.push(l.clone());
+                    }
                 }
                 None => specs.push(CaptureSpec {
                     interface: iface.clone(),
                     filter: terms.join(" or "),
                     snaplen: l.snaplen,
                     buffer_size: l.buffer_size,
-                    record: l.evidence,
+                    record: if l.evidence {
+                        vec![l.clone()]
+                    } else {
+                        Vec::new()
+                    },
                 }),
             }
         }
@@ -262,7 +268,7 @@ fn run(
                     StdDuration::from_secs(1),
                 );
                 let mut front = Front::resume(source.link(), packets);
-                let mut batch = Batch::new(index, tx, counters, spec.record);
+                let mut batch = Batch::new(index, tx, counters, &spec.record);
                 let ended = pump(&mut source, &mut front, &mut batch, counters, stop);
                 packets = front.packets();
                 counters.running.store(false, Ordering::Relaxed);
@@ -310,7 +316,9 @@ struct Batch<'a> {
     tx: &'a Sender<CaptureMsg>,
     counters: &'a CaptureCounters,
     steps: Vec<Step>,
-    record: bool,
+    /// The links whose frames' headers the batch carries (none: no
+    /// headers).
+    record: &'a [LinkSpec],
     headers: Headers,
 }
 
@@ -319,7 +327,7 @@ impl<'a> Batch<'a> {
         index: usize,
         tx: &'a Sender<CaptureMsg>,
         counters: &'a CaptureCounters,
-        record: bool,
+        record: &'a [LinkSpec],
     ) -> Batch<'a> {
         Batch {
             index,
@@ -340,8 +348,8 @@ impl<'a> Batch<'a> {
             Step::Skipped { .. } => &self.counters.skipped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if self.record {
-            self.headers.push(front.link(), &step, frame);
+        if !self.record.is_empty() {
+            self.headers.push(front.link(), self.record, &step, frame);
         }
         self.steps.push(step);
         if self.steps.len() >= BATCH {
@@ -453,7 +461,7 @@ mod tests {
         let counters = CaptureCounters::default();
         // A reopened interface: frame numbers go on after 41.
         let mut front = Front::resume(LinkType::Ethernet, 41);
-        let mut batch = Batch::new(3, &tx, &counters, false);
+        let mut batch = Batch::new(3, &tx, &counters, &[]);
         let data = arp();
         let t0 = Timestamp::from_parts(1_700_000_000, 0);
         let t1 = Timestamp::from_parts(1_700_000_600, 250_000_000);
@@ -492,7 +500,7 @@ mod tests {
         let (tx, _rx) = crossbeam_channel::bounded(0);
         let counters = CaptureCounters::default();
         let mut front = Front::new(LinkType::Ethernet);
-        let mut batch = Batch::new(0, &tx, &counters, false);
+        let mut batch = Batch::new(0, &tx, &counters, &[]);
         let data = arp();
         let frame = Frame {
             ts: Timestamp::from_parts(1_700_000_000, 0),

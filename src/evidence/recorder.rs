@@ -137,6 +137,9 @@ pub struct Recorder {
     interface: String,
     specs: Vec<LinkSpec>,
     lanes: Vec<Lane>,
+    /// The earliest `until` of the open files: [`Recorder::advance`] has
+    /// nothing to do before it.
+    due: Option<Timestamp>,
 }
 
 impl Recorder {
@@ -173,6 +176,7 @@ impl Recorder {
             interface: interface.to_string(),
             specs: links.to_vec(),
             lanes,
+            due: None,
         }
     }
 
@@ -220,6 +224,7 @@ impl Recorder {
                 open.until = open.until.max(e.ts.plus(after));
             }
             open.cite(e);
+            self.refresh_due();
             return Ok(());
         }
         if !trigger {
@@ -254,7 +259,7 @@ impl Recorder {
             .fold((0, 0), |(n, b), f| (n + 1, b + f.bytes.len()));
         open.encoder.reserve(frames, bytes);
         for frame in lane.ring.since(since) {
-            open.write(frame)?;
+            open.write(&frame)?;
         }
         let bytes = open.encoder.take();
         out.push(Action::Open {
@@ -265,6 +270,7 @@ impl Recorder {
             incident: open.incident.clone(),
         });
         lane.open = Some(open);
+        self.refresh_due();
         Ok(())
     }
 
@@ -291,13 +297,15 @@ impl Recorder {
         if !lane.enabled {
             return Ok(());
         }
+        let was_open = lane.open.is_some();
         close_if_due(i, lane, ts, out);
+        let closed = was_open && lane.open.is_none();
         let cut = header.len().min(MAX_STORED as usize);
         let frame = Stored {
             ts,
             packet,
             orig_len,
-            bytes: header.get(..cut).unwrap_or_default().into(),
+            bytes: header.get(..cut).unwrap_or_default(),
         };
         if let Some(open) = &mut lane.open {
             open.write(&frame)?;
@@ -307,15 +315,37 @@ impl Recorder {
             });
         }
         lane.ring.push(frame, keep_since);
+        if closed {
+            self.refresh_due();
+        }
         Ok(())
     }
 
     /// Packet time has reached `now`: closes the files whose `after` has
     /// passed (a silent link gets no frame that would close its file).
+    #[inline]
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        if self.due.is_none_or(|d| now <= d) {
+            return;
+        }
+        self.close_due(now, out);
+    }
+
+    #[inline(never)]
+    fn close_due(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         for (i, lane) in self.lanes.iter_mut().enumerate() {
             close_if_due(i, lane, now, out);
         }
+        self.refresh_due();
+    }
+
+    /// The earliest end of an open file.
+    fn refresh_due(&mut self) {
+        self.due = self
+            .lanes
+            .iter()
+            .filter_map(|l| l.open.as_ref().map(|o| o.until))
+            .min();
     }
 
     /// The capture ended: closes every open file, marked cut short.
@@ -327,6 +357,7 @@ impl Recorder {
                 out.push(Action::Close { lane: i, incident });
             }
         }
+        self.due = None;
     }
 
     /// The capture was reopened and its link type may have changed:
@@ -382,7 +413,7 @@ impl Open {
         });
     }
 
-    fn write(&mut self, frame: &Stored) -> Result<(), EncodeError> {
+    fn write(&mut self, frame: &Stored<'_>) -> Result<(), EncodeError> {
         let comments: Vec<String> = self
             .pending
             .iter()

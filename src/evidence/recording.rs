@@ -218,6 +218,13 @@ impl Recording {
         std::mem::take(&mut self.done)
     }
 
+    /// Files opened since the last call (known at once, on this thread):
+    /// cheap enough to ask after every step, so that the step's pages name
+    /// its file. Closed files come with [`Recording::take_done`].
+    pub fn take_opened(&mut self) -> Option<Vec<Done>> {
+        (!self.done.is_empty()).then(|| std::mem::take(&mut self.done))
+    }
+
     /// The first error, if writing evidence failed (recording goes on:
     /// the next incident may succeed, and the probe must not stop for
     /// its evidence), with how many failures there were in all.

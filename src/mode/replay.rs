@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::evidence::{Recording, StoreError};
 use crate::output::{event_json, event_text, summary};
-use crate::pipeline::{apply, FileFront, Front, FrontEnd};
+use crate::pipeline::{apply, FileFront, Front, FrontEnd, Step};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
@@ -198,7 +198,7 @@ pub fn replay_with(
     out: &mut (dyn Write + Send),
 ) -> Result<(), ReplayError> {
     let front = match evidence {
-        Some(_) => FileFront::open_recording(path)?,
+        Some(_) => FileFront::open_recording(path, &config.links)?,
         None => FileFront::open(path)?,
     };
     let mut recording = match evidence {
@@ -308,13 +308,18 @@ fn track(
                     batch.headers.get(i),
                     events.get(start..).unwrap_or_default(),
                 );
-                for done in r.take_done() {
+                for done in r.take_opened().into_iter().flatten() {
                     sink.note_evidence(&done, step.ts());
                 }
             }
             if sink.take(tracker, Some(step.ts())).is_err() {
                 open = false;
                 break 'file;
+            }
+        }
+        if let (Some(r), Some(ts)) = (recording.as_deref_mut(), batch.steps.last().map(Step::ts)) {
+            for done in r.take_done() {
+                sink.note_evidence(&done, ts);
             }
         }
         front.recycle(batch);
