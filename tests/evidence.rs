@@ -175,6 +175,32 @@ fn replay_with_evidence(capture: &Path, config: &Path, dir: &Path) {
     ]);
 }
 
+/// The bundled `linewatch.toml` with `extra` appended, in a directory of
+/// its own (`tag`).
+fn fixture_config_with(tag: &str, extra: &str) -> PathBuf {
+    let config = tempdir(tag).join("linewatch.toml");
+    let base = fs::read_to_string(common::fixtures().join("linewatch.toml")).unwrap();
+    fs::write(&config, format!("{base}\n{extra}")).unwrap();
+    config
+}
+
+/// `linewatch replay FIXTURE --config CONFIG --evidence-dir DIR ARGS`,
+/// which must succeed.
+fn replay_fixture(fixture: &str, config: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    common::output_ok(
+        Command::new(common::linewatch())
+            .arg("replay")
+            .arg(common::fixtures().join(fixture))
+            .arg("--config")
+            .arg(config)
+            .arg("--evidence-dir")
+            .arg(dir)
+            .args(args)
+            .env("LW_TEST_PD_KEY", "k")
+            .env("LW_TEST_SLACK_URL", "http://127.0.0.1:9/"),
+    )
+}
+
 fn evidence_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for link in fs::read_dir(dir).unwrap() {
@@ -308,32 +334,10 @@ fn every_fault_leaves_one_file_holding_exactly_the_links_frames_in_its_window() 
                 }
             }
             // tcpdump and tshark read it, every packet.
-            let tcpdump = Command::new("tcpdump")
-                .args(["-nn", "-r"])
-                .arg(file)
-                .output()
-                .unwrap();
-            assert!(
-                tcpdump.status.success(),
-                "{what}: {}",
-                String::from_utf8_lossy(&tcpdump.stderr)
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&tcpdump.stdout).lines().count(),
-                got.len(),
-                "{what}: tcpdump"
-            );
-            let tshark = Command::new("tshark").arg("-r").arg(file).output().unwrap();
-            assert!(
-                tshark.status.success(),
-                "{what}: {}",
-                String::from_utf8_lossy(&tshark.stderr)
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&tshark.stdout).lines().count(),
-                got.len(),
-                "{what}: tshark"
-            );
+            let tcpdump = common::run_ok(Command::new("tcpdump").args(["-nn", "-r"]).arg(file));
+            assert_eq!(tcpdump.lines().count(), got.len(), "{what}: tcpdump");
+            let tshark = common::run_ok(Command::new("tshark").arg("-r").arg(file));
+            assert_eq!(tshark.lines().count(), got.len(), "{what}: tshark");
             checked += 1;
         }
         fs::remove_dir_all(&dir).unwrap();
@@ -415,27 +419,8 @@ fn over_max_disk_the_oldest_evidence_file_goes() {
             .set_modified(t)
             .unwrap();
     }
-    let config = tempdir("max-disk-config").join("linewatch.toml");
-    let base = fs::read_to_string(common::fixtures().join("linewatch.toml")).unwrap();
-    fs::write(
-        &config,
-        format!("{base}\n[evidence]\nmax_disk = \"1MiB\"\n"),
-    )
-    .unwrap();
-    let out = Command::new(common::linewatch())
-        .arg("replay")
-        .arg(common::fixtures().join("rst-from-peer.pcap"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--evidence-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let config = fixture_config_with("max-disk-config", "[evidence]\nmax_disk = \"1MiB\"\n");
+    let out = replay_fixture("rst-from-peer.pcap", &config, &dir, &[]);
     assert!(!oldest.exists(), "the oldest file stays");
     assert!(!oldest.with_extension("json").exists(), "its sidecar stays");
     assert!(older.exists(), "one removal was enough");
@@ -455,28 +440,15 @@ fn over_max_disk_the_oldest_evidence_file_goes() {
 #[test]
 fn the_page_names_the_incidents_evidence_file() {
     let dir = tempdir("page");
-    let config = tempdir("page-config").join("linewatch.toml");
-    let base = fs::read_to_string(common::fixtures().join("linewatch.toml")).unwrap();
-    fs::write(
+    let config = fixture_config_with(
+        "page-config",
+        "[statsd]\n\n[pagerduty]\nrouting_key_env = \"LW_TEST_PD_KEY\"\n\n[slack]\nwebhook_url_env = \"LW_TEST_SLACK_URL\"\n",
+    );
+    let out = replay_fixture(
+        "iso8583-fin-from-peer.pcap",
         &config,
-        format!("{base}\n[statsd]\n\n[pagerduty]\nrouting_key_env = \"LW_TEST_PD_KEY\"\n\n[slack]\nwebhook_url_env = \"LW_TEST_SLACK_URL\"\n"),
-    )
-    .unwrap();
-    let out = Command::new(common::linewatch())
-        .arg("replay")
-        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--emit", "dry-run", "--evidence-dir"])
-        .arg(&dir)
-        .env("LW_TEST_PD_KEY", "k")
-        .env("LW_TEST_SLACK_URL", "http://127.0.0.1:9/")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &dir,
+        &["--emit", "dry-run"],
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let files = evidence_files(&dir);

@@ -28,4 +28,4 @@ pub use recorder::{is_trigger, Action, Cited, Incident, Recorder, MAX_INDEXED};
 pub use recording::Recording;
 pub use recording::{RESULT_QUEUE, WRITER_QUEUE};
 pub use ring::{Ring, Stored, PER_FRAME_OVERHEAD};
-pub use store::{path_for, sha256_of, Done, EvidenceFile, Job, Store, StoreError};
+pub use store::{path_for, sha256_of, Done, EvidenceFile, Store, StoreError};

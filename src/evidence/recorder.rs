@@ -49,7 +49,7 @@ pub enum Action {
         /// The bytes.
         bytes: Vec<u8>,
         /// The incident so far, for the sidecar and the page.
-        incident: Incident,
+        incident: Box<Incident>,
     },
     /// Append these bytes to the lane's open file.
     Append {
@@ -64,7 +64,7 @@ pub enum Action {
         /// The lane.
         lane: usize,
         /// The incident as the file holds it.
-        incident: Incident,
+        incident: Box<Incident>,
     },
 }
 
@@ -267,7 +267,7 @@ impl Recorder {
             link: lane.name.clone(),
             name,
             bytes,
-            incident: open.incident.clone(),
+            incident: Box::new(open.incident.clone()),
         });
         lane.open = Some(open);
         self.refresh_due();
@@ -354,7 +354,10 @@ impl Recorder {
             if let Some(open) = lane.open.take() {
                 let mut incident = open.finish();
                 incident.cut_short = true;
-                out.push(Action::Close { lane: i, incident });
+                out.push(Action::Close {
+                    lane: i,
+                    incident: Box::new(incident),
+                });
             }
         }
         self.due = None;
@@ -387,7 +390,7 @@ fn close_if_due(i: usize, lane: &mut Lane, now: Timestamp, out: &mut Vec<Action>
         if let Some(open) = lane.open.take() {
             out.push(Action::Close {
                 lane: i,
-                incident: open.finish(),
+                incident: Box::new(open.finish()),
             });
         }
     }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use super::recorder::{Action, Recorder};
-use super::store::{describe, path_for, Done, Job, Store, StoreError};
+use super::store::{describe, path_for, Done, Store, StoreError};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::event::Event;
@@ -23,6 +23,15 @@ use crate::time::Timestamp;
 /// disk: the capture thread's own bounded queue then drops and counts
 /// frames, which marks the capture degraded.
 pub const WRITER_QUEUE: usize = 4096;
+
+/// What the writer thread is to do.
+#[derive(Debug)]
+enum Job {
+    /// A recorder's action, with a new file's path.
+    Apply(Action, Option<PathBuf>),
+    /// Write buffered frames out to the files.
+    Flush,
+}
 
 /// Results in flight back from the writer thread (a file closed, an
 /// error); beyond it they are counted and lost (the files are not).
@@ -78,7 +87,10 @@ impl Recording {
             .name("evidence-writer".into())
             .spawn(move || {
                 while let Ok(job) = queue.recv() {
-                    let mut result = store.apply(job);
+                    let mut result = match job {
+                        Job::Apply(action, path) => store.apply(action, path),
+                        Job::Flush => store.flush().map(|()| None),
+                    };
                     // Caught up: what is buffered goes out to the files,
                     // so that a reader sees the trigger's frame at once.
                     if queue.is_empty() {
@@ -282,34 +294,28 @@ impl Recording {
         // sent while draining.
         let mut actions = std::mem::take(&mut self.actions);
         for a in actions.drain(..) {
-            let job = match a {
+            let path = match &a {
                 Action::Open {
                     lane,
                     link,
                     name,
-                    bytes,
                     incident,
+                    ..
                 } => {
                     let path = path_for(
                         &self.dir,
-                        &link,
-                        &name,
-                        self.last_path.get(&lane).map(PathBuf::as_path),
+                        link,
+                        name,
+                        self.last_path.get(lane).map(PathBuf::as_path),
                     );
-                    self.last_path.insert(lane, path.clone());
+                    self.last_path.insert(*lane, path.clone());
                     self.done
-                        .push(Done::Opened(describe(&path, &incident, None)));
-                    Job::Open {
-                        lane,
-                        path,
-                        bytes,
-                        incident,
-                    }
+                        .push(Done::Opened(describe(&path, incident, None)));
+                    Some(path)
                 }
-                Action::Append { lane, bytes } => Job::Append { lane, bytes },
-                Action::Close { lane, incident } => Job::Close { lane, incident },
+                Action::Append { .. } | Action::Close { .. } => None,
             };
-            self.send(job);
+            self.send(Job::Apply(a, path));
         }
         self.actions = actions;
     }

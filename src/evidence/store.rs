@@ -1,5 +1,5 @@
 //! [`Store`]: the IO half of the evidence recorder. It carries out the
-//! recorder's actions ([`Job`]s) on disk: `DIR/<link>/<name>.pcapng` written to a
+//! recorder's [`Action`]s on disk: `DIR/<link>/<name>.pcapng` written to a
 //! temporary name, made durable and renamed, appended to, then closed
 //! with its SHA-256 in a sidecar `<name>.json`; and it keeps all files
 //! within `max_disk`, the oldest going first.
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::recorder::Incident;
+use super::recorder::{Action, Incident};
 use super::sidecar;
 
 /// Directory mode: the daemon's user and group only.
@@ -72,39 +72,6 @@ pub enum Done {
     Closed(EvidenceFile),
 }
 
-/// What the store is to do: a recorder's [`Action`] with the file's path
-/// decided ([`path_for`]), or a flush.
-#[derive(Debug)]
-pub enum Job {
-    /// Create `path` with `bytes` (durably) and keep it open for `lane`.
-    Open {
-        /// The recorder's lane.
-        lane: usize,
-        /// The file.
-        path: PathBuf,
-        /// Header blocks and the `before` window.
-        bytes: Vec<u8>,
-        /// The incident so far (for the sidecar).
-        incident: Incident,
-    },
-    /// Append to the lane's open file.
-    Append {
-        /// The lane.
-        lane: usize,
-        /// The bytes.
-        bytes: Vec<u8>,
-    },
-    /// Close the lane's file: snaplen, sync, SHA-256, sidecar.
-    Close {
-        /// The lane.
-        lane: usize,
-        /// The incident as the file holds it.
-        incident: Incident,
-    },
-    /// Write buffered frames out to the files.
-    Flush,
-}
-
 struct OpenFile {
     path: PathBuf,
     out: BufWriter<File>,
@@ -146,15 +113,23 @@ impl Store {
         self.pruned
     }
 
-    /// Carries out one job.
-    pub fn apply(&mut self, job: Job) -> Result<Option<Done>, StoreError> {
-        match job {
-            Job::Open {
+    /// Carries out one action of the recorder; a new file goes to `path`
+    /// ([`path_for`], decided by the caller so that pages can name it
+    /// before it is written), else where [`path_for`] puts it.
+    pub fn apply(
+        &mut self,
+        action: Action,
+        path: Option<PathBuf>,
+    ) -> Result<Option<Done>, StoreError> {
+        match action {
+            Action::Open {
                 lane,
-                path,
+                link,
+                name,
                 bytes,
                 incident,
             } => {
+                let path = path.unwrap_or_else(|| path_for(&self.dir, &link, &name, None));
                 let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
                 make_dir(&dir)?;
                 let part = path.with_extension("pcapng.part");
@@ -177,7 +152,7 @@ impl Store {
                 self.prune()?;
                 Ok(Some(Done::Opened(describe(&path, &incident, None))))
             }
-            Job::Append { lane, bytes } => {
+            Action::Append { lane, bytes } => {
                 if let Some(f) = self.open.get_mut(&lane) {
                     f.out
                         .write_all(&bytes)
@@ -185,7 +160,7 @@ impl Store {
                 }
                 Ok(None)
             }
-            Job::Close { lane, incident } => {
+            Action::Close { lane, incident } => {
                 let Some(f) = self.open.remove(&lane) else {
                     return Ok(None);
                 };
@@ -211,10 +186,6 @@ impl Store {
                 }
                 self.prune()?;
                 Ok(Some(Done::Closed(describe(&path, &incident, Some(sha256)))))
-            }
-            Job::Flush => {
-                self.flush()?;
-                Ok(None)
             }
         }
     }

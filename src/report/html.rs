@@ -87,47 +87,26 @@ pub fn render(r: &Report) -> String {
     }
     h.push_str("<h2>Connections</h2>\n<table><tr><th>connection (ours -&gt; peer)</th><th>Zeek conn_state</th><th>history</th><th>packets</th><th>retransmissions</th><th>first .. last packet (UTC)</th></tr>\n");
     for c in &r.connections {
-        let _ = writeln!(
-            h,
-            "<tr><td>{} -&gt; {}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{} .. {}</td></tr>",
-            c.ends.local,
-            c.ends.peer,
-            c.conn_state,
-            escape(&c.history),
-            c.packets,
-            c.retransmissions,
-            c.first_ts.utc(),
-            c.last_ts.utc()
-        );
+        h.push_str("<tr>");
+        for (i, cell) in super::connection_row(c).iter().enumerate() {
+            // The history is a code (`ShADdfr`): monospace.
+            let cell = escape(cell);
+            let _ = if i == 2 {
+                write!(h, "<td><code>{cell}</code></td>")
+            } else {
+                write!(h, "<td>{cell}</td>")
+            };
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
     for a in &r.affected {
         let _ = writeln!(h, "<h2>{} &lt;-&gt; {}</h2>", a.ends.local, a.ends.peer);
-        if let Some(first) = a.faults.first() {
+        let lines = a.last_packets();
+        if !lines.is_empty() {
             h.push_str("<ul>");
-            for (side, who) in [
-                (crate::event::Side::Local, "our side"),
-                (crate::event::Side::Peer, "the peer"),
-            ] {
-                match a.last_before(side, *first) {
-                    Some(p) => {
-                        let _ = write!(
-                            h,
-                            "<li>Last packet from {who} before the fault: packet {} at {} UTC, flags <code>{}</code>, seq {}, ack {}</li>",
-                            p.packet,
-                            p.ts.utc(),
-                            escape(&crate::output::flags::tcpdump(p.flags)),
-                            p.seq,
-                            p.ack
-                        );
-                    }
-                    None => {
-                        let _ = write!(
-                            h,
-                            "<li>No packet from {who} before the fault in this capture</li>"
-                        );
-                    }
-                }
+            for l in lines {
+                let _ = write!(h, "<li>{}</li>", escape(&l));
             }
             h.push_str("</ul>\n");
         }

@@ -67,44 +67,16 @@ pub fn render(r: &Report) -> String {
     }
     m.push_str("\n## Connections\n\n| connection (ours -> peer) | Zeek conn_state | history | packets | retransmissions | first .. last packet (UTC) |\n|---|---|---|---|---|---|\n");
     for c in &r.connections {
+        let [conn, state, history, packets, retrans, span] = super::connection_row(c);
         let _ = writeln!(
             m,
-            "| {} -> {} | {} | `{}` | {} | {} | {} .. {} |",
-            c.ends.local,
-            c.ends.peer,
-            c.conn_state,
-            c.history,
-            c.packets,
-            c.retransmissions,
-            c.first_ts.utc(),
-            c.last_ts.utc()
+            "| {conn} | {state} | `{history}` | {packets} | {retrans} | {span} |"
         );
     }
     for a in &r.affected {
         let _ = writeln!(m, "\n### {} <-> {}\n", a.ends.local, a.ends.peer);
-        if let Some(first) = a.faults.first() {
-            for (side, who) in [
-                (crate::event::Side::Local, "our side"),
-                (crate::event::Side::Peer, "the peer"),
-            ] {
-                match a.last_before(side, *first) {
-                    Some(p) => {
-                        let _ = writeln!(
-                            m,
-                            "- Last packet from {who} before the fault: packet {} at {} UTC, flags `{}`, seq {}, ack {}",
-                            p.packet,
-                            p.ts.utc(),
-                            crate::output::flags::tcpdump(p.flags),
-                            p.seq,
-                            p.ack
-                        );
-                    }
-                    None => {
-                        let _ =
-                            writeln!(m, "- No packet from {who} before the fault in this capture");
-                    }
-                }
-            }
+        for l in a.last_packets() {
+            let _ = writeln!(m, "- {l}");
         }
         let _ = writeln!(
             m,

@@ -18,7 +18,7 @@ pub mod html;
 pub mod markdown;
 mod verdict;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::capture::{CaptureError, Source};
@@ -111,6 +111,28 @@ pub struct Affected {
 }
 
 impl Affected {
+    /// The last packet each way before the first fault, in words (one
+    /// line per side, ours first), as both renderings show them.
+    pub fn last_packets(&self) -> Vec<String> {
+        let Some(first) = self.faults.first() else {
+            return Vec::new();
+        };
+        [(Side::Local, "our side"), (Side::Peer, "the peer")]
+            .into_iter()
+            .map(|(side, who)| match self.last_before(side, *first) {
+                Some(p) => format!(
+                    "Last packet from {who} before the fault: packet {} at {} UTC, flags {}, seq {}, ack {}",
+                    p.packet,
+                    p.ts.utc(),
+                    crate::output::flags::tcpdump(p.flags),
+                    p.seq,
+                    p.ack
+                ),
+                None => format!("No packet from {who} before the fault in this capture"),
+            })
+            .collect()
+    }
+
     /// The last packet from `side` before `ts`.
     pub fn last_before(&self, side: Side, ts: Timestamp) -> Option<&Point> {
         self.points
@@ -154,6 +176,19 @@ pub struct Report {
     pub connections: Vec<ConnectionSummary>,
 }
 
+/// A connection's row as both renderings show it: ours -> peer, Zeek
+/// `conn_state`, history, packets, retransmissions, first .. last packet.
+pub fn connection_row(c: &ConnectionSummary) -> [String; 6] {
+    [
+        format!("{} -> {}", c.ends.local, c.ends.peer),
+        c.conn_state.to_string(),
+        c.history.clone(),
+        c.packets.to_string(),
+        c.retransmissions.to_string(),
+        format!("{} .. {}", c.first_ts.utc(), c.last_ts.utc()),
+    ]
+}
+
 /// Reads `path` through the pipeline under `config` and builds its report.
 pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
     let sha256 = sha256_of(path)?;
@@ -161,46 +196,28 @@ pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
     let front = FileFront::open(path)?;
     let link_type = front.link().to_string();
     let mut tracker = Tracker::new(config);
-    let mut events = Vec::new();
-    let mut step_events = Vec::new();
-    let mut left_out = 0u64;
-    let mut summaries = Vec::new();
-    let mut with_events: HashMap<Endpoints, ()> = HashMap::new();
+    let mut kept = Kept::default();
     while let Some(batch) = front.next_batch() {
         for step in &batch.steps {
-            apply(&mut tracker, step, &mut step_events);
-            keep(
-                &mut step_events,
-                &mut events,
-                &mut left_out,
-                &mut with_events,
-            );
-            summaries.extend(
-                tracker
-                    .drain_retired()
-                    .filter(|s| with_events.contains_key(&s.ends)),
-            );
+            apply(&mut tracker, step, &mut kept.step_events);
+            kept.take(&mut tracker);
         }
         front.recycle(batch);
     }
     let end = front.finish()?;
     loop {
-        let done = tracker.finish_some(1024, &mut step_events);
-        keep(
-            &mut step_events,
-            &mut events,
-            &mut left_out,
-            &mut with_events,
-        );
-        summaries.extend(
-            tracker
-                .drain_retired()
-                .filter(|s| with_events.contains_key(&s.ends)),
-        );
+        let done = tracker.finish_some(1024, &mut kept.step_events);
+        kept.take(&mut tracker);
         if done {
             break;
         }
     }
+    let Kept {
+        events,
+        left_out,
+        summaries,
+        ..
+    } = kept;
     if let Some(e) = end.failure {
         return Err(e.into());
     }
@@ -257,23 +274,37 @@ pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
     })
 }
 
-/// Keeps a step's events (up to [`MAX_EVENTS`], counting the rest) and
-/// notes the connections they concern.
-fn keep(
-    step_events: &mut Vec<Event>,
-    events: &mut Vec<Event>,
-    left_out: &mut u64,
-    with_events: &mut HashMap<Endpoints, ()>,
-) {
-    for e in step_events.drain(..) {
-        if let Some(c) = e.conn {
-            with_events.insert(c, ());
+/// What the first pass keeps: events up to [`MAX_EVENTS`] (the rest
+/// counted), and the summaries of connections that have events.
+#[derive(Default)]
+struct Kept {
+    step_events: Vec<Event>,
+    events: Vec<Event>,
+    left_out: u64,
+    summaries: Vec<ConnectionSummary>,
+    with_events: HashSet<Endpoints>,
+}
+
+impl Kept {
+    /// Takes a step's events and the summaries of the connections that
+    /// left the table.
+    fn take(&mut self, tracker: &mut Tracker) {
+        for e in self.step_events.drain(..) {
+            if let Some(c) = e.conn {
+                self.with_events.insert(c);
+            }
+            if self.events.len() < MAX_EVENTS {
+                self.events.push(e);
+            } else {
+                self.left_out += 1;
+            }
         }
-        if events.len() < MAX_EVENTS {
-            events.push(e);
-        } else {
-            *left_out += 1;
-        }
+        let with_events = &self.with_events;
+        self.summaries.extend(
+            tracker
+                .drain_retired()
+                .filter(|s| with_events.contains(&s.ends)),
+        );
     }
 }
 

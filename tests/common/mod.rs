@@ -40,16 +40,24 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = std::process::Command::new(linewatch())
-        .args(args)
-        .output()
-        .unwrap();
+    run_ok(std::process::Command::new(linewatch()).args(args))
+}
+
+/// Runs `cmd`, asserts it succeeded (showing its stderr if not) and
+/// returns what it printed.
+pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    out
+}
+
+/// Runs `cmd`, asserts it succeeded and returns its stdout.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    String::from_utf8_lossy(&output_ok(cmd).stdout).into_owned()
 }
 
 /// Is `l` one well-formed DogStatsD line: a metric
