@@ -483,3 +483,59 @@ fn the_page_names_the_incidents_evidence_file() {
     assert!(statsd_event.contains(&file), "{statsd_event}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// PCI DSS, pages too: replaying the full-payload capture with evidence
+/// and every emitter in dry run prints no payload byte.
+#[test]
+fn pages_of_a_full_payload_capture_hold_no_payload_byte() {
+    let dir = tempdir("pci-pages");
+    let config = fixture_config_with(
+        "pci-pages-config",
+        "[statsd]\n\n[pagerduty]\nrouting_key_env = \"LW_TEST_PD_KEY\"\n\n[slack]\nwebhook_url_env = \"LW_TEST_SLACK_URL\"\n",
+    );
+    let out = replay_fixture(
+        "pci-full-payload.pcap",
+        &config,
+        &dir,
+        &["--emit", "dry-run", "--format", "json"],
+    );
+    let all = [out.stdout, out.stderr].concat();
+    assert!(
+        String::from_utf8_lossy(&all).contains("\"to\":\"statsd\""),
+        "the dry run printed no datagram: the test proves little"
+    );
+    let pan = fixture_writer::TEST_PAN.as_bytes();
+    assert!(
+        !all.windows(pan.len()).any(|w| w == pan),
+        "a page leaks the PAN"
+    );
+    assert!(
+        !all.windows(8).any(|w| w == b"F23C46C1"),
+        "a page leaks payload"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A link with `evidence = false` leaves no file, whatever happens on it.
+#[test]
+fn a_link_with_evidence_off_leaves_no_file() {
+    let dir = tempdir("off");
+    let base = fs::read_to_string(common::fixtures().join("linewatch.toml")).unwrap();
+    let config = tempdir("off-config").join("linewatch.toml");
+    fs::write(
+        &config,
+        base.replacen("[[link]]\n", "[[link]]\nevidence = false\n", 1),
+    )
+    .unwrap();
+    replay_fixture("rst-from-peer.pcap", &config, &dir, &[]);
+    assert!(evidence_files(&dir).is_empty());
+    // The same capture with the switch on does leave one.
+    replay_fixture(
+        "rst-from-peer.pcap",
+        &common::fixtures().join("linewatch.toml"),
+        &dir,
+        &[],
+    );
+    assert_eq!(evidence_files(&dir).len(), 1);
+    fs::remove_dir_all(&dir).unwrap();
+}

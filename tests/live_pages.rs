@@ -197,3 +197,99 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
 fn live_timeout() -> Duration {
     Duration::from_secs(10)
 }
+
+/// Issue 14: the trigger names the incident's evidence file, and once the
+/// file is closed its SHA-256 reaches PagerDuty (an update on the open
+/// incident, before its resolve), matching the file and its sidecar.
+#[test]
+fn the_page_names_the_evidence_file_and_an_update_carries_its_hash() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("evidence-page");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = net.config(&dir.0);
+    let key = dir.0.join("routing-key");
+    std::fs::write(&key, "test-routing-key-0123456789abcdef").unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "reconnect_grace = \"500ms\"",
+        "reconnect_grace = \"500ms\"\nhold_down = \"2s\"",
+    );
+    text.push_str(&format!(
+        "\n[pagerduty]\nevents_url = \"http://127.0.0.1:{PD_PORT}/v2/enqueue\"\nrouting_key_file = \"{}\"\n",
+        key.display()
+    ));
+    text.push_str("\n[evidence]\nbefore = \"1m\"\nafter = \"1s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let got = pagerduty(&net);
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, true);
+    daemon.wait_for("established", live_timeout(), |_| true);
+    std::thread::sleep(Duration::from_millis(300));
+    // RST, reconnects refused, link down: a CRITICAL trigger.
+    server.send(Cmd::StopListening);
+    server.send(Cmd::Abort);
+    daemon.wait_for("link_down", live_timeout(), |_| true);
+    // The line comes back; hold_down later the incident resolves.
+    std::thread::sleep(Duration::from_millis(2500));
+    server.send(Cmd::Listen);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let bodies = loop {
+        let bodies = got.lock().unwrap().clone();
+        if bodies.iter().any(|b| b["event_action"] == "resolve") {
+            break bodies;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no resolve: {bodies:#?}\n{}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let trigger = bodies
+        .iter()
+        .find(|b| b["event_action"] == "trigger")
+        .unwrap();
+    let file = trigger["payload"]["custom_details"]["evidence"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the trigger names no evidence file: {trigger}"))
+        .to_string();
+    assert!(file.ends_with("-reset.pcapng"), "{file}");
+    assert!(trigger["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&file));
+    let sha = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(std::fs::read(&file).unwrap()))
+    };
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(std::path::Path::new(&file).with_extension("json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["sha256"].as_str(), Some(sha.as_str()));
+    // While the incident was open, the closed file's hash went out as an
+    // update on the same dedup key (a PagerDuty resolve carries no
+    // payload: Events API v2), before the resolve.
+    assert!(
+        bodies.iter().any(|b| b["event_action"] == "trigger"
+            && b["payload"]["class"] == "evidence"
+            && b["payload"]["custom_details"]["evidence"]["sha256"].as_str() == Some(sha.as_str())
+            && b["dedup_key"] == trigger["dedup_key"]),
+        "{bodies:#?}"
+    );
+    let update = bodies
+        .iter()
+        .position(|b| b["payload"]["class"] == "evidence")
+        .unwrap();
+    let resolve = bodies
+        .iter()
+        .position(|b| b["event_action"] == "resolve")
+        .unwrap();
+    assert!(update < resolve, "{bodies:#?}");
+    daemon.collect(Duration::from_millis(10), "-");
+    drop((client, server));
+}

@@ -4,7 +4,7 @@
 use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Action, Notification};
+use crate::policy::{Action, Evidence, EvidenceRef, Notification, Recovered};
 use crate::status::Health;
 
 use super::delivery::{Credential, Destination};
@@ -25,6 +25,16 @@ fn local_time(n: &Notification) -> String {
         chrono::LocalResult::Single(t) => t.format("%Y-%m-%d %H:%M:%S%.3f %Z").to_string(),
         _ => "-".into(),
     }
+}
+
+/// `Evidence: FILE (N packets[, sha256 H])`, a line of the message.
+fn evidence_line(f: &EvidenceRef) -> String {
+    let hash = f
+        .sha256
+        .as_ref()
+        .map(|h| format!(", sha256 {h}"))
+        .unwrap_or_default();
+    format!("Evidence: {} ({} packets{hash})\n", f.file, f.packets)
 }
 
 /// The message text for a notification.
@@ -52,21 +62,26 @@ pub fn text(n: &Notification) -> String {
                     t.push_str(&format!("Connection: {l} -> {p}\n"));
                 }
                 if let Some(f) = &ev.evidence {
-                    t.push_str(&format!("Evidence: {} ({} packets", f.file, f.packets));
-                    if let Some(h) = &f.sha256 {
-                        t.push_str(&format!(", sha256 {h}"));
-                    }
-                    t.push_str(")\n");
+                    t.push_str(&evidence_line(f));
                 }
             }
             t
         }
-        Action::Resolve => format!(
-            ":large_green_circle: *{link}* resolved: {}\nWhen: {} UTC ({})\n",
-            n.summary,
-            n.ts.utc(),
-            local_time(n)
-        ),
+        Action::Resolve => {
+            let mut t = format!(
+                ":large_green_circle: *{link}* resolved: {}\nWhen: {} UTC ({})\n",
+                n.summary,
+                n.ts.utc(),
+                local_time(n)
+            );
+            if let Evidence::Recovered(Recovered {
+                evidence: Some(f), ..
+            }) = &n.evidence
+            {
+                t.push_str(&evidence_line(f));
+            }
+            t
+        }
     }
 }
 

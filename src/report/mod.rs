@@ -108,15 +108,28 @@ pub struct Affected {
     /// Sequence numbers are drawn relative to these (local, peer): each
     /// side's first sequence number seen.
     pub isn: (Option<u32>, Option<u32>),
+    /// ICMP errors about it: the routers that said the path broke.
+    pub icmp_errors: Vec<Event>,
 }
 
 impl Affected {
-    /// The last packet each way before the first fault, in words (one
-    /// line per side, ours first), as both renderings show them.
+    /// The last packet each way before the first fault (one line per
+    /// side, ours first), then the ICMP errors about the connection, in
+    /// words, as both renderings show them.
     pub fn last_packets(&self) -> Vec<String> {
         let Some(first) = self.faults.first() else {
             return Vec::new();
         };
+        let icmp = self.icmp_errors.iter().filter_map(|e| match &e.kind {
+            EventKind::IcmpError { router, reason, .. } => Some(format!(
+                "ICMP error from router {router} at {} UTC: {reason}{}",
+                e.ts.utc(),
+                e.packet
+                    .map(|p| format!(" (packet {p})"))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        });
         [(Side::Local, "our side"), (Side::Peer, "the peer")]
             .into_iter()
             .map(|(side, who)| match self.last_before(side, *first) {
@@ -130,6 +143,7 @@ impl Affected {
                 ),
                 None => format!("No packet from {who} before the fault in this capture"),
             })
+            .chain(icmp)
             .collect()
     }
 
@@ -245,6 +259,11 @@ pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
                 points_left_out: 0,
                 faults: vec![e.ts],
                 isn: (None, None),
+                icmp_errors: events
+                    .iter()
+                    .filter(|x| matches!(x.kind, EventKind::IcmpError { .. }) && x.conn == Some(c))
+                    .cloned()
+                    .collect(),
             });
         }
     }
