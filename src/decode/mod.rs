@@ -219,6 +219,7 @@ pub fn decode_frame_general(link: LinkType, frame: &Frame<'_>) -> Result<Decoded
 
 /// The frame's bytes from the IP header on, past the link layer and any
 /// encapsulation.
+#[inline(always)]
 fn link_payload(link: LinkType, data: &[u8]) -> Result<&[u8], SkipReason> {
     Ok(match link {
         LinkType::Ethernet => ethernet_payload(data)?,
