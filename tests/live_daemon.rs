@@ -240,6 +240,13 @@ live_test!(s09_sighup_with_a_broken_config_keeps_running, {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A changed threshold keeps the capture running (no reopening).
+    assert_eq!(
+        s.daemon.stderr().matches("capture open on").count(),
+        1,
+        "{}",
+        s.daemon.stderr()
+    );
     // SIGUSR1 dumps the status; SIGTERM stops within 5 s.
     s.daemon.signal(Signal::SIGUSR1);
     std::thread::sleep(Duration::from_millis(300));

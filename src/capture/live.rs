@@ -23,7 +23,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use super::{CaptureError, Source};
 use crate::clock::sleep_unless_stopped;
-use crate::config::LinkSpec;
+use crate::config::{LinkSpec, PeerSpec};
 use crate::decode::{Frame, LinkType};
 use crate::pipeline::{Front, Headers, Step};
 
@@ -64,6 +64,24 @@ pub struct CaptureSpec {
 }
 
 impl CaptureSpec {
+    /// Whether `other` captures the same way: interface, filter, snaplen,
+    /// buffer, and the same links' frames cut for evidence (by their
+    /// addresses, not their thresholds: a reload that changes only a
+    /// threshold keeps the capture running).
+    pub fn same_capture(&self, other: &CaptureSpec) -> bool {
+        let reach = |s: &CaptureSpec| -> Vec<(Vec<PeerSpec>, Vec<PeerSpec>)> {
+            s.record
+                .iter()
+                .map(|l| (l.peers.clone(), l.local.clone()))
+                .collect()
+        };
+        self.interface == other.interface
+            && self.filter == other.filter
+            && self.snaplen == other.snaplen
+            && self.buffer_size == other.buffer_size
+            && reach(self) == reach(other)
+    }
+
     /// One spec per interface named in `links`, with a filter for the
     /// watched peers (their TCP, in or outside a VLAN, plus ICMP errors).
     pub fn for_links(links: &[LinkSpec]) -> Vec<CaptureSpec> {

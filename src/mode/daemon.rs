@@ -27,6 +27,7 @@ use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE
 use crate::capture::{CaptureError, Source};
 use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
+use crate::decode::LinkType;
 use crate::event::{Event, EventKind};
 use crate::evidence::{Done, Recording};
 use crate::notify;
@@ -104,6 +105,8 @@ struct Capture {
     drops_seen: u64,
     last_drop: Option<Instant>,
     degraded: bool,
+    /// Its link type, once open (the evidence recorder needs it).
+    link: Option<LinkType>,
 }
 
 struct Captures {
@@ -153,6 +156,7 @@ impl Captures {
                 drops_seen: 0,
                 last_drop: None,
                 degraded: false,
+                link: None,
             });
         }
         Ok(Captures {
@@ -301,8 +305,11 @@ impl Daemon {
             }
             CaptureMsg::Opened { capture, link } => {
                 let now = wall_now();
-                if let (Some(r), Some(c)) = (&mut self.recording, self.captures.list.get(capture)) {
-                    r.capture_opened(capture, link, &c.spec.interface);
+                if let Some(c) = self.captures.list.get_mut(capture) {
+                    c.link = Some(link);
+                    if let Some(r) = &mut self.recording {
+                        r.capture_opened(capture, link, &c.spec.interface);
+                    }
                 }
                 if let Some(c) = self.captures.list.get_mut(capture) {
                     log(&format!("capture open on {} ({link})", c.spec.interface));
@@ -433,6 +440,24 @@ impl Daemon {
         }
     }
 
+    /// Starts the evidence recorder anew under the current config (after a
+    /// reload changed `[evidence]` or the links): the open files are
+    /// closed first (marked cut short), the rings start empty.
+    fn restart_recording(&mut self) {
+        if let Some(r) = &mut self.recording {
+            r.finish();
+        }
+        self.note_evidence();
+        self.recording = start_recording(&self.config, &self.state_dir);
+        if let Some(r) = &mut self.recording {
+            for (i, c) in self.captures.list.iter().enumerate() {
+                if let Some(link) = c.link {
+                    r.capture_opened(i, link, &c.spec.interface);
+                }
+            }
+        }
+    }
+
     /// Logs the evidence files opened and closed since the last look and
     /// lists them in the status document; logs a writing failure once.
     fn note_evidence(&mut self) {
@@ -493,7 +518,13 @@ impl Daemon {
                 let old_specs: Vec<CaptureSpec> =
                     self.captures.list.iter().map(|c| c.spec.clone()).collect();
                 self.tracker.reconfigure(&config);
-                if CaptureSpec::for_links(&config.links) != old_specs {
+                let new_specs = CaptureSpec::for_links(&config.links);
+                let same = new_specs.len() == old_specs.len()
+                    && new_specs
+                        .iter()
+                        .zip(&old_specs)
+                        .all(|(a, b)| a.same_capture(b));
+                if !same {
                     let (specs, opened) = Captures::open(&config);
                     match Captures::start(specs, opened) {
                         Ok(new) => {
@@ -516,9 +547,39 @@ impl Daemon {
                         "SIGHUP: {e}; that emitter keeps its previous settings"
                     ));
                 }
+                let evidence_changed = config.evidence != self.config.evidence
+                    || config
+                        .links
+                        .iter()
+                        .map(|l| (&l.name, &l.peers, &l.local, &l.interface, l.evidence))
+                        .ne(self
+                            .config
+                            .links
+                            .iter()
+                            .map(|l| (&l.name, &l.peers, &l.local, &l.interface, l.evidence)));
                 self.config = config;
+                if evidence_changed {
+                    self.restart_recording();
+                }
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
+        }
+    }
+}
+
+/// The evidence recorder for `config`, under `state_dir` unless `[evidence]
+/// dir` says otherwise; `None` when no link records evidence, or when its
+/// directory cannot be made (logged: the probe goes on without evidence).
+fn start_recording(config: &Config, state_dir: &Path) -> Option<Recording> {
+    if !config.links.iter().any(|l| l.evidence) {
+        return None;
+    }
+    let dir = config.evidence.dir_under(state_dir);
+    match Recording::new(config, &dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log(&format!("{e}; incidents leave no evidence files"));
+            None
         }
     }
 }
@@ -576,18 +637,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
-    let recording = if config.links.iter().any(|l| l.evidence) {
-        let dir = config.evidence.dir_under(&state_dir);
-        match Recording::new(&config, &dir) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                log(&format!("{e}; incidents leave no evidence files"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let recording = start_recording(&config, &state_dir);
     let mut d = Daemon {
         recording,
         evidence: Vec::new(),
