@@ -342,7 +342,7 @@ fn every_fault_leaves_one_file_holding_exactly_the_links_frames_in_its_window() 
         }
         fs::remove_dir_all(&dir).unwrap();
     }
-    assert!(checked >= 10, "only {checked} evidence files checked");
+    assert!(checked >= 13, "only {checked} evidence files checked");
 }
 
 /// PCI DSS: a capture with full payloads (the test card number inside)
