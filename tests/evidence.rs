@@ -428,7 +428,9 @@ fn over_max_disk_the_oldest_evidence_file_goes() {
     assert_eq!(files.len(), 2, "{files:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("over max_disk") && stderr.contains("20200101T000000.000Z-fin.pcapng"),
+        stderr.contains("over max_disk")
+            && stderr.contains("20200101T000000.000Z-fin.pcapng")
+            && stderr.contains("(1 removed since start)"),
         "{stderr}"
     );
     fs::remove_dir_all(&dir).unwrap();

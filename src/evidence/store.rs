@@ -239,9 +239,10 @@ impl Store {
             total = total.saturating_sub(len);
             self.pruned += 1;
             eprintln!(
-                "linewatch: evidence: over max_disk ({} bytes): removed the oldest file {}",
+                "linewatch: evidence: over max_disk ({} bytes): removed the oldest file {} ({} removed since start)",
                 self.max_disk,
-                path.display()
+                path.display(),
+                self.pruned
             );
         }
         Ok(())
