@@ -204,3 +204,27 @@ fn the_html_report_renders_in_chromium_with_one_line_per_direction() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A capture that libpcap cannot read to its end (here a pcapng whose
+/// second interface has another link type) still gets its report, of
+/// what could be read, saying so.
+#[test]
+fn a_capture_unreadable_to_its_end_gets_a_report_that_says_so() {
+    let Some(shared) = common::shared_captures() else {
+        return;
+    };
+    let capture = shared.join("formats/pcapngtg-le-basic-test006.pcapng");
+    let md = common::linewatch_ok([
+        "report".as_ref(),
+        capture.as_os_str(),
+        "--format".as_ref(),
+        "md".as_ref(),
+    ]);
+    assert!(
+        md.contains(
+            "**This capture could not be read to its end; the report covers the frames before:**"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("## Verdict"), "{md}");
+}

@@ -53,6 +53,13 @@ pub fn render(r: &Report) -> String {
         r.packets,
         r.sha256
     );
+    if let Some(why) = &r.unread {
+        let _ = writeln!(
+            h,
+            "<p class=\"verdict\">This capture could not be read to its end; the report covers the frames before: {}</p>",
+            escape(why)
+        );
+    }
     h.push_str("<h2>Verdict</h2>\n");
     if r.faults.is_empty() {
         h.push_str("<p class=\"verdict\">No FIN, RST, silence, black hole or link down in this capture.</p>\n");

@@ -41,6 +41,12 @@ pub fn render(r: &Report) -> String {
         "Capture `{name}` ({}, {} frames{span}), SHA-256 `{}`. Headers only: this report holds no payload byte.\n",
         r.link_type, r.packets, r.sha256
     );
+    if let Some(why) = &r.unread {
+        let _ = writeln!(
+            m,
+            "**This capture could not be read to its end; the report covers the frames before:** {why}\n"
+        );
+    }
     m.push_str("## Verdict\n\n");
     if r.faults.is_empty() {
         m.push_str("No FIN, RST, silence, black hole or link down in this capture.\n");

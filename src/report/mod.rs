@@ -188,6 +188,9 @@ pub struct Report {
     pub affected: Vec<Affected>,
     /// Summaries of the connections that have events.
     pub connections: Vec<ConnectionSummary>,
+    /// Why the capture could not be read to its end, if it could not:
+    /// the report covers the frames before.
+    pub unread: Option<String>,
 }
 
 /// A connection's row as both renderings show it: ours -> peer, Zeek
@@ -232,9 +235,15 @@ pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
         summaries,
         ..
     } = kept;
-    if let Some(e) = end.failure {
-        return Err(e.into());
-    }
+    // A capture that cannot be read to its end (a truncated file, a
+    // pcapng whose interfaces differ) still gets its report, of what
+    // could be read, saying so.
+    let unread = end.failure.map(|e| match e {
+        CaptureError::Read {
+            message, packets, ..
+        } => format!("{message} (after frame {packets})"),
+        other => other.to_string(),
+    });
     let span = match end.front.span() {
         (Some(a), Some(b)) => Some((a, b)),
         _ => None,
@@ -290,6 +299,7 @@ pub fn build(path: &Path, config: &Config) -> Result<Report, ReportError> {
         faults,
         affected,
         connections: summaries,
+        unread,
     })
 }
 
@@ -346,7 +356,8 @@ fn collect_points(path: &Path, affected: &mut [Affected]) -> Result<(), ReportEr
     let mut front = Front::new(src.link());
     // Per connection and direction: the highest sequence end sent.
     let mut sent: Vec<[Option<u32>; 2]> = vec![[None, None]; affected.len()];
-    while let Some(frame) = src.next_frame()? {
+    // A read error ends the pass where the first pass ended too.
+    while let Ok(Some(frame)) = src.next_frame() {
         let step = front.read(&frame);
         let crate::pipeline::Step::Decoded {
             packet,
