@@ -73,15 +73,9 @@ fn pagerduty(net: &Net) -> Arc<Mutex<Vec<serde_json::Value>>> {
     got
 }
 
-#[test]
-fn page_pending_at_sigkill_arrives_once_after_restart() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
-        return;
-    }
-    let dir = TempDir::new("sigkill");
-    let net = Net::new();
-    let server = Peer::server(&net);
+/// The live config with a 2 s `hold_down`, PagerDuty at the stand-in
+/// (routing key in a file) and `extra` appended.
+fn paging_config(net: &Net, dir: &TempDir, extra: &str) -> std::path::PathBuf {
     let config = net.config(&dir.0);
     let key = dir.0.join("routing-key");
     std::fs::write(&key, "test-routing-key-0123456789abcdef").unwrap();
@@ -91,13 +85,28 @@ fn page_pending_at_sigkill_arrives_once_after_restart() {
         "reconnect_grace = \"500ms\"\nhold_down = \"2s\"",
     );
     text.push_str(&format!(
-        "\n[statsd]\naddress = \"127.0.0.1:{STATSD_PORT}\"\n"
-    ));
-    text.push_str(&format!(
         "\n[pagerduty]\nevents_url = \"http://127.0.0.1:{PD_PORT}/v2/enqueue\"\nrouting_key_file = \"{}\"\n",
         key.display()
     ));
+    text.push_str(extra);
     std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn page_pending_at_sigkill_arrives_once_after_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("sigkill");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = paging_config(
+        &net,
+        &dir,
+        &format!("\n[statsd]\naddress = \"127.0.0.1:{STATSD_PORT}\"\n"),
+    );
 
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let client = Peer::client(&net, true);
@@ -210,20 +219,11 @@ fn the_page_names_the_evidence_file_and_an_update_carries_its_hash() {
     let dir = TempDir::new("evidence-page");
     let net = Net::new();
     let server = Peer::server(&net);
-    let config = net.config(&dir.0);
-    let key = dir.0.join("routing-key");
-    std::fs::write(&key, "test-routing-key-0123456789abcdef").unwrap();
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text = text.replace(
-        "reconnect_grace = \"500ms\"",
-        "reconnect_grace = \"500ms\"\nhold_down = \"2s\"",
+    let config = paging_config(
+        &net,
+        &dir,
+        "\n[evidence]\nbefore = \"1m\"\nafter = \"1s\"\n",
     );
-    text.push_str(&format!(
-        "\n[pagerduty]\nevents_url = \"http://127.0.0.1:{PD_PORT}/v2/enqueue\"\nrouting_key_file = \"{}\"\n",
-        key.display()
-    ));
-    text.push_str("\n[evidence]\nbefore = \"1m\"\nafter = \"1s\"\n");
-    std::fs::write(&config, text).unwrap();
     let got = pagerduty(&net);
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let client = Peer::client(&net, true);
