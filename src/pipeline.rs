@@ -212,45 +212,91 @@ pub struct Batch {
 #[derive(Debug, Default)]
 pub struct Headers {
     bytes: Vec<u8>,
-    /// Per step: where its header ends in `bytes`, and its wire length.
-    ends: Vec<(u32, u32)>,
+    /// Per step: where its header ends in `bytes`, its wire length and
+    /// its link.
+    ends: Vec<HeaderEnd>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct HeaderEnd {
+    end: u32,
+    wire_len: u32,
+    lane: u32,
+}
+
+/// A frame's headers as the evidence recorder takes them.
+#[derive(Copy, Clone, Debug)]
+pub struct Header<'a> {
+    /// Its bytes up to the end of its TCP header.
+    pub bytes: &'a [u8],
+    /// Its length on the wire.
+    pub wire_len: u32,
+    /// The index of the configured link it belongs to (0 without links).
+    pub link: usize,
+}
+
+/// A configured link whose frames' headers a front half cuts for the
+/// evidence recorder, with its index in the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedLink {
+    /// Its index in the config's links (events and the recorder use it).
+    pub index: usize,
+    /// The link.
+    pub spec: LinkSpec,
 }
 
 impl Headers {
     /// Adds the headers of `frame` (which became `step`) if it belongs to
-    /// one of `links` (any TCP frame when there are none): the recorder
-    /// keeps the watched links' frames only, so the others are not cut
-    /// or copied.
-    pub fn push(&mut self, link: LinkType, links: &[LinkSpec], step: &Step, frame: &Frame<'_>) {
+    /// one of `links` (any TCP frame, as link 0, when there are none),
+    /// with the link it belongs to: the recorder keeps the watched links'
+    /// frames only, so the others are neither cut nor copied, and the
+    /// link is matched here once, not again on the tracker's thread.
+    pub fn push(&mut self, link: LinkType, links: &[WatchedLink], step: &Step, frame: &Frame<'_>) {
+        let mut lane = 0;
         if let Step::Decoded { decoded, .. } = step {
             let (src, dst) = match decoded {
                 Decoded::Tcp(s) => (s.src, s.dst),
                 Decoded::IcmpError(i) => (i.src, i.dst),
             };
-            let watched = links.is_empty() || links.iter().any(|l| l.sender(&src, &dst).is_some());
-            if let Some(end) = watched
-                .then(|| crate::decode::header_end(link, frame.data))
-                .flatten()
-            {
+            let watched = if links.is_empty() {
+                Some(0)
+            } else {
+                links
+                    .iter()
+                    .find(|l| l.spec.sender(&src, &dst).is_some())
+                    .map(|l| l.index)
+            };
+            if let Some(end) = watched.and_then(|i| {
+                lane = i;
+                crate::decode::header_end(link, frame.data)
+            }) {
                 let end = end.min(crate::evidence::MAX_STORED as usize);
                 self.bytes
                     .extend_from_slice(frame.data.get(..end).unwrap_or_default());
             }
         }
         let end = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
-        self.ends.push((end, frame.wire_len));
+        self.ends.push(HeaderEnd {
+            end,
+            wire_len: frame.wire_len,
+            lane: u32::try_from(lane).unwrap_or(u32::MAX),
+        });
     }
 
-    /// Step `i`'s header bytes and wire length; `None` when the batch has
-    /// no headers (not recording) or the step has none.
-    pub fn get(&self, i: usize) -> Option<(&[u8], u32)> {
-        let &(end, wire_len) = self.ends.get(i)?;
+    /// Step `i`'s header; `None` when the batch has no headers (not
+    /// recording) or the step has none.
+    pub fn get(&self, i: usize) -> Option<Header<'_>> {
+        let e = self.ends.get(i)?;
         let start = match i.checked_sub(1) {
-            Some(p) => self.ends.get(p).map_or(0, |e| e.0),
+            Some(p) => self.ends.get(p).map_or(0, |e| e.end),
             None => 0,
         };
-        let bytes = self.bytes.get(start as usize..end as usize)?;
-        (!bytes.is_empty()).then_some((bytes, wire_len))
+        let bytes = self.bytes.get(start as usize..e.end as usize)?;
+        (!bytes.is_empty()).then_some(Header {
+            bytes,
+            wire_len: e.wire_len,
+            link: e.lane as usize,
+        })
     }
 
     /// Empties it, keeping its memory.
@@ -286,12 +332,20 @@ impl FileFront {
         path: &std::path::Path,
         links: &[LinkSpec],
     ) -> Result<FileFront, CaptureError> {
-        FileFront::open_with(path, Some(links.to_vec()))
+        let all = links
+            .iter()
+            .enumerate()
+            .map(|(index, l)| WatchedLink {
+                index,
+                spec: l.clone(),
+            })
+            .collect();
+        FileFront::open_with(path, Some(all))
     }
 
     fn open_with(
         path: &std::path::Path,
-        record: Option<Vec<LinkSpec>>,
+        record: Option<Vec<WatchedLink>>,
     ) -> Result<FileFront, CaptureError> {
         let mut cap = Source::open_file(path)?;
         let (tx, steps) = bounded::<Batch>(FILE_QUEUE_BATCHES);

@@ -25,7 +25,7 @@ use super::{CaptureError, Source};
 use crate::clock::sleep_unless_stopped;
 use crate::config::{LinkSpec, PeerSpec};
 use crate::decode::{Frame, LinkType};
-use crate::pipeline::{Front, Headers, Step};
+use crate::pipeline::{Front, Headers, Step, WatchedLink};
 
 /// Segments per batch before it is sent (a batch also goes on every timeout).
 pub const BATCH: usize = 256;
@@ -60,19 +60,19 @@ pub struct CaptureSpec {
     pub buffer_size: u32,
     /// The links on this interface that record evidence: each batch
     /// carries their frames' headers ([`crate::pipeline::Headers`]).
-    pub record: Vec<LinkSpec>,
+    pub record: Vec<WatchedLink>,
 }
 
 impl CaptureSpec {
     /// Whether `other` captures the same way: interface, filter, snaplen,
-    /// buffer, and the same links' frames cut for evidence (by their
-    /// addresses, not their thresholds: a reload that changes only a
+    /// buffer, and the same links' frames cut for evidence (by their place
+    /// in the config and their addresses, not their thresholds: a reload that changes only a
     /// threshold keeps the capture running).
     pub fn same_capture(&self, other: &CaptureSpec) -> bool {
-        let reach = |s: &CaptureSpec| -> Vec<(Vec<PeerSpec>, Vec<PeerSpec>)> {
+        let reach = |s: &CaptureSpec| -> Vec<(usize, Vec<PeerSpec>, Vec<PeerSpec>)> {
             s.record
                 .iter()
-                .map(|l| (l.peers.clone(), l.local.clone()))
+                .map(|l| (l.index, l.spec.peers.clone(), l.spec.local.clone()))
                 .collect()
         };
         self.interface == other.interface
@@ -86,7 +86,7 @@ impl CaptureSpec {
     /// watched peers (their TCP, in or outside a VLAN, plus ICMP errors).
     pub fn for_links(links: &[LinkSpec]) -> Vec<CaptureSpec> {
         let mut specs: Vec<CaptureSpec> = Vec::new();
-        for l in links {
+        for (index, l) in links.iter().enumerate() {
             let Some(iface) = &l.interface else { continue };
             let terms: Vec<String> = l
                 .peers
@@ -109,20 +109,14 @@ impl CaptureSpec {
                     s.filter.push_str(&terms.join(" or "));
                     s.snaplen = s.snaplen.max(l.snaplen);
                     s.buffer_size = s.buffer_size.max(l.buffer_size);
-                    if l.evidence {
-                        s.record.push(l.clone());
-                    }
+                    s.record.extend(watched(index, l));
                 }
                 None => specs.push(CaptureSpec {
                     interface: iface.clone(),
                     filter: terms.join(" or "),
                     snaplen: l.snaplen,
                     buffer_size: l.buffer_size,
-                    record: if l.evidence {
-                        vec![l.clone()]
-                    } else {
-                        Vec::new()
-                    },
+                    record: watched(index, l).into_iter().collect(),
                 }),
             }
         }
@@ -132,6 +126,14 @@ impl CaptureSpec {
         }
         specs
     }
+}
+
+/// `l`, the link at `index`, if it records evidence.
+fn watched(index: usize, l: &LinkSpec) -> Option<WatchedLink> {
+    l.evidence.then(|| WatchedLink {
+        index,
+        spec: l.clone(),
+    })
 }
 
 /// ICMP and ICMPv6 *errors* (unreachable, source quench, time exceeded,
@@ -336,7 +338,7 @@ struct Batch<'a> {
     steps: Vec<Step>,
     /// The links whose frames' headers the batch carries (none: no
     /// headers).
-    record: &'a [LinkSpec],
+    record: &'a [WatchedLink],
     headers: Headers,
 }
 
@@ -345,7 +347,7 @@ impl<'a> Batch<'a> {
         index: usize,
         tx: &'a Sender<CaptureMsg>,
         counters: &'a CaptureCounters,
-        record: &'a [LinkSpec],
+        record: &'a [WatchedLink],
     ) -> Batch<'a> {
         Batch {
             index,

@@ -12,6 +12,7 @@ use super::ring::{Ring, Stored};
 use crate::config::{EvidenceConfig, LinkSpec};
 use crate::decode::{Decoded, LinkType};
 use crate::event::{Event, EventKind};
+use crate::pipeline::Header;
 use crate::time::{Duration, Timestamp};
 
 /// Events that open an incident file (or, while one is open, push its
@@ -135,7 +136,8 @@ pub struct Recorder {
     after: Duration,
     link_type: LinkType,
     interface: String,
-    specs: Vec<LinkSpec>,
+    /// No links configured: one lane, `all`, holds every TCP connection.
+    all_tcp: bool,
     lanes: Vec<Lane>,
     /// The earliest `until` of the open files: [`Recorder::advance`] has
     /// nothing to do before it.
@@ -174,32 +176,16 @@ impl Recorder {
             after: config.after,
             link_type,
             interface: interface.to_string(),
-            specs: links.to_vec(),
+            all_tcp: links.is_empty(),
             lanes,
             due: None,
         }
     }
 
-    /// The lane a decoded frame belongs to: the first link whose peers it
-    /// reaches (as the tracker decides), the quoted segment's for an ICMP
-    /// error.
-    fn lane_of_frame(&self, decoded: &Decoded) -> Option<usize> {
-        if self.specs.is_empty() {
-            return Some(0);
-        }
-        let (src, dst) = match decoded {
-            Decoded::Tcp(s) => (s.src, s.dst),
-            Decoded::IcmpError(i) => (i.src, i.dst),
-        };
-        self.specs
-            .iter()
-            .position(|l| l.sender(&src, &dst).is_some())
-    }
-
     fn lane_of_event(&self, e: &Event) -> Option<usize> {
         match &e.link {
             Some(r) => Some(r.id.index()),
-            None if self.specs.is_empty() => Some(0),
+            None if self.all_tcp => Some(0),
             None => None,
         }
     }
@@ -274,21 +260,20 @@ impl Recorder {
         Ok(())
     }
 
-    /// Takes a decoded frame (its 1-based number `packet`, its original
-    /// length, and its bytes up to the end of its headers): closes the
+    /// Takes a decoded frame (its 1-based number `packet`, and its
+    /// `header`: bytes up to the end of its TCP header, wire length, and
+    /// the link the front half found it belongs to): closes the
     /// lane's file if the frame is past its end, appends the frame to the
     /// file if one is open, and keeps it in the lane's ring.
     pub fn on_frame(
         &mut self,
         decoded: &Decoded,
         packet: u64,
-        orig_len: u32,
-        header: &[u8],
+        header: Header<'_>,
         out: &mut Vec<Action>,
     ) -> Result<(), EncodeError> {
-        let Some(i) = self.lane_of_frame(decoded) else {
-            return Ok(());
-        };
+        let i = header.link;
+        let (orig_len, header) = (header.wire_len, header.bytes);
         let ts = decoded.ts();
         let keep_since = ts.minus(self.before);
         let Some(lane) = self.lanes.get_mut(i) else {
@@ -451,9 +436,7 @@ impl Open {
 
 /// A packet comment: `linewatch: ` and the event's timeline line.
 fn comment(e: &Event) -> String {
-    let mut line = Vec::new();
-    crate::output::event_text::write(e, &mut line);
-    format!("linewatch: {}", String::from_utf8_lossy(&line))
+    format!("linewatch: {}", crate::output::event_text::line(e))
 }
 
 /// `<UTC time>-<event>`: ISO 8601 basic format to the millisecond (no

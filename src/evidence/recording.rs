@@ -14,7 +14,7 @@ use super::store::{describe, path_for, Done, Store, StoreError};
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::event::Event;
-use crate::pipeline::Step;
+use crate::pipeline::{Header, Step};
 use crate::time::Timestamp;
 
 /// Jobs in flight to the writer thread. An append is one frame (about
@@ -160,16 +160,16 @@ impl Recording {
         &mut self,
         capture: usize,
         step: &Step,
-        header: Option<(&[u8], u32)>,
+        header: Option<Header<'_>>,
         events: &[Event],
     ) {
         if !events.is_empty() {
             self.on_events(events);
         }
         self.advance_recorders(step.ts());
-        if let (Step::Decoded { packet, decoded }, Some((bytes, wire_len))) = (step, header) {
+        if let (Step::Decoded { packet, decoded }, Some(header)) = (step, header) {
             if let Some(Some(rec)) = self.recorders.get_mut(capture) {
-                let r = rec.on_frame(decoded, *packet, wire_len, bytes, &mut self.actions);
+                let r = rec.on_frame(decoded, *packet, header, &mut self.actions);
                 self.note(r.map_err(StoreError::from));
             }
         }

@@ -13,12 +13,9 @@ pub fn render(incident: &Incident, sha256: Option<&str>) -> Vec<u8> {
         .events
         .iter()
         .map(|c| {
-            let mut line = Vec::new();
-            crate::output::event_json::write(&c.event, &mut line);
-            let event: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
             json!({
                 "packet_in_file": c.packet_in_file,
-                "event": event,
+                "event": crate::output::event_json::value(&c.event),
             })
         })
         .collect();

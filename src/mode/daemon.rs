@@ -310,8 +310,6 @@ impl Daemon {
                     if let Some(r) = &mut self.recording {
                         r.capture_opened(capture, link, &c.spec.interface);
                     }
-                }
-                if let Some(c) = self.captures.list.get_mut(capture) {
                     log(&format!("capture open on {} ({link})", c.spec.interface));
                     if let Some(since) = c.lost_since.take() {
                         self.events.push(Event::probe(

@@ -8,11 +8,19 @@ use crate::event::{Event, EventKind, Side};
 /// The event's text line appended to `buf` (no newline): straight into
 /// the replay's line buffer, with no `String` or `fmt` on the common lines.
 pub fn write(e: &Event, buf: &mut Vec<u8>) {
-    use std::io::Write as _;
     e.ts.write_utc(buf);
     buf.extend_from_slice(b"  ");
     buf.extend_from_slice(e.link.as_deref().unwrap_or("-").as_bytes());
     buf.extend_from_slice(b"  ");
+    write_what(e, buf);
+}
+
+/// What happened, the line after its time and link (`FIN from peer
+/// 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 10m 4s) [packet
+/// 184]`): the report's timeline, where time and link have columns.
+#[inline(always)]
+pub fn write_what(e: &Event, buf: &mut Vec<u8>) {
+    use std::io::Write as _;
     // `local -> peer`, or `peer -> local` for what the peer sent.
     let conn = |buf: &mut Vec<u8>, from_peer: bool| {
         if let Some(c) = e.conn {
@@ -158,6 +166,11 @@ pub fn write(e: &Event, buf: &mut Vec<u8>) {
 /// and a probe page's text.
 pub fn line(e: &Event) -> String {
     super::line(|buf| write(e, buf))
+}
+
+/// [`write_what`] as a `String`.
+pub fn what(e: &Event) -> String {
+    super::line(|buf| write_what(e, buf))
 }
 
 #[cfg(test)]

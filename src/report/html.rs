@@ -71,21 +71,12 @@ pub fn render(r: &Report) -> String {
         "<h2>Timeline</h2>\n<table><tr><th>time (UTC)</th><th>packet</th><th>event</th></tr>\n",
     );
     for e in &r.events {
-        let mut line = Vec::new();
-        event_text::write(e, &mut line);
-        let line = String::from_utf8_lossy(&line);
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.ts.utc(),
             e.packet.map_or_else(|| "-".to_string(), |p| p.to_string()),
-            escape(
-                line.split("  ")
-                    .skip(2)
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .as_str()
-            )
+            escape(&event_text::what(e))
         );
     }
     h.push_str("</table>\n");

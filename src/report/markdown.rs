@@ -56,10 +56,7 @@ pub fn render(r: &Report) -> String {
     }
     m.push_str("\n## Timeline\n\n| time (UTC) | packet | event |\n|---|---|---|\n");
     for e in &r.events {
-        let mut line = Vec::new();
-        event_text::write(e, &mut line);
-        let line = String::from_utf8_lossy(&line);
-        let what = line.split("  ").skip(2).collect::<Vec<_>>().join("  ");
+        let what = event_text::what(e);
         let _ = writeln!(
             m,
             "| {} | {} | {} |",
