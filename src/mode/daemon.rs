@@ -14,6 +14,11 @@
 //! within a second or two; SIGHUP reloads the config (a broken one is
 //! refused, the old one keeps running); SIGUSR1 logs a status dump.
 
+mod evidence;
+mod table;
+
+pub use table::status_table;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,12 +34,12 @@ use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
 use crate::decode::LinkType;
 use crate::event::{Event, EventKind};
-use crate::evidence::{Done, Recording};
+use crate::evidence::Recording;
 use crate::notify;
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::apply;
-use crate::status::{self, CaptureDoc, EvidenceDoc, StatusDoc, EVIDENCE_PER_LINK};
-use crate::time::{Duration, Timestamp};
+use crate::status::{self, CaptureDoc, StatusDoc};
+use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
 /// Open incidents, persisted so a restart resolves what it inherited.
@@ -240,7 +245,7 @@ struct Daemon {
     /// directory could not be made (logged: the probe goes on without).
     recording: Option<Recording>,
     /// The last evidence files, for the status document.
-    evidence: Vec<EvidenceDoc>,
+    evidence: evidence::Listed,
 }
 
 impl Daemon {
@@ -422,7 +427,7 @@ impl Daemon {
                 })
                 .collect(),
             probe: self.emitters.probe_doc(),
-            evidence: self.evidence.clone(),
+            evidence: self.evidence.docs(),
         }
     }
 
@@ -446,7 +451,7 @@ impl Daemon {
             r.finish();
         }
         self.note_evidence();
-        self.recording = start_recording(&self.config, &self.state_dir);
+        self.recording = evidence::start(&self.config, &self.state_dir);
         if let Some(r) = &mut self.recording {
             for (i, c) in self.captures.list.iter().enumerate() {
                 if let Some(link) = c.link {
@@ -456,39 +461,17 @@ impl Daemon {
         }
     }
 
-    /// Logs the evidence files opened and closed since the last look and
-    /// lists them in the status document; logs a writing failure once.
+    /// Logs the evidence files opened and closed since the last look,
+    /// tells the pages and lists them in the status document; logs a
+    /// writing failure once.
     fn note_evidence(&mut self) {
         let Some(r) = &mut self.recording else {
             return;
         };
         for done in r.take_done() {
-            let (verb, f) = match &done {
-                Done::Opened(f) => ("opened", f),
-                Done::Closed(f) => ("closed", f),
-            };
             self.emitters.note_evidence(&done, wall_now());
-            log(&format!(
-                "evidence {verb}: {} ({} packets{})",
-                f.path.display(),
-                f.packets,
-                f.sha256
-                    .as_ref()
-                    .map(|h| format!(", sha256 {h}"))
-                    .unwrap_or_default()
-            ));
-            let doc = EvidenceDoc::of(f);
-            match self.evidence.iter_mut().find(|e| e.file == doc.file) {
-                Some(e) => *e = doc,
-                None => self.evidence.push(doc),
-            }
-            let link = f.link.clone();
-            let of_link = self.evidence.iter().filter(|e| e.link == link).count();
-            if of_link > EVIDENCE_PER_LINK {
-                if let Some(i) = self.evidence.iter().position(|e| e.link == link) {
-                    self.evidence.remove(i);
-                }
-            }
+            log(&evidence::log_line(&done));
+            self.evidence.note(&done);
         }
         if let Some(e) = r.take_failure() {
             log(&format!("{e}"));
@@ -545,39 +528,13 @@ impl Daemon {
                         "SIGHUP: {e}; that emitter keeps its previous settings"
                     ));
                 }
-                let evidence_changed = config.evidence != self.config.evidence
-                    || config
-                        .links
-                        .iter()
-                        .map(|l| (&l.name, &l.peers, &l.local, &l.interface, l.evidence))
-                        .ne(self
-                            .config
-                            .links
-                            .iter()
-                            .map(|l| (&l.name, &l.peers, &l.local, &l.interface, l.evidence)));
+                let evidence_changed = evidence::changed(&self.config, &config);
                 self.config = config;
                 if evidence_changed {
                     self.restart_recording();
                 }
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
-        }
-    }
-}
-
-/// The evidence recorder for `config`, under `state_dir` unless `[evidence]
-/// dir` says otherwise; `None` when no link records evidence, or when its
-/// directory cannot be made (logged: the probe goes on without evidence).
-fn start_recording(config: &Config, state_dir: &Path) -> Option<Recording> {
-    if !config.links.iter().any(|l| l.evidence) {
-        return None;
-    }
-    let dir = config.evidence.dir_under(state_dir);
-    match Recording::new(config, &dir) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            log(&format!("{e}; incidents leave no evidence files"));
-            None
         }
     }
 }
@@ -635,10 +592,10 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
-    let recording = start_recording(&config, &state_dir);
+    let recording = evidence::start(&config, &state_dir);
     let mut d = Daemon {
         recording,
-        evidence: Vec::new(),
+        evidence: evidence::Listed::default(),
         emitters,
         tracker: Tracker::new(&config),
         config,
@@ -720,66 +677,4 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     // stays in the outbox for the next start.
     emitters.shutdown(StdDuration::from_secs(2));
     Ok(())
-}
-
-/// The status document as a table for people (`linewatch status`, SIGUSR1).
-pub fn status_table(doc: &StatusDoc) -> String {
-    let now = wall_now().as_secs_f64();
-    let age = |t: f64| Duration::from_nanos(((now - t).max(0.0) * 1e9) as i64);
-    let mut s = format!(
-        "written {} ago by pid {} (up {}, rewritten every {:.1}s)\n",
-        age(doc.written_at),
-        doc.pid,
-        age(doc.started_at),
-        doc.write_interval_s
-    );
-    s.push_str(&format!(
-        "{:<16} {:<9} {:<8} {:<6} {}\n",
-        "LINK", "HEALTH", "STATUS", "EST", "WHY"
-    ));
-    for l in &doc.links {
-        s.push_str(&format!(
-            "{:<16} {:<9} {:<8} {:<6} {}\n",
-            l.name,
-            l.verdict.health.upper(),
-            l.status,
-            format!("{}/{}", l.established, l.expected),
-            l.verdict.reason
-        ));
-        for c in &l.connections {
-            s.push_str(&format!(
-                "  {} -> {}  {}  idle {:.1}s  packets {}/{}  retransmissions {}/{}{}{}\n",
-                c.local,
-                c.peer,
-                c.state,
-                c.idle_s,
-                c.packets_local,
-                c.packets_peer,
-                c.retransmissions_local,
-                c.retransmissions_peer,
-                if c.silent { "  SILENT" } else { "" },
-                if c.black_hole { "  BLACK HOLE" } else { "" },
-            ));
-        }
-    }
-    s.push_str(&format!(
-        "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}\n",
-        "CAPTURE", "STATE", "RECEIVED", "DROPPED", "IFDROP", "QDROP"
-    ));
-    for c in &doc.captures {
-        s.push_str(&format!(
-            "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}{}\n",
-            c.interface,
-            c.state,
-            c.received,
-            c.dropped,
-            c.if_dropped,
-            c.queue_dropped,
-            c.error
-                .as_deref()
-                .map(|e| format!("  {e}"))
-                .unwrap_or_default()
-        ));
-    }
-    s
 }
