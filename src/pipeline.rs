@@ -266,13 +266,13 @@ impl Headers {
                     .find(|l| l.spec.sender(&src, &dst).is_some())
                     .map(|l| l.index)
             };
-            if let Some(end) = watched.and_then(|i| {
+            if let Some(i) = watched {
                 lane = i;
-                crate::decode::header_end(link, frame.data)
-            }) {
-                let end = end.min(crate::evidence::MAX_STORED as usize);
-                self.bytes
-                    .extend_from_slice(frame.data.get(..end).unwrap_or_default());
+                if let Some(end) = crate::decode::header_end(link, frame.data) {
+                    let end = end.min(crate::evidence::MAX_STORED as usize);
+                    self.bytes
+                        .extend_from_slice(frame.data.get(..end).unwrap_or_default());
+                }
             }
         }
         let end = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);

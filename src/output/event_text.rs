@@ -5,22 +5,39 @@
 use super::addr::socket_addr;
 use crate::event::{Event, EventKind, Side};
 
+/// Which parts of the line to write.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Columns {
+    /// Time, link, then what happened: the timeline.
+    All,
+    /// What happened only: a table with time and link columns.
+    What,
+}
+
 /// The event's text line appended to `buf` (no newline): straight into
 /// the replay's line buffer, with no `String` or `fmt` on the common lines.
 pub fn write(e: &Event, buf: &mut Vec<u8>) {
-    e.ts.write_utc(buf);
-    buf.extend_from_slice(b"  ");
-    buf.extend_from_slice(e.link.as_deref().unwrap_or("-").as_bytes());
-    buf.extend_from_slice(b"  ");
-    write_what(e, buf);
+    write_columns(e, buf, Columns::All);
 }
 
 /// What happened, the line after its time and link (`FIN from peer
 /// 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 10m 4s) [packet
 /// 184]`): the report's timeline, where time and link have columns.
-#[inline(always)]
 pub fn write_what(e: &Event, buf: &mut Vec<u8>) {
+    write_columns(e, buf, Columns::What);
+}
+
+/// One body for both, inlined into each: the timeline's writer keeps no
+/// branch or call it did not have.
+#[inline(always)]
+fn write_columns(e: &Event, buf: &mut Vec<u8>, columns: Columns) {
     use std::io::Write as _;
+    if columns == Columns::All {
+        e.ts.write_utc(buf);
+        buf.extend_from_slice(b"  ");
+        buf.extend_from_slice(e.link.as_deref().unwrap_or("-").as_bytes());
+        buf.extend_from_slice(b"  ");
+    }
     // `local -> peer`, or `peer -> local` for what the peer sent.
     let conn = |buf: &mut Vec<u8>, from_peer: bool| {
         if let Some(c) = e.conn {
@@ -177,6 +194,18 @@ pub fn what(e: &Event) -> String {
 mod tests {
     use super::*;
     use crate::output::sample::one_of_each_kind;
+
+    /// `what` is the line after its time and link columns, for events
+    /// with and without a link.
+    #[test]
+    fn what_is_the_line_without_time_and_link() {
+        for e in one_of_each_kind() {
+            let line = line(&e);
+            let what = what(&e);
+            assert!(line.ends_with(&format!("  {what}")), "{line:?} / {what:?}");
+            assert!(!what.starts_with(' '), "{what:?}");
+        }
+    }
 
     /// The text of every kind, the live-only ones (capture trouble) too,
     /// which the replay corpus never reaches.
