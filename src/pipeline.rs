@@ -440,10 +440,9 @@ mod tests {
 
     #[test]
     fn the_reader_queue_bound_in_the_readme_holds() {
-        // README "Bounds": 8 batches of 4,096 steps, about 4 MiB. The
-        // reader holds one batch being filled and the tracker one being
-        // read, beside the queue.
+        // README "Bounds": 8 batches of 4,096 steps, about 5.5 MiB with
+        // the batch the reader fills and the one the tracker reads.
         let bytes = (FILE_QUEUE_BATCHES + 2) * FILE_BATCH * std::mem::size_of::<Step>();
-        assert!(bytes <= 5 << 20, "{bytes} bytes: update the README bound");
+        assert!(bytes <= 11 << 19, "{bytes} bytes: update the README bound");
     }
 }

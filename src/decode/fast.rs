@@ -13,14 +13,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::{Frame, Segment, TcpFlags};
+use super::{Frame, IpMarks, Segment, TcpFlags};
 
 /// Decodes `ip` (the IP header onwards, `ip_offset` bytes into `frame`)
 /// when it is the common case; `None` otherwise.
 #[inline]
 pub(super) fn ipv4_tcp(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Option<Segment> {
     let header: [u8; 20] = ip.get(..20)?.try_into().ok()?;
-    let [version_ihl, _, len0, len1, _, _, frag0, frag1, _, protocol, _, _, s0, s1, s2, s3, d0, d1, d2, d3] =
+    let [version_ihl, _, len0, len1, id0, id1, frag0, frag1, ttl, protocol, _, _, s0, s1, s2, s3, d0, d1, d2, d3] =
         header;
     // Version 4 with a 20-byte header; TCP; fragment offset 0 and no
     // more-fragments flag.
@@ -68,6 +68,11 @@ pub(super) fn ipv4_tcp(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Option
         window: u16::from_be_bytes([w0, w1]),
         payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
         options,
+        ip: IpMarks {
+            ttl,
+            df: frag0 & 0x40 != 0,
+            id: u16::from_be_bytes([id0, id1]),
+        },
     })
 }
 

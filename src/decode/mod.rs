@@ -16,7 +16,7 @@ mod segment;
 pub use cut::header_end;
 
 pub use link::{dlt_name, LinkType, UnsupportedLinkType};
-pub use segment::{Decoded, IcmpError, Segment, TcpFlags, TcpOptions};
+pub use segment::{Decoded, IcmpError, IpMarks, Segment, TcpFlags, TcpOptions};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -338,7 +338,7 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
     }
     // Claimed IP payload length (what was on the wire), from the IP header.
     let wire_ip_len = (frame.wire_len as usize).saturating_sub(ip_offset);
-    let (src, dst, ip_payload_len) = match &ip_slice {
+    let (src, dst, ip_payload_len, ip) = match &ip_slice {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             if h.fragments_offset().value() != 0 {
@@ -358,6 +358,11 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 total.saturating_sub(header_len + ext_len),
+                IpMarks {
+                    ttl: h.ttl(),
+                    df: h.dont_fragment(),
+                    id: h.identification(),
+                },
             )
         }
         LaxIpSlice::Ipv6(v6) => {
@@ -383,6 +388,11 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 claimed.saturating_sub(ext_len),
+                IpMarks {
+                    ttl: h.hop_limit(),
+                    df: false,
+                    id: 0,
+                },
             )
         }
     };
@@ -414,6 +424,7 @@ fn decode_ip(ip: &[u8], frame: &Frame<'_>, ip_offset: usize) -> Result<Decoded, 
         window: tcp.window_size(),
         payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
         options: parse_options(&tcp),
+        ip,
     }))
 }
 

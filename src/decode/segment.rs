@@ -68,6 +68,20 @@ pub struct TcpOptions {
     pub timestamps: Option<(u32, u32)>,
 }
 
+/// The IP header habits of a segment's sender: what the tracker learns a
+/// sender's baseline from, to tell an endpoint's FIN or RST from one a
+/// middlebox sent in its name (see `track::attribution`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct IpMarks {
+    /// IPv4 TTL or IPv6 hop limit, as it arrived.
+    pub ttl: u8,
+    /// IPv4 don't-fragment bit (`false` for IPv6, where routers never fragment).
+    pub df: bool,
+    /// IPv4 identification (0 for IPv6, which has none without a
+    /// fragment header: ask the segment's address family).
+    pub id: u16,
+}
+
 /// One TCP segment's header fields, with the lengths taken from the IP
 /// header (not the captured length, which the header-only snaplen cuts).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -90,6 +104,8 @@ pub struct Segment {
     pub payload_len: u32,
     /// Parsed options.
     pub options: TcpOptions,
+    /// TTL / hop limit, IP ID and DF of the IP header that carried it.
+    pub ip: IpMarks,
 }
 
 impl Segment {

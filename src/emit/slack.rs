@@ -52,6 +52,13 @@ pub fn text(n: &Notification) -> String {
                 if let Some(from) = ev.from {
                     t.push_str(&format!("Closed by: {}\n", from.name()));
                 }
+                if let Some(a) = &ev.attribution {
+                    t.push_str(&format!(
+                        "Sent by: {} ({})\n",
+                        a.sender,
+                        a.reasons.join("; ")
+                    ));
+                }
                 if let Some(up) = ev.up_for_s {
                     t.push_str(&format!(
                         "Connection had been up: {}\n",

@@ -199,16 +199,19 @@ impl Statsd {
         let link = e.link.as_deref().unwrap_or("none");
         let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
         let side = match &e.kind {
-            EventKind::FinFrom(s) | EventKind::ResetFrom(s) => Some(match s {
-                Side::Local => "local",
-                Side::Peer => "peer",
-            }),
+            EventKind::FinFrom(s) | EventKind::ResetFrom(s) | EventKind::ResetIgnored(s) => {
+                Some(match s {
+                    Side::Local => "local",
+                    Side::Peer => "peer",
+                })
+            }
             _ => None,
         };
         let reconnect = noted.reconnect;
         let name = match &e.kind {
             EventKind::FinFrom(_) => "fin",
             EventKind::ResetFrom(_) => "reset",
+            EventKind::ResetIgnored(_) => "reset_ignored",
             EventKind::Established if reconnect => "reconnect",
             EventKind::Established => "established",
             EventKind::Refused => "refused",
@@ -227,6 +230,11 @@ impl Statsd {
         }
         if let Some(s) = side {
             m = m.with_tag("side", s);
+        }
+        // Who really sent a FIN, RST or refusal: `sender:middlebox` is
+        // what a dashboard of injected resets filters on.
+        if let Some(a) = &e.attribution {
+            m = m.with_tag("sender", a.sender.name());
         }
         let iface;
         if let EventKind::CaptureLost { interface, .. }

@@ -20,6 +20,7 @@ use crate::time::Duration;
 enum Key {
     Ack,
     AfterS,
+    Attribution,
     CaptureDegraded,
     DownForS,
     Dropped,
@@ -38,11 +39,14 @@ enum Key {
     Peer,
     Reason,
     Retransmissions,
+    Revises,
+    RevisesPacket,
     Router,
     Seq,
     SilentForS,
     Ts,
     UnackedForS,
+    UpAgain,
     UpForS,
 }
 
@@ -89,17 +93,17 @@ const COMMON_KEYS: [Key; 10] = [
 /// [`write_field`].
 #[derive(Copy, Clone, Debug)]
 struct KindKeys {
-    keys: [Key; COMMON_KEYS.len() + 4],
+    keys: [Key; COMMON_KEYS.len() + 5],
     len: usize,
 }
 
 impl KindKeys {
-    /// [`COMMON_KEYS`] merged with `own` (at most 4 keys, in order).
+    /// [`COMMON_KEYS`] merged with `own` (at most 5 keys, in order).
     /// Only called to initialise statics, so it runs at compile time:
     /// an index out of bounds would fail the build, never a replay.
     #[allow(clippy::indexing_slicing)]
     const fn with(own: &[Key]) -> KindKeys {
-        let mut keys = [Key::Ack; COMMON_KEYS.len() + 4];
+        let mut keys = [Key::Ack; COMMON_KEYS.len() + 5];
         let (mut i, mut j, mut n) = (0, 0, 0);
         while i < COMMON_KEYS.len() || j < own.len() {
             let take_common = j == own.len()
@@ -124,7 +128,15 @@ impl KindKeys {
 /// The JSON keys an event of this `kind` may have, in order.
 fn kind_keys(kind: &EventKind) -> &'static [Key] {
     static NONE: KindKeys = KindKeys::with(&[]);
-    static FROM: KindKeys = KindKeys::with(&[Key::From]);
+    static FROM: KindKeys = KindKeys::with(&[Key::Attribution, Key::From]);
+    static REFUSED: KindKeys = KindKeys::with(&[Key::Attribution]);
+    static REVISED: KindKeys = KindKeys::with(&[
+        Key::Attribution,
+        Key::From,
+        Key::Revises,
+        Key::RevisesPacket,
+        Key::UpAgain,
+    ]);
     static SILENCE: KindKeys = KindKeys::with(&[Key::AfterS, Key::CaptureDegraded]);
     static SILENCE_ENDED: KindKeys = KindKeys::with(&[Key::SilentForS]);
     static BLACK_HOLE: KindKeys = KindKeys::with(&[Key::AfterS, Key::Retransmissions]);
@@ -141,9 +153,10 @@ fn kind_keys(kind: &EventKind) -> &'static [Key] {
         EventKind::Established
         | EventKind::Discovered
         | EventKind::Closed
-        | EventKind::Refused
         | EventKind::SynUnanswered => &NONE,
-        EventKind::FinFrom(_) | EventKind::ResetFrom(_) => &FROM,
+        EventKind::Refused => &REFUSED,
+        EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::ResetIgnored(_) => &FROM,
+        EventKind::AttributionRevised { .. } => &REVISED,
         EventKind::Silence { .. } => &SILENCE,
         EventKind::SilenceEnded { .. } => &SILENCE_ENDED,
         EventKind::BlackHole { .. } => &BLACK_HOLE,
@@ -221,8 +234,31 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
                 };
             }
         }
-        (Key::From, EventKind::FinFrom(side) | EventKind::ResetFrom(side)) => {
+        (
+            Key::From,
+            EventKind::FinFrom(side)
+            | EventKind::ResetFrom(side)
+            | EventKind::ResetIgnored(side)
+            | EventKind::AttributionRevised { from: side, .. },
+        ) => {
             o.str(name, side.name());
+        }
+        (Key::Attribution, kind) => {
+            if let (Some(a), Some((side, what))) = (&e.attribution, super::attribution::claim(kind))
+            {
+                o.raw(name, |buf| {
+                    super::attribution::write_json(a, side, what, buf)
+                });
+            }
+        }
+        (Key::Revises, EventKind::AttributionRevised { of, .. }) => {
+            o.str(name, of.name());
+        }
+        (Key::RevisesPacket, EventKind::AttributionRevised { of_packet, .. }) => {
+            o.u64(name, *of_packet);
+        }
+        (Key::UpAgain, EventKind::AttributionRevised { up_again, .. }) => {
+            o.bool(name, *up_again);
         }
         (Key::AfterS, EventKind::Silence { after, .. } | EventKind::BlackHole { after, .. }) => {
             secs(o, after)
@@ -303,7 +339,10 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
             | Key::UnackedForS
             | Key::Established
             | Key::Expected
-            | Key::DownForS,
+            | Key::DownForS
+            | Key::Revises
+            | Key::RevisesPacket
+            | Key::UpAgain,
             _,
         ) => {}
     }
@@ -329,7 +368,7 @@ mod tests {
     #[test]
     fn each_kind_lists_every_key_it_writes() {
         let events = one_of_each_kind();
-        assert_eq!(events.len(), 18, "one event of every kind");
+        assert_eq!(events.len(), 20, "one event of every kind");
         for e in events {
             let (mut listed, mut all) = (Vec::new(), Vec::new());
             write(&e, &mut listed);

@@ -3,7 +3,7 @@
 //! by hand, straight into a byte buffer.
 
 use super::addr::socket_addr;
-use crate::event::{Event, EventKind, Side};
+use crate::event::{Accused, Event, EventKind, Side};
 
 /// Which parts of the line to write.
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -81,6 +81,30 @@ fn write_columns(e: &Event, buf: &mut Vec<u8>, columns: Columns) {
         EventKind::Refused => {
             text(buf, "refused (SYN answered by RST) ");
             conn(buf, false);
+        }
+        EventKind::ResetIgnored(side) => {
+            text(buf, "RST ignored (outside the window) from ");
+            text(buf, side.name());
+            text(buf, " ");
+            conn(buf, *side == Side::Peer);
+        }
+        EventKind::AttributionRevised {
+            of,
+            from,
+            of_packet,
+            up_again,
+        } => {
+            let what = match of {
+                Accused::Fin => "FIN",
+                Accused::Reset => "RST",
+                Accused::Refused => "refusal",
+            };
+            let _ = write!(buf, "attribution revised: {what} from {} ", from.name());
+            conn(buf, *from == Side::Peer);
+            let _ = write!(buf, " (packet {of_packet})");
+            if *up_again {
+                text(buf, "; the connection is up again");
+            }
         }
         EventKind::SynUnanswered => {
             text(buf, "SYN unanswered ");
@@ -177,6 +201,9 @@ fn write_columns(e: &Event, buf: &mut Vec<u8>, columns: Columns) {
         buf.extend_from_slice(itoa::Buffer::new().format(p).as_bytes());
         text(buf, "]");
     }
+    if let (Some(a), Some((side, what))) = (&e.attribution, super::attribution::claim(&e.kind)) {
+        super::attribution::write_text(a, side, what, buf);
+    }
 }
 
 /// The event's text line (no newline), as a `String`: the daemon's log
@@ -215,10 +242,10 @@ mod tests {
         let want = [
             "2020-09-13 12:26:40.123456  visa  established 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
             "2020-09-13 12:26:40.123456  visa  discovered (already up) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
-            "2020-09-13 12:26:40.123456  visa  FIN from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  FIN from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 1.500s) [packet 42] -- sent by a middlebox: ttl 61, usual 52: sent about 9 hops nearer than the peer; ip_id 0, the peer's ids increment (last 41233)",
             "2020-09-13 12:26:40.123456  visa  closed 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
-            "2020-09-13 12:26:40.123456  visa  RST from local 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
-            "2020-09-13 12:26:40.123456  visa  refused (SYN answered by RST) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  RST from local 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42] -- sent by a middlebox: ttl 61, usual 52: sent about 9 hops nearer than our side; ip_id 0, our side's ids increment (last 41233)",
+            "2020-09-13 12:26:40.123456  visa  refused (SYN answered by RST) 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42] -- sent by a middlebox: ttl 61, usual 52: sent about 9 hops nearer than the peer; ip_id 0, the peer's ids increment (last 41233)",
             "2020-09-13 12:26:40.123456  visa  SYN unanswered 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
             "2020-09-13 12:26:40.123456  visa  silence: no packet either way for 1.500s 10.0.0.5:40123 -> 203.0.113.10:5000 (capture degraded: the probe was losing packets, not necessarily the line) (connection up 1.500s) [packet 42]",
             "2020-09-13 12:26:40.123456  visa  silence ended after 1.500s 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
@@ -231,6 +258,8 @@ mod tests {
             "2020-09-13 12:26:40.123456  visa  probe: capture on eth1 no longer dropping (connection up 1.500s) [packet 42]",
             "2020-09-13 12:26:40.123456  visa  ICMP host unreachable from 192.0.2.1 about 10.0.0.5:40123 -> 203.0.113.10:5000 (connection up 1.500s) [packet 42]",
             "2020-09-13 12:26:40.123456  visa  link up: 1/1 connections established (down for 1.500s) (connection up 1.500s) [packet 42]",
+            "2020-09-13 12:26:40.123456  visa  RST ignored (outside the window) from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (connection up 1.500s) [packet 42] -- sent by a middlebox: ttl 61, usual 52: sent about 9 hops nearer than the peer; ip_id 0, the peer's ids increment (last 41233)",
+            "2020-09-13 12:26:40.123456  visa  attribution revised: RST from peer 203.0.113.10:5000 -> 10.0.0.5:40123 (packet 40); the connection is up again (connection up 1.500s) [packet 42] -- sent by a middlebox: ttl 61, usual 52: sent about 9 hops nearer than the peer; ip_id 0, the peer's ids increment (last 41233)",
         ];
         assert_eq!(got, want);
     }

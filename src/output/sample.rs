@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::event::{Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
+use crate::event::{
+    Accused, Attribution, Clue, Endpoints, Event, EventKind, Evidence, IdHabit, LinkId, LinkRef,
+    Sender, Side,
+};
 use crate::time::{Duration, Timestamp};
 
 /// One event of every kind, with every optional field filled.
@@ -56,7 +59,27 @@ pub(crate) fn one_of_each_kind() -> Vec<Event> {
             expected: 1,
             down_for: d,
         },
+        EventKind::ResetIgnored(Side::Peer),
+        EventKind::AttributionRevised {
+            of: Accused::Reset,
+            from: Side::Peer,
+            of_packet: 40,
+            up_again: true,
+        },
     ];
+    let attribution = Attribution {
+        sender: Sender::Middlebox,
+        clues: vec![
+            Clue::TtlStep,
+            Clue::IpIdBreaks {
+                id: 0,
+                habit: IdHabit::Incrementing,
+                last: 41233,
+            },
+        ],
+        ttl: Some(61),
+        ttl_usual: Some(52),
+    };
     kinds
         .into_iter()
         .map(|kind| Event {
@@ -74,6 +97,7 @@ pub(crate) fn one_of_each_kind() -> Vec<Event> {
                 ack: 2,
                 flags: crate::decode::TcpFlags(0x11),
             }),
+            attribution: Some(Box::new(attribution.clone())),
         })
         .collect()
 }

@@ -36,6 +36,9 @@ pub struct LinkEvidence {
     /// The threshold a silence or black hole crossed, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_s: Option<f64>,
+    /// Who really sent the FIN or RST: the endpoint or a middlebox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionEvidence>,
     /// A silence seen while the probe was losing packets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture_degraded: Option<bool>,
@@ -79,6 +82,40 @@ pub struct LinkEvidence {
     /// How long the connection had been up, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_for_s: Option<f64>,
+}
+
+/// Who sent a FIN or RST, as a page carries it (the event JSON's
+/// `attribution` object).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionEvidence {
+    /// How many hops nearer than the claimed sender it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops_nearer: Option<i16>,
+    /// The evidence in words, strongest first.
+    pub reasons: Vec<String>,
+    /// `endpoint`, `middlebox` or `unknown`.
+    pub sender: String,
+    /// The segment's TTL (hop limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    /// The claimed sender's usual TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_usual: Option<u8>,
+}
+
+impl AttributionEvidence {
+    /// The attribution of `e`, if it has one.
+    pub fn of(e: &Event) -> Option<AttributionEvidence> {
+        let a = e.attribution.as_deref()?;
+        let (side, what) = crate::output::attribution::claim(&e.kind)?;
+        Some(AttributionEvidence {
+            hops_nearer: a.hops_nearer().filter(|h| *h != 0 && a.ttl != a.ttl_usual),
+            reasons: crate::output::attribution::reasons(a, side, what),
+            sender: a.sender.name().to_string(),
+            ttl: a.ttl,
+            ttl_usual: a.ttl_usual,
+        })
+    }
 }
 
 /// An ICMP error about one of the link's connections.
@@ -190,6 +227,7 @@ impl LinkEvidence {
         LinkEvidence {
             ack: e.evidence.map(|x| x.ack),
             after_s: after.map(|d| d.as_secs_f64()),
+            attribution: AttributionEvidence::of(e),
             capture_degraded,
             established,
             event: e.kind.name().to_string(),

@@ -29,7 +29,10 @@ mod evidence;
 mod health;
 mod page;
 
-pub use evidence::{Evidence, EvidenceRef, IcmpEvidence, LinkEvidence, ProbeEvidence, Recovered};
+pub use evidence::{
+    AttributionEvidence, Evidence, EvidenceRef, IcmpEvidence, LinkEvidence, ProbeEvidence,
+    Recovered,
+};
 pub use health::{Facts, Health, LinkHealth, Verdict, Why};
 use page::{resolve, trigger, truncate_chars};
 
@@ -198,6 +201,26 @@ impl LinkWatch {
                 self.last_trouble = Some(e.clone());
             }
             EventKind::IcmpError { .. } => self.last_icmp = Some(e.clone()),
+            EventKind::AttributionRevised {
+                of_packet,
+                up_again,
+                ..
+            } => {
+                // The connection the endpoints never let go of is back:
+                // nothing to replace any more.
+                if *up_again && f.count.established > before.established {
+                    f.unreplaced = f.unreplaced.saturating_sub(1);
+                }
+                // The page's cause now says who really sent it.
+                if let Some(t) = self
+                    .last_trouble
+                    .as_mut()
+                    .filter(|t| t.conn == e.conn && t.packet == Some(*of_packet))
+                {
+                    t.attribution.clone_from(&e.attribution);
+                    noted.revised = true;
+                }
+            }
             _ => {}
         }
         self.last = Some(e.clone());
@@ -214,6 +237,9 @@ pub struct Noted {
     /// An `established` that replaces a connection of the link that was
     /// closed or reset (the `reconnect` metric).
     pub reconnect: bool,
+    /// An `attribution_revised` that changed the cause of the link's
+    /// trouble (its open incident is updated).
+    pub revised: bool,
 }
 
 /// What opened or closed a probe trouble, for its notification.
@@ -441,6 +467,13 @@ impl Policy {
             .map(|l| l.learn(e))
             .unwrap_or_default();
         self.refresh(i, e.ts, Some(e), out);
+        if noted.revised {
+            if let Some(l) = self.links.get(i) {
+                if let Some(inc) = &l.incident {
+                    out.push(page::attribution_revised(l, inc.severity, e));
+                }
+            }
+        }
         noted
     }
 

@@ -18,21 +18,44 @@ pub(super) fn summary_of(e: &Event, link: &LinkWatch) -> String {
     };
     let at = e.ts.to_chrono().format("%H:%M:%S%.3f").to_string();
     let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
-    let what = match &e.kind {
-        EventKind::FinFrom(Side::Peer) => format!("peer {peer} sent FIN at {at} UTC"),
-        EventKind::FinFrom(Side::Local) => format!("we sent FIN to {peer} at {at} UTC"),
-        EventKind::ResetFrom(Side::Peer) => format!("peer {peer} sent RST at {at} UTC"),
-        EventKind::ResetFrom(Side::Local) => format!("we sent RST to {peer} at {at} UTC"),
-        EventKind::Silence { after, .. } => {
-            format!("no packet to or from {peer} for {after} (since {at} UTC)")
+    let claimed = crate::output::attribution::claim(&e.kind);
+    let what = match (&e.kind, &e.attribution, claimed) {
+        // Who really sent it, when the tracker could tell.
+        (
+            EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Refused,
+            Some(a),
+            Some((side, what)),
+        ) => {
+            let addr = e
+                .conn
+                .map(|c| match side {
+                    Side::Peer => c.peer.to_string(),
+                    Side::Local => c.local.to_string(),
+                })
+                .unwrap_or_default();
+            crate::output::attribution::page_phrase(a, side, what, &addr, &at)
         }
-        EventKind::BlackHole { after, .. } => {
-            format!("{peer} has not acknowledged our data for {after} (at {at} UTC)")
+        _ => String::new(),
+    };
+    let what = if !what.is_empty() {
+        what
+    } else {
+        match &e.kind {
+            EventKind::FinFrom(Side::Peer) => format!("peer {peer} sent FIN at {at} UTC"),
+            EventKind::FinFrom(Side::Local) => format!("we sent FIN to {peer} at {at} UTC"),
+            EventKind::ResetFrom(Side::Peer) => format!("peer {peer} sent RST at {at} UTC"),
+            EventKind::ResetFrom(Side::Local) => format!("we sent RST to {peer} at {at} UTC"),
+            EventKind::Silence { after, .. } => {
+                format!("no packet to or from {peer} for {after} (since {at} UTC)")
+            }
+            EventKind::BlackHole { after, .. } => {
+                format!("{peer} has not acknowledged our data for {after} (at {at} UTC)")
+            }
+            EventKind::Refused => format!("{peer} refused our connection at {at} UTC"),
+            EventKind::SynUnanswered => format!("{peer} did not answer our SYN (at {at} UTC)"),
+            EventKind::LinkDown { .. } => format!("link down at {at} UTC"),
+            other => format!("{} at {at} UTC", other.name()),
         }
-        EventKind::Refused => format!("{peer} refused our connection at {at} UTC"),
-        EventKind::SynUnanswered => format!("{peer} did not answer our SYN (at {at} UTC)"),
-        EventKind::LinkDown { .. } => format!("link down at {at} UTC"),
-        other => format!("{} at {at} UTC", other.name()),
     };
     let mut s = format!(
         "{}: {what}; {}/{} connections established",
@@ -147,6 +170,26 @@ pub(super) fn evidence_closed(link: &LinkWatch, severity: Health, now: Timestamp
         class: "evidence".into(),
         ts: now,
         evidence,
+    }
+}
+
+/// An update on `link`'s open incident (same dedup key, same severity):
+/// what followed the FIN or RST behind it changed who we say sent it.
+/// PagerDuty takes it as a new trigger on the same incident; Slack as a
+/// follow-up message.
+pub(super) fn attribution_revised(link: &LinkWatch, severity: Health, e: &Event) -> Notification {
+    let cause = link.last_trouble.as_ref().unwrap_or(e);
+    let mut summary = format!("revised: {}", summary_of(cause, link));
+    truncate_chars(&mut summary, 1024);
+    Notification {
+        action: Action::Trigger,
+        dedup_key: Policy::link_key(&link.spec.name),
+        link: Some(link.spec.name.clone()),
+        severity,
+        summary,
+        class: e.kind.name().to_string(),
+        ts: e.ts,
+        evidence: evidence_of(cause, link),
     }
 }
 

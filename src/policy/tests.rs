@@ -48,7 +48,7 @@ fn fin_from_peer_pages_once_and_resolves_after_the_hold_down() {
     assert_eq!(t.severity, Health::Critical);
     assert_eq!(
         t.summary,
-        "visa-primary: peer 203.0.113.10:5000 sent FIN at 02:23:11.291 UTC; 0/1 connections established"
+        "visa-primary: peer 203.0.113.10:5000 sent FIN at 02:23:11.291 UTC (the peer itself: ttl 64 as usual for the peer); 0/1 connections established"
     );
     let ev = t.evidence.link().expect("link evidence");
     assert_eq!(ev.from, Some(crate::event::Side::Peer));

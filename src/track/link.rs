@@ -35,6 +35,9 @@ impl Standing {
 
 /// What a link deadline found when it came due.
 #[derive(Debug)]
+// Returned once per link deadline and pushed at once: a box would only add
+// an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Due {
     /// The link went down: the `link_down` event.
     Down(Event),
@@ -249,6 +252,7 @@ impl Link {
             packet: None,
             up_for: None,
             evidence: None,
+            attribution: None,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! entries of connections that left the table are dropped once they
 //! outnumber the live ones.
 
+mod attribution;
 mod connection;
 mod leaving;
 mod link;
@@ -665,6 +666,7 @@ mod tests {
             window: 1000,
             payload_len: len,
             options: TcpOptions::default(),
+            ip: crate::decode::IpMarks::default(),
         }
     }
 

@@ -223,6 +223,7 @@ mod tests {
             window: 1000,
             payload_len: 0,
             options: TcpOptions::default(),
+            ip: crate::decode::IpMarks::default(),
         };
         (flow_key(src, dst), Connection::new(uid, &seg, None))
     }

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::decode::Segment;
-use crate::event::{Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
+use crate::event::{
+    Accused, Attribution, Clue, Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side,
+};
 use crate::time::{Duration, Timestamp};
 
 mod deadlines;
@@ -20,6 +22,7 @@ mod summary;
 pub use state::State;
 pub use summary::{ConnectionSummary, RetireReason};
 
+use super::attribution::{self, Habits, Review, Suspect};
 use super::link::Standing;
 use super::seq::Seq;
 use super::zeek::ZeekView;
@@ -76,6 +79,13 @@ struct Direction {
     packets: u64,
     retransmissions: u64,
     keepalives: u64,
+    /// The last window it advertised (unscaled).
+    window: u16,
+    /// Its SYN was seen, with this window scale option.
+    syn_seen: bool,
+    wscale: Option<u8>,
+    /// Its header habits, to judge a FIN or RST in its name.
+    habits: Habits,
 }
 
 /// What one segment did, for the black-hole rule.
@@ -135,6 +145,9 @@ pub struct Connection {
     /// code, when), so a router answering every retransmission is one
     /// timeline line a minute, not one per packet.
     last_icmp: Option<(std::net::IpAddr, u8, u8, Timestamp)>,
+    /// The last FIN, RST or refusal while what follows may still revise
+    /// who sent it. Boxed: nearly every connection has none.
+    suspect: Option<Box<Suspect>>,
     zeek: ZeekView,
 }
 
@@ -204,6 +217,7 @@ impl Connection {
             black_hole: false,
             scheduled: None,
             last_icmp: None,
+            suspect: None,
             zeek: ZeekView::new(seg),
         }
     }
@@ -312,6 +326,13 @@ impl Connection {
         }
     }
 
+    fn dir(&self, side: Side) -> &Direction {
+        match side {
+            Side::Local => &self.local,
+            Side::Peer => &self.peer,
+        }
+    }
+
     fn dir_mut(&mut self, side: Side) -> &mut Direction {
         match side {
             Side::Local => &mut self.local,
@@ -354,7 +375,100 @@ impl Connection {
             packet,
             up_for: None,
             evidence: None,
+            attribution: None,
         }
+    }
+
+    /// The current verdict on the connection's last FIN, RST or refusal,
+    /// while it may still be revised.
+    pub fn attribution(&self) -> Option<&Attribution> {
+        self.suspect.as_ref().map(|s| &s.attribution)
+    }
+
+    /// Judges `seg` from `from` (a FIN or RST) against that side's
+    /// habits, and keeps it as the suspect what follows may revise.
+    fn accuse(
+        &mut self,
+        what: Accused,
+        from: Side,
+        seg: &Segment,
+        packet: u64,
+    ) -> Option<Box<Attribution>> {
+        let a = attribution::attribute(&self.dir(from).habits, seg, None);
+        let rcv_nxt = self.dir(from.other()).ack_max;
+        let suspect = Suspect::new(what, self.state, from, seg, packet, rcv_nxt, a.clone());
+        self.suspect = Some(Box::new(suspect));
+        Some(Box::new(a))
+    }
+
+    /// The clue that a RST from `from` lies outside the receiver's
+    /// window, if it does. The window is the receiver's last advertised
+    /// one, scaled when both SYNs were seen with the option; without the
+    /// handshake the scale is unknown and taken as the largest (14), so a
+    /// RST is never wrongly ignored for want of it.
+    fn out_of_window(&self, seg: &Segment, from: Side) -> Option<Clue> {
+        let rcv = self.dir(from.other());
+        let rcv_nxt = rcv.ack_max?;
+        let shift = match (self.local.syn_seen && self.peer.syn_seen, rcv.wscale) {
+            (true, Some(s)) if self.local.wscale.is_some() && self.peer.wscale.is_some() => {
+                s.min(14)
+            }
+            (true, _) => 0,
+            (false, _) => 14,
+        };
+        let window = (u32::from(rcv.window) << shift).max(1);
+        let off = seg.seq.wrapping_sub(rcv_nxt.0);
+        (off >= window).then_some(Clue::OutOfWindow {
+            seq: seg.seq,
+            rcv_nxt: rcv_nxt.0,
+            window,
+        })
+    }
+
+    /// What a segment after the suspect FIN/RST says about it: a revised
+    /// verdict, or a connection up again after a RST its endpoints did
+    /// not obey.
+    #[inline(never)]
+    fn review(
+        &mut self,
+        seg: &Segment,
+        from: Side,
+        ts: Timestamp,
+        packet: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(s) = self.suspect.as_mut() else {
+            return;
+        };
+        if !s.open(ts) {
+            self.suspect = None;
+            return;
+        }
+        let review = s.observe(seg, from);
+        let (of, accused_from, of_packet, before) = (s.what, s.from, s.packet, s.before);
+        let attribution = Box::new(s.attribution.clone());
+        let up_again = match review {
+            Review::Same => return,
+            Review::Revised => false,
+            Review::UpAgain => {
+                if self.state.is_terminal() {
+                    self.set_state(before);
+                }
+                true
+            }
+        };
+        let mut e = self.event(
+            ts,
+            EventKind::AttributionRevised {
+                of,
+                from: accused_from,
+                of_packet,
+                up_again,
+            },
+            Some(packet),
+        );
+        e.attribution = Some(attribution);
+        out.push(e);
     }
 
     fn set_state(&mut self, to: State) {
@@ -425,6 +539,11 @@ impl Connection {
         dir.retransmissions += u64::from(retransmission);
         if !seg.flags.rst() {
             dir.snd_max = Some(dir.snd_max.map_or(end, |m| m.max(end)));
+            dir.window = seg.window;
+            if seg.flags.syn() {
+                dir.syn_seen = true;
+                dir.wscale = seg.options.window_scale;
+            }
         }
         // Did this segment acknowledge anything new? Partial progress is
         // life for the black-hole rule, even with more data still in flight.
@@ -459,6 +578,9 @@ impl Connection {
             out,
         );
 
+        if !first && self.suspect.is_some() {
+            self.review(seg, from, ts, packet, out);
+        }
         let evidence = Some(Evidence {
             seq: seg.seq,
             ack: seg.ack,
@@ -489,21 +611,30 @@ impl Connection {
                 }
                 // Only a RST: something was torn down as the capture began.
                 Control::Rst => {
+                    let a = self.accuse(Accused::Reset, from, seg, packet);
                     self.set_state(State::Reset(from));
-                    out.push(ev(self, EventKind::ResetFrom(from)));
+                    let mut e = ev(self, EventKind::ResetFrom(from));
+                    e.attribution = a;
+                    out.push(e);
                 }
                 // A FIN on a connection we never saw open.
                 Control::Fin => {
                     self.set_state(State::Established);
                     out.push(ev(self, EventKind::Discovered));
+                    let a = self.accuse(Accused::Fin, from, seg, packet);
                     self.set_state(State::HalfClosed(from));
-                    out.push(ev(self, EventKind::FinFrom(from)));
+                    let mut e = ev(self, EventKind::FinFrom(from));
+                    e.attribution = a;
+                    out.push(e);
                 }
                 // An ACK or data: an established connection, picked up mid-stream.
                 Control::None => {
                     self.set_state(State::Established);
                     out.push(ev(self, EventKind::Discovered));
                 }
+            }
+            if !seg.flags.rst() {
+                self.dir_mut(from).habits.learn(seg);
             }
             return;
         }
@@ -517,13 +648,19 @@ impl Connection {
             (State::SynSent, Control::Syn) if from != orig => self.set_state(State::SynReceived),
             // The responder refuses: nobody listening, or a firewall's RST.
             (State::SynSent, Control::Rst) if from != orig => {
+                let a = self.accuse(Accused::Refused, from, seg, packet);
                 self.set_state(State::Refused);
-                out.push(ev(self, EventKind::Refused));
+                let mut e = ev(self, EventKind::Refused);
+                e.attribution = a;
+                out.push(e);
             }
             // The originator gives up on its own attempt.
             (State::SynSent, Control::Rst) => {
+                let a = self.accuse(Accused::Reset, from, seg, packet);
                 self.set_state(State::Reset(from));
-                out.push(ev(self, EventKind::ResetFrom(from)));
+                let mut e = ev(self, EventKind::ResetFrom(from));
+                e.attribution = a;
+                out.push(e);
             }
             // Retransmitted SYN, stray ACKs or data before any answer: wait.
             (State::SynSent, Control::Syn | Control::SynAck | Control::Fin | Control::None) => {}
@@ -540,13 +677,19 @@ impl Connection {
             (State::SynReceived, Control::Fin) => {
                 self.set_state(State::Established);
                 out.push(ev(self, EventKind::Established));
+                let a = self.accuse(Accused::Fin, from, seg, packet);
                 self.set_state(State::HalfClosed(from));
-                out.push(ev(self, EventKind::FinFrom(from)));
+                let mut e = ev(self, EventKind::FinFrom(from));
+                e.attribution = a;
+                out.push(e);
             }
             // RST during the handshake: a refusal if the responder sends it.
             (State::SynReceived, Control::Rst) => {
+                let a = self.accuse(Accused::Reset, from, seg, packet);
                 self.set_state(State::Reset(from));
-                out.push(ev(self, EventKind::ResetFrom(from)));
+                let mut e = ev(self, EventKind::ResetFrom(from));
+                e.attribution = a;
+                out.push(e);
             }
             // Retransmitted SYN or SYN-ACK.
             (State::SynReceived, Control::Syn | Control::SynAck) => {}
@@ -554,16 +697,31 @@ impl Connection {
             // -- Established ----------------------------------------------
             // The first FIN: a half-close, the side that sent it is done.
             (State::Established, Control::Fin) => {
+                let a = self.accuse(Accused::Fin, from, seg, packet);
                 self.set_state(State::HalfClosed(from));
                 let mut e = ev(self, EventKind::FinFrom(from));
                 e.up_for = up_for;
+                e.attribution = a;
+                out.push(e);
+            }
+            // A RST outside the receiver's window: the endpoint ignores
+            // it (RFC 793, RFC 5961 s3.2), and so do we.
+            (State::Established | State::HalfClosed(_), Control::Rst)
+                if self.out_of_window(seg, from).is_some() =>
+            {
+                let more = self.out_of_window(seg, from);
+                let a = attribution::attribute(&self.dir(from).habits, seg, more);
+                let mut e = ev(self, EventKind::ResetIgnored(from));
+                e.attribution = Some(Box::new(a));
                 out.push(e);
             }
             // An abort.
             (State::Established, Control::Rst) => {
+                let a = self.accuse(Accused::Reset, from, seg, packet);
                 self.set_state(State::Reset(from));
                 let mut e = ev(self, EventKind::ResetFrom(from));
                 e.up_for = up_for;
+                e.attribution = a;
                 out.push(e);
             }
             // Data, ACKs, keep-alives, retransmitted handshake segments.
@@ -572,9 +730,11 @@ impl Connection {
             // -- Closing --------------------------------------------------
             // The other side's FIN completes the close.
             (State::HalfClosed(first_fin), Control::Fin) if from != first_fin => {
+                let a = self.accuse(Accused::Fin, from, seg, packet);
                 self.set_state(State::Closed);
                 let mut e = ev(self, EventKind::FinFrom(from));
                 e.up_for = up_for;
+                e.attribution = a;
                 out.push(e);
                 let mut e = ev(self, EventKind::Closed);
                 e.up_for = up_for;
@@ -582,9 +742,11 @@ impl Connection {
             }
             // A RST while half-closed: an abort all the same.
             (State::HalfClosed(_), Control::Rst) => {
+                let a = self.accuse(Accused::Reset, from, seg, packet);
                 self.set_state(State::Reset(from));
                 let mut e = ev(self, EventKind::ResetFrom(from));
                 e.up_for = up_for;
+                e.attribution = a;
                 out.push(e);
             }
             // Retransmitted FIN, or data still flowing the other way.
@@ -602,6 +764,9 @@ impl Connection {
         // A RST from the peer answers everything local had outstanding.
         if self.state.is_terminal() {
             self.awaiting_ack = None;
+        }
+        if !seg.flags.rst() {
+            self.dir_mut(from).habits.learn(seg);
         }
     }
 

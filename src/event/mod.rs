@@ -4,6 +4,10 @@
 //! incidents. Their names are snake_case and stable: they are an interface.
 //! How an event is written (JSON line, text line) is [`crate::output`]'s.
 
+mod attribution;
+
+pub use attribution::{initial_ttl, Attribution, Clue, IdHabit, Sender};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -149,6 +153,23 @@ pub enum EventKind {
     ResetFrom(Side),
     /// A connection attempt was answered by RST (nobody listening, or a firewall).
     Refused,
+    /// A RST outside the receiver's window: the endpoint ignores it (RFC
+    /// 793, RFC 5961), so the connection stays up. Evidence of an injector
+    /// or a stale segment.
+    ResetIgnored(Side),
+    /// What followed a FIN, RST or refusal changed who we say sent it (the
+    /// event's attribution is the new verdict), or showed the endpoints did
+    /// not obey a RST and the connection is up again.
+    AttributionRevised {
+        /// The event whose attribution this revises.
+        of: Accused,
+        /// The side the revised segment claimed to come from.
+        from: Side,
+        /// Its packet number.
+        of_packet: u64,
+        /// Traffic went on both ways: the connection is established again.
+        up_again: bool,
+    },
     /// A SYN got no answer within the black-hole threshold.
     SynUnanswered,
     /// No packet either way for longer than the link's silence threshold.
@@ -234,6 +255,25 @@ pub enum EventKind {
     },
 }
 
+/// The events an attribution is made for (and may be revised on).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Accused {
+    /// A FIN.
+    Fin,
+    /// A RST on a connection.
+    Reset,
+    /// A RST answering our SYN.
+    Refused,
+}
+
+impl Accused {
+    /// The accused event's name (`fin`, `reset`, `refused`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl EventKind {
     /// The snake_case JSON name.
     pub fn name(&self) -> &'static str {
@@ -263,6 +303,7 @@ impl Event {
             packet: None,
             up_for: None,
             evidence: None,
+            attribution: None,
         }
     }
 }
@@ -286,6 +327,9 @@ pub struct Event {
     pub up_for: Option<Duration>,
     /// Header fields of the packet behind the event.
     pub evidence: Option<Evidence>,
+    /// Who really sent the FIN or RST (`fin`, `reset`, `refused`,
+    /// `reset_ignored`, `attribution_revised`). Boxed: most events have none.
+    pub attribution: Option<Box<Attribution>>,
 }
 
 #[cfg(test)]
@@ -317,6 +361,7 @@ mod tests {
             EventKind::FinFrom(Side::Local).name(),
             EventKind::ResetFrom(Side::Peer).name(),
             EventKind::SynUnanswered.name(),
+            EventKind::ResetIgnored(Side::Peer).name(),
             Side::Local.name(),
             crate::track::RetireReason::Evicted.name(),
             crate::track::RetireReason::CaptureEnd.name(),
@@ -332,6 +377,7 @@ mod tests {
                 "fin",
                 "reset",
                 "syn_unanswered",
+                "reset_ignored",
                 "local",
                 "evicted",
                 "capture_end",

@@ -1,0 +1,195 @@
+//! Who really sent a FIN or RST: the attribution the tracker attaches to
+//! `fin`, `reset`, `refused` and `reset_ignored` events, and revises with
+//! `attribution_revised`.
+//!
+//! These are facts, not words: the clues name what the headers showed,
+//! [`crate::output::attribution`] writes them out. How the verdict is
+//! reached is `track::attribution`'s.
+
+/// Who sent the segment, as far as its headers and what followed say.
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Sender {
+    /// The segment is consistent with the endpoint whose address it carries.
+    Endpoint,
+    /// Someone on the path sent it in the endpoint's name (a firewall, an
+    /// IPS, the carrier's equipment, a load balancer, an injector).
+    Middlebox,
+    /// Too little baseline, or evidence both ways: we do not accuse.
+    Unknown,
+}
+
+impl Sender {
+    /// `"endpoint"`, `"middlebox"` or `"unknown"`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// How a sender numbers the IPv4 identification field, learnt from its
+/// packets on the connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IdHabit {
+    /// Always 0 (Linux for DF packets without a connected socket, many
+    /// middleboxes).
+    Zero,
+    /// Each packet's ID is the previous one plus a little (a per-connection
+    /// or per-host counter).
+    Incrementing,
+    /// No pattern we can hold a packet to.
+    Varying,
+}
+
+/// One piece of evidence about who sent the segment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Clue {
+    /// The TTL (hop limit) is the sender's stable usual one.
+    TtlAsUsual,
+    /// The TTL differs from the sender's stable usual one: someone a
+    /// different number of hops away sent it (or the route just changed).
+    TtlStep,
+    /// The verdict rests on the TTL step alone.
+    TtlAlone,
+    /// The sender's TTL was not stable before (several values): nothing
+    /// to compare against.
+    TtlUnsettled,
+    /// Too few packets from the claimed sender to know its habits.
+    LittleBaseline {
+        /// Packets seen from it before this one.
+        packets: u64,
+    },
+    /// The IP ID continues the sender's incrementing IDs.
+    IpIdFits {
+        /// The segment's IP ID.
+        id: u16,
+        /// The sender's last IP ID before it.
+        last: u16,
+    },
+    /// The IP ID breaks the sender's habit.
+    IpIdBreaks {
+        /// The segment's IP ID.
+        id: u16,
+        /// The sender's habit.
+        habit: IdHabit,
+        /// The sender's last IP ID before it.
+        last: u16,
+    },
+    /// The DF bit differs from the one the sender always sets (or clears).
+    DfDiffers {
+        /// The segment's DF bit.
+        df: bool,
+    },
+    /// No TCP timestamp option, though the sender put one on every segment.
+    NoTimestamp,
+    /// The TCP timestamp continues the sender's clock.
+    TsvalFits,
+    /// The TCP timestamp is off the sender's clock.
+    TsvalOff {
+        /// The segment's TSval.
+        tsval: u32,
+        /// The sender's last TSval before it.
+        last: u32,
+    },
+    /// The claimed sender kept sending after its own FIN or RST: an
+    /// endpoint cannot, so someone else sent it and lost the race.
+    LostRace {
+        /// Segments seen from the claimed sender after it.
+        segments: u32,
+    },
+    /// The receiver answered the RST with a challenge ACK (RFC 5961): its
+    /// sequence number was in the window but not the expected one.
+    ChallengeAck,
+    /// Several RSTs in a row with different sequence numbers, as an
+    /// injector spraying the window sends them.
+    JumpingSeq {
+        /// RSTs seen.
+        resets: u8,
+    },
+    /// The RST's sequence number is outside the receiver's window: an
+    /// endpoint ignores it (RFC 793, RFC 5961 s3.2).
+    OutOfWindow {
+        /// The RST's sequence number.
+        seq: u32,
+        /// The next sequence number the receiver expects.
+        rcv_nxt: u32,
+        /// The receiver's window, in bytes (scaled).
+        window: u32,
+    },
+    /// Traffic went on both ways, in sequence, after the RST: the
+    /// endpoints did not obey it and the connection is up again.
+    LivesOn,
+}
+
+impl Clue {
+    /// Does this clue speak for the endpoint having sent it?
+    pub fn for_endpoint(self) -> bool {
+        matches!(
+            self,
+            Clue::TtlAsUsual | Clue::IpIdFits { .. } | Clue::TsvalFits
+        )
+    }
+}
+
+/// Who sent a FIN or RST, with the evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribution {
+    /// The verdict.
+    pub sender: Sender,
+    /// The evidence, strongest first.
+    pub clues: Vec<Clue>,
+    /// The segment's TTL (hop limit).
+    pub ttl: Option<u8>,
+    /// The claimed sender's usual TTL, if it had a stable one.
+    pub ttl_usual: Option<u8>,
+}
+
+/// The initial TTL a sender most likely started from: the smallest of the
+/// common ones (32, 64, 128, 255) not below `ttl`.
+pub fn initial_ttl(ttl: u8) -> u8 {
+    [32u8, 64, 128]
+        .into_iter()
+        .find(|i| ttl <= *i)
+        .unwrap_or(255)
+}
+
+impl Attribution {
+    /// How many hops nearer the segment's sender is than the usual sender
+    /// (negative: farther), from the hops each TTL has counted down from
+    /// its likely initial value.
+    pub fn hops_nearer(&self) -> Option<i16> {
+        let (ttl, usual) = (self.ttl?, self.ttl_usual?);
+        let hops = |t: u8| i16::from(initial_ttl(t)) - i16::from(t);
+        Some(hops(usual) - hops(ttl))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hops_count_down_from_the_likely_initial_ttl() {
+        let a = |ttl, usual| Attribution {
+            sender: Sender::Unknown,
+            clues: Vec::new(),
+            ttl: Some(ttl),
+            ttl_usual: Some(usual),
+        };
+        assert_eq!(a(61, 52).hops_nearer(), Some(9));
+        assert_eq!(a(64, 63).hops_nearer(), Some(1));
+        assert_eq!(a(250, 52).hops_nearer(), Some(7));
+        assert_eq!(a(50, 52).hops_nearer(), Some(-2));
+        assert_eq!(a(128, 118).hops_nearer(), Some(10));
+    }
+}
