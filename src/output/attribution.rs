@@ -75,7 +75,8 @@ pub fn reason(a: &Attribution, clue: Clue, side: Side, what: &str) -> String {
             format!("TSval {tsval} is off {names} clock (last {last})")
         }
         Clue::LostRace { segments } => format!(
-            "{name} kept sending after the {what} ({segments} segments): the sender lost the race"
+            "{name} kept sending after the {what} ({segments} segment{}): the sender lost the race",
+            if segments == 1 { "" } else { "s" }
         ),
         Clue::ChallengeAck => format!(
             "{receiver} answered with a challenge ACK (RFC 5961): the {what} was not accepted"

@@ -277,6 +277,9 @@ pub(super) struct Suspect {
     pub(super) packet: u64,
     /// The accused segment's sequence number.
     seq: Seq,
+    /// Where its sender's sequence space ended with it (past its data,
+    /// and past the FIN's own number): data ending beyond this is new.
+    end: Seq,
     /// The receiver's next expected sequence number then (its last ACK).
     rcv_nxt: Option<Seq>,
     /// The header clues, as judged then.
@@ -335,6 +338,7 @@ impl Suspect {
             at: seg.ts,
             packet,
             seq: Seq(seg.seq),
+            end: Seq(seg.seq).plus(seg.seq_len()),
             rcv_nxt,
             header,
             attribution,
@@ -378,8 +382,9 @@ impl Suspect {
                 }
             } else if !control && in_sequence {
                 self.sender_after += 1;
+                // New data, not a retransmission of what it sent before.
                 let end = seq.plus(seg.payload_len);
-                self.data_after |= seg.payload_len > 0 && end.after(self.seq.plus(1));
+                self.data_after |= seg.payload_len > 0 && end.after(self.end);
             }
         } else if !control && in_sequence_of(self.rcv_nxt, seg) {
             self.receiver_after += 1;
@@ -581,6 +586,7 @@ mod tests {
         let h = peer(10);
         let mut rst = seg(52, Some(0), None, 100);
         rst.flags = TcpFlags(TcpFlags::RST);
+        rst.payload_len = 0;
         let a = attribute(&h, &rst, None);
         assert_eq!(a.sender, Sender::Unknown);
         let mut s = Suspect::new(
