@@ -53,7 +53,8 @@ pub fn reason(a: &Attribution, clue: Clue, side: Side, what: &str) -> String {
         Clue::TtlAlone => "this rests on the TTL alone: a route change can move it too".into(),
         Clue::TtlUnsettled => format!("{names} TTL varies: no stable baseline to compare"),
         Clue::LittleBaseline { packets } => {
-            format!("only {packets} packets from {name} before it: too little baseline")
+            let s = if packets == 1 { "" } else { "s" };
+            format!("only {packets} packet{s} from {name} before it: too little baseline")
         }
         Clue::IpIdFits { id, last } => format!("ip_id {id} follows {names} ids (last {last})"),
         Clue::IpIdBreaks { id, habit, last } => match habit {
