@@ -50,7 +50,7 @@ fn assert_timeline(name: &str, declared: &[Value], got: &[Event]) {
             let h = &have[key];
             let same = match (w.as_f64(), h.as_f64()) {
                 (Some(a), Some(b)) if key == "ts" => (a - b).abs() < 1e-6,
-                _ => w == h,
+                _ => declared_in(w, h),
             };
             assert!(
                 same,
@@ -59,6 +59,17 @@ fn assert_timeline(name: &str, declared: &[Value], got: &[Event]) {
                 show(&got)
             );
         }
+    }
+}
+
+/// Whether `have` says what `want` declares: equal, or for an object
+/// (the attribution) every declared key equal.
+fn declared_in(want: &Value, have: &Value) -> bool {
+    match (want.as_object(), have.as_object()) {
+        (Some(w), Some(h)) => w
+            .iter()
+            .all(|(k, v)| h.get(k).is_some_and(|hv| declared_in(v, hv))),
+        _ => want == have,
     }
 }
 
@@ -78,6 +89,15 @@ const SCENARIOS: &[&str] = &[
     "keepalives",
     "pci-full-payload",
     "flapping",
+    "attribution-genuine-rst",
+    "attribution-genuine-fin",
+    "attribution-firewall-idle-rst",
+    "attribution-lost-race",
+    "attribution-jumping-seq",
+    "attribution-challenge-ack",
+    "attribution-out-of-window",
+    "attribution-ipv6-firewall",
+    "attribution-route-change",
 ];
 
 fn capture_path(v: &Value) -> std::path::PathBuf {
@@ -91,6 +111,46 @@ fn every_scenario_gives_its_declared_timeline() {
         let r = replay::collect(&capture_path(&v), &config).unwrap();
         assert_timeline(name, v["events"].as_array().unwrap(), &r.events);
     }
+}
+
+/// Who really sent each FIN and RST, as the fixture writer labelled it,
+/// against the verdict that stands after revisions: never `middlebox` on
+/// an endpoint's own segment, and every middlebox found.
+#[test]
+fn attribution_never_accuses_an_endpoint_and_finds_every_middlebox() {
+    let (mut accused, mut found, mut middleboxes) = (0, 0, 0);
+    for name in SCENARIOS {
+        let (v, config) = expected(name);
+        let r = replay::collect(&capture_path(&v), &config).unwrap();
+        let verdicts = linewatch::event::standing_verdicts(&r.events);
+        for t in v["truth"].as_array().unwrap() {
+            let packet = t["packet"].as_u64().unwrap();
+            let truth = t["sender"].as_str().unwrap();
+            let Some((_, a)) = verdicts.iter().find(|(p, _)| *p == packet) else {
+                continue; // a FIN or RST that is no event (a retransmission, a straggler)
+            };
+            let got = a.sender.name();
+            if truth == "endpoint" {
+                assert_ne!(
+                    got, "middlebox",
+                    "{name}: packet {packet} is the endpoint's own: {a:?}"
+                );
+            } else {
+                middleboxes += 1;
+                assert_eq!(
+                    got, "middlebox",
+                    "{name}: packet {packet} came from a middlebox: {a:?}"
+                );
+                found += 1;
+            }
+            accused += 1;
+        }
+    }
+    assert!(
+        accused >= 30 && middleboxes >= 6,
+        "{accused} accused, {middleboxes} middleboxes"
+    );
+    assert_eq!(found, middleboxes);
 }
 
 /// The same capture fed frame by frame, with `advance_to` called every

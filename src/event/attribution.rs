@@ -174,6 +174,30 @@ impl Attribution {
     }
 }
 
+/// The verdict that stands on each accused packet (FIN, RST, refusal,
+/// ignored RST) of `events`, after every `attribution_revised`: packet
+/// number and attribution, in packet order.
+pub fn standing_verdicts(events: &[super::Event]) -> Vec<(u64, &Attribution)> {
+    use super::EventKind;
+    let mut v: std::collections::BTreeMap<u64, &Attribution> = std::collections::BTreeMap::new();
+    for e in events {
+        let Some(a) = e.attribution.as_deref() else {
+            continue;
+        };
+        match &e.kind {
+            EventKind::AttributionRevised { of_packet, .. } => {
+                v.insert(*of_packet, a);
+            }
+            _ => {
+                if let Some(p) = e.packet {
+                    v.insert(p, a);
+                }
+            }
+        }
+    }
+    v.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 
 mod attribution;
 
-pub use attribution::{initial_ttl, Attribution, Clue, IdHabit, Sender};
+pub use attribution::{initial_ttl, standing_verdicts, Attribution, Clue, IdHabit, Sender};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

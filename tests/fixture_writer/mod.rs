@@ -15,7 +15,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{PacketBuilder, TcpOptionElement};
+use etherparse::{IpHeaders, Ipv4Header, Ipv6Header, PacketBuilder, TcpOptionElement};
 use serde_json::{json, Value};
 
 /// 2026-03-14 02:13:07 UTC: where every scenario's clock starts.
@@ -64,6 +64,9 @@ pub struct Scenario {
     snaplen: usize,
     pub frames: Vec<Frame>,
     pub expected: Vec<Value>,
+    /// Who really sent each FIN and RST (packet number, `endpoint` or
+    /// `middlebox`): the labels attribution is measured against.
+    pub truth: Vec<(u64, &'static str)>,
     /// Current time, nanoseconds since the epoch.
     pub now: i64,
     interface: u32,
@@ -81,12 +84,43 @@ pub fn declared(ts: i64, c: &Conv, event: &str, packet: Option<u64>) -> Value {
     })
 }
 
+/// How one sender writes its headers: what linewatch learns its baseline
+/// from, and what an injector gets wrong. The default (TTL 64, IP ID 0, DF
+/// set, no TCP timestamps) is what every scenario before attribution was
+/// written with.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Habit {
+    /// TTL / hop limit as the packet arrives at the probe.
+    pub ttl: u8,
+    /// The next IP ID, one more each packet; `None`: always 0.
+    pub id: Option<u16>,
+    /// DF bit (IPv4).
+    pub df: bool,
+    /// TCP timestamp clock: its value at the scenario's start, ticking
+    /// once a millisecond; `None`: no timestamp option.
+    pub ts: Option<u32>,
+}
+
+impl Default for Habit {
+    fn default() -> Habit {
+        Habit {
+            ttl: 64,
+            id: None,
+            df: true,
+            ts: None,
+        }
+    }
+}
+
 /// One TCP connection's endpoints and sequence state.
 #[derive(Clone, Debug)]
 pub struct Conv {
     pub local: SocketAddr,
     pub peer: SocketAddr,
     pub link: Option<&'static str>,
+    /// How each side writes its headers.
+    pub local_habit: Habit,
+    pub peer_habit: Habit,
     lseq: u32,
     pseq: u32,
     /// Packet number of the last packet of this connection.
@@ -112,6 +146,8 @@ impl Conv {
             local: local.parse().unwrap(),
             peer: peer.parse().unwrap(),
             link,
+            local_habit: Habit::default(),
+            peer_habit: Habit::default(),
             lseq,
             pseq,
             last_packet: 0,
@@ -144,6 +180,7 @@ impl Scenario {
             snaplen,
             frames: Vec::new(),
             expected: Vec::new(),
+            truth: Vec::new(),
             now: EPOCH * NS,
             interface: 0,
         }
@@ -189,7 +226,15 @@ impl Scenario {
         } else {
             Vec::new()
         };
-        let bytes = self.frame(src, dst, seq, ack, flags, &payload);
+        let habit = match from {
+            From::Local => &mut c.local_habit,
+            From::Peer => &mut c.peer_habit,
+        };
+        let marks = self.marks(habit);
+        let bytes = self.frame(src, dst, seq, ack, flags, &payload, marks);
+        if flags & (F_FIN | F_RST) != 0 {
+            self.truth.push((self.packets() + 1, "endpoint"));
+        }
         let adv = len as u32 + u32::from(flags & (F_SYN | F_FIN) != 0);
         match from {
             From::Local => c.lseq = c.lseq.wrapping_add(adv),
@@ -204,6 +249,60 @@ impl Scenario {
         c.last_packet = self.packets();
         c.last_ts = self.now;
         // Packets of one burst are 0.5 ms apart.
+        self.now += 500_000;
+    }
+
+    /// The header marks of `habit`'s next packet (its IP ID moves on).
+    fn marks(&self, habit: &mut Habit) -> Marks {
+        let id = habit.id.unwrap_or(0);
+        if let Some(next) = habit.id.as_mut() {
+            *next = next.wrapping_add(1);
+        }
+        Marks {
+            ttl: habit.ttl,
+            id,
+            df: habit.df,
+            tsval: habit
+                .ts
+                .map(|start| start.wrapping_add(((self.now - EPOCH * NS) / 1_000_000) as u32)),
+        }
+    }
+
+    /// A segment in `from`'s name that `from` did not send: a middlebox
+    /// writes it with its own `habit`, at sequence number `seq` (the
+    /// claimed sender's next one plus `seq_offset`), acknowledging what the
+    /// other side sent. The connection's sequence state does not move.
+    pub fn inject(
+        &mut self,
+        c: &mut Conv,
+        from: From,
+        flags: u8,
+        seq_offset: u32,
+        habit: &mut Habit,
+    ) {
+        let (src, dst, seq, ack) = match from {
+            From::Local => (c.local, c.peer, c.lseq, c.pseq),
+            From::Peer => (c.peer, c.local, c.pseq, c.lseq),
+        };
+        let marks = self.marks(habit);
+        let bytes = self.frame(
+            src,
+            dst,
+            seq.wrapping_add(seq_offset),
+            ack,
+            flags,
+            &[],
+            marks,
+        );
+        self.truth.push((self.packets() + 1, "middlebox"));
+        self.frames.push(Frame {
+            ts: self.now,
+            headers: bytes.len(),
+            bytes,
+            interface: self.interface,
+        });
+        c.last_packet = self.packets();
+        c.last_ts = self.now;
         self.now += 500_000;
     }
 
@@ -258,6 +357,7 @@ impl Scenario {
         (c.lseq, c.pseq) = saved;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn frame(
         &self,
         src: SocketAddr,
@@ -266,25 +366,34 @@ impl Scenario {
         ack: u32,
         flags: u8,
         payload: &[u8],
+        marks: Marks,
     ) -> Vec<u8> {
         let mac_l = [0x02, 0, 0, 0, 0, 0x05];
         let mac_p = [0x02, 0, 0, 0, 0, 0x10];
         let mut out = Vec::new();
         let builder = match self.framing {
-            Framing::Ethernet => ip_step(PacketBuilder::ethernet2(mac_l, mac_p), src, dst),
-            Framing::Vlan(id) => ip_step_vlan(PacketBuilder::ethernet2(mac_l, mac_p), id, src, dst),
-            Framing::LinuxSll2 => ip_only(src, dst),
+            Framing::Ethernet => {
+                PacketBuilder::ethernet2(mac_l, mac_p).ip(ip_header(src, dst, marks))
+            }
+            Framing::Vlan(id) => PacketBuilder::ethernet2(mac_l, mac_p)
+                .single_vlan(etherparse::VlanId::try_new(id).unwrap())
+                .ip(ip_header(src, dst, marks)),
+            Framing::LinuxSll2 => PacketBuilder::ip(ip_header(src, dst, marks)),
         };
         let mut tcp = builder.tcp(src.port(), dst.port(), seq, 64_240);
+        let ts = marks.tsval.map(|v| TcpOptionElement::Timestamp(v, 0));
         if flags & F_SYN != 0 {
+            let mut options = vec![
+                TcpOptionElement::MaximumSegmentSize(1460),
+                TcpOptionElement::SelectiveAcknowledgementPermitted,
+            ];
+            options.extend(ts);
+            options.push(TcpOptionElement::WindowScale(7));
+            tcp = tcp.options(&options).unwrap().syn();
+        } else if let Some(ts) = ts {
             tcp = tcp
-                .options(&[
-                    TcpOptionElement::MaximumSegmentSize(1460),
-                    TcpOptionElement::SelectiveAcknowledgementPermitted,
-                    TcpOptionElement::WindowScale(7),
-                ])
-                .unwrap()
-                .syn();
+                .options(&[TcpOptionElement::Noop, TcpOptionElement::Noop, ts])
+                .unwrap();
         }
         if flags & F_ACK != 0 {
             tcp = tcp.ack(ack);
@@ -340,6 +449,35 @@ impl Scenario {
             });
         }
         self.expected.push(v);
+    }
+
+    /// Declares who the last declared event's FIN or RST is attributed to
+    /// (`endpoint`, `middlebox`, `unknown`).
+    pub fn attributed(&mut self, sender: &str) {
+        if let Some(last) = self.expected.last_mut() {
+            last["attribution"] = json!({ "sender": sender });
+        }
+    }
+
+    /// Declares an `attribution_revised` at the last packet of `c`: the
+    /// FIN or RST (`of`) at packet `of_packet` from `from` is now
+    /// attributed to `sender`; `up_again` if the connection lives on.
+    pub fn expect_revised(
+        &mut self,
+        c: &Conv,
+        of: &str,
+        of_packet: u64,
+        from: From,
+        sender: &str,
+        up_again: bool,
+    ) {
+        self.expect(c, "attribution_revised", Some(from));
+        if let Some(last) = self.expected.last_mut() {
+            last["revises"] = json!(of);
+            last["revises_packet"] = json!(of_packet);
+            last["up_again"] = json!(up_again);
+        }
+        self.attributed(sender);
     }
 
     /// Declares a link-level event at `ts`.
@@ -446,6 +584,7 @@ impl Scenario {
             "config": self.config,
             "about": self.about,
             "events": self.expected,
+            "truth": self.truth.iter().map(|(packet, sender)| json!({"packet": packet, "sender": sender})).collect::<Vec<_>>(),
         });
         let mut s = serde_json::to_string_pretty(&v).unwrap();
         s.push('\n');
@@ -453,41 +592,48 @@ impl Scenario {
     }
 }
 
-fn ip_step(
-    b: PacketBuilderStep<etherparse::Ethernet2Header>,
-    src: SocketAddr,
-    dst: SocketAddr,
-) -> PacketBuilderStep<etherparse::IpHeaders> {
+/// The IP header of a segment from `src` to `dst` with `marks`.
+fn ip_header(src: SocketAddr, dst: SocketAddr, marks: Marks) -> IpHeaders {
     match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
-        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
+        (IpAddr::V4(s), IpAddr::V4(d)) => IpHeaders::Ipv4(
+            Ipv4Header {
+                source: s.octets(),
+                destination: d.octets(),
+                time_to_live: marks.ttl,
+                identification: marks.id,
+                dont_fragment: marks.df,
+                ..Default::default()
+            },
+            Default::default(),
+        ),
+        (IpAddr::V6(s), IpAddr::V6(d)) => IpHeaders::Ipv6(
+            Ipv6Header {
+                source: s.octets(),
+                destination: d.octets(),
+                hop_limit: marks.ttl,
+                ..Default::default()
+            },
+            Default::default(),
+        ),
         _ => panic!("mixed address families"),
     }
 }
 
-fn ip_step_vlan(
-    b: PacketBuilderStep<etherparse::Ethernet2Header>,
-    vlan: u16,
-    src: SocketAddr,
-    dst: SocketAddr,
-) -> PacketBuilderStep<etherparse::IpHeaders> {
-    let b = b.single_vlan(etherparse::VlanId::try_new(vlan).unwrap());
-    match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
-        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
-        _ => panic!("mixed address families"),
-    }
+/// One packet's header marks, from its sender's habit.
+#[derive(Copy, Clone, Debug)]
+struct Marks {
+    ttl: u8,
+    id: u16,
+    df: bool,
+    tsval: Option<u32>,
 }
 
-fn ip_only(src: SocketAddr, dst: SocketAddr) -> PacketBuilderStep<etherparse::IpHeaders> {
-    match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
-        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
-        _ => panic!("mixed address families"),
-    }
-}
-
-use etherparse::PacketBuilderStep;
-
+mod attribution;
 mod scenarios;
-pub use scenarios::all;
+
+/// Every scenario, the attribution ones last.
+pub fn all() -> Vec<Scenario> {
+    let mut v = scenarios::all();
+    v.extend(attribution::all());
+    v
+}

@@ -6,14 +6,14 @@ use super::{
 };
 
 const NS: i64 = 1_000_000_000;
-const VISA: Option<&str> = Some("visa-primary");
+pub(super) const VISA: Option<&str> = Some("visa-primary");
 /// Header-only snaplen: Ethernet + 2 VLAN tags + IPv6 + TCP with options.
-const HEADER_SNAPLEN: usize = 134;
+pub(super) const HEADER_SNAPLEN: usize = 134;
 const GRACE: i64 = 5 * NS;
 const SILENCE: i64 = 45 * NS;
 const BLACK_HOLE: i64 = 10 * NS;
 
-fn handshake(s: &mut Scenario, c: &mut Conv) {
+pub(super) fn handshake(s: &mut Scenario, c: &mut Conv) {
     s.segment(c, From::Local, F_SYN, 0, "");
     s.segment(c, From::Peer, F_SYN | F_ACK, 0, "");
     s.segment(c, From::Local, F_ACK, 0, "");
@@ -28,14 +28,14 @@ fn echo(s: &mut Scenario, c: &mut Conv) {
 }
 
 /// An authorisation request/response (0200/0210) and its ACK.
-fn transaction(s: &mut Scenario, c: &mut Conv) {
+pub(super) fn transaction(s: &mut Scenario, c: &mut Conv) {
     s.segment(c, From::Local, F_ACK | F_PSH, 180, "0200");
     s.segment(c, From::Peer, F_ACK | F_PSH, 160, "0210");
     s.segment(c, From::Local, F_ACK, 0, "");
 }
 
 /// `minutes` of normal traffic: a transaction every 10 s, an echo every 30 s.
-fn traffic(s: &mut Scenario, c: &mut Conv, seconds: u32) {
+pub(super) fn traffic(s: &mut Scenario, c: &mut Conv, seconds: u32) {
     for i in 0..seconds / 10 {
         s.wait(10.0);
         if i % 3 == 2 {
