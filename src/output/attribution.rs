@@ -31,6 +31,15 @@ fn who(side: Side) -> (&'static str, &'static str) {
     }
 }
 
+/// `1 hop`, `9 hops`.
+fn hops(n: i16) -> String {
+    if n == 1 {
+        "1 hop".into()
+    } else {
+        format!("{n} hops")
+    }
+}
+
 /// One clue in words, for a segment that claimed to come from `side`
 /// (`what` is `RST` or `FIN`).
 pub fn reason(a: &Attribution, clue: Clue, side: Side, what: &str) -> String {
@@ -41,12 +50,13 @@ pub fn reason(a: &Attribution, clue: Clue, side: Side, what: &str) -> String {
     match clue {
         Clue::TtlAsUsual => format!("ttl {ttl} as usual for {name}"),
         Clue::TtlStep => match a.hops_nearer().unwrap_or(0) {
-            n if n > 0 => {
-                format!("ttl {ttl}, usual {usual}: sent about {n} hops nearer than {name}")
-            }
+            n if n > 0 => format!(
+                "ttl {ttl}, usual {usual}: sent about {} nearer than {name}",
+                hops(n)
+            ),
             n if n < 0 => format!(
-                "ttl {ttl}, usual {usual}: sent about {} hops farther than {name}",
-                -n
+                "ttl {ttl}, usual {usual}: sent about {} farther than {name}",
+                hops(-n)
             ),
             _ => format!("ttl {ttl}, usual {usual}: another sender's initial TTL"),
         },
@@ -163,13 +173,14 @@ pub fn page_phrase(a: &Attribution, side: Side, what: &str, addr: &str, at: &str
         Sender::Middlebox => {
             let whence = match (a.clues.first(), a.hops_nearer()) {
                 (Some(Clue::TtlStep), Some(n)) if n > 0 => format!(
-                    " about {n} hops nearer (TTL {}, usual {})",
+                    " about {} nearer (TTL {}, usual {})",
+                    hops(n),
                     a.ttl.unwrap_or(0),
                     a.ttl_usual.unwrap_or(0)
                 ),
                 (Some(Clue::TtlStep), Some(n)) if n < 0 => format!(
-                    " about {} hops farther (TTL {}, usual {})",
-                    -n,
+                    " about {} farther (TTL {}, usual {})",
+                    hops(-n),
                     a.ttl.unwrap_or(0),
                     a.ttl_usual.unwrap_or(0)
                 ),

@@ -21,7 +21,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub const PORT: u16 = 5000;
 
-fn sh(args: &[&str]) -> Result<(), String> {
+pub fn sh(args: &[&str]) -> Result<(), String> {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()

@@ -1,0 +1,221 @@
+//! Who really sent it, on real stacks: a third network namespace routes
+//! between the client (where the daemon captures) and the server. The
+//! router's nftables `reject with tcp reset` answers the client in the
+//! server's name: `sender: middlebox`. The server's own RST (SO_LINGER 0)
+//! and its FIN: `sender: endpoint`. Twenty runs of each. Root only; under
+//! CI=true they must run.
+
+mod live;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use live::{available, sh, Cmd, Daemon, Net, Peer, TempDir, SERIAL};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(10);
+const RUNS: usize = 20;
+
+/// The router namespace between client and server (deleted on drop).
+struct Router {
+    ns: String,
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+impl Router {
+    /// nftables on the router: every client segment to the server's port
+    /// is answered with a TCP RST in the server's name (`on`), or not.
+    fn reject_with_reset(&self, server_ip: &str, on: bool) {
+        if !on {
+            sh(&[
+                "ip", "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "lwr",
+            ])
+            .unwrap();
+            return;
+        }
+        let rules = format!(
+            "table inet lwr {{\n chain relay {{ type filter hook forward priority 0; ip daddr {server_ip} tcp dport {} reject with tcp reset; }}\n}}\n",
+            live::PORT
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft rules failed");
+    }
+}
+
+/// Client 10.79.x.1 -- router 10.79.x.254 / 10.80.x.254 -- server 10.80.x.2.
+fn routed(tag: u32) -> (Net, Router) {
+    let id = format!("{}y{}", std::process::id() % 100_000, tag);
+    let subnet = (std::process::id() % 200 + tag * 7) % 250 + 1;
+    let net = Net {
+        client: format!("lwc{id}"),
+        server: format!("lws{id}"),
+        veth_client: format!("lwc{id}"),
+        veth_server: format!("lws{id}"),
+        client_ip: format!("10.79.{subnet}.1"),
+        server_ip: format!("10.80.{subnet}.2"),
+    };
+    let router = Router {
+        ns: format!("lwr{id}"),
+    };
+    for ns in [&net.client, &net.server, &router.ns] {
+        sh(&["ip", "netns", "add", ns]).unwrap();
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]).unwrap();
+    }
+    let (r1, r2) = (format!("lr1{id}"), format!("lr2{id}"));
+    let legs = [
+        (
+            &net.client,
+            &net.veth_client,
+            &r1,
+            format!("10.79.{subnet}"),
+        ),
+        (
+            &net.server,
+            &net.veth_server,
+            &r2,
+            format!("10.80.{subnet}"),
+        ),
+    ];
+    for (ns, dev, rdev, prefix) in legs {
+        let (own, gw) = if ns == &net.client {
+            (format!("{prefix}.1"), format!("{prefix}.254"))
+        } else {
+            (format!("{prefix}.2"), format!("{prefix}.254"))
+        };
+        sh(&[
+            "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", rdev, "netns",
+            &router.ns,
+        ])
+        .unwrap();
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{own}/24"),
+            "dev",
+            dev,
+        ])
+        .unwrap();
+        sh(&[
+            "ip",
+            "-n",
+            &router.ns,
+            "addr",
+            "add",
+            &format!("{gw}/24"),
+            "dev",
+            rdev,
+        ])
+        .unwrap();
+        sh(&["ip", "-n", ns, "link", "set", dev, "up"]).unwrap();
+        sh(&["ip", "-n", &router.ns, "link", "set", rdev, "up"]).unwrap();
+        sh(&["ip", "-n", ns, "route", "add", "default", "via", &gw]).unwrap();
+    }
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &router.ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ])
+    .unwrap();
+    (net, router)
+}
+
+/// Waits for a connection established after `seen` others, then for the
+/// server to have sent enough for a baseline; returns its local address.
+fn fresh_connection(daemon: &mut Daemon, seen: &mut Vec<String>) -> String {
+    let (_, e) = daemon.wait_for("established", T, |e| {
+        !seen.contains(&e["local"].as_str().unwrap_or("").to_string())
+    });
+    let local = e["local"].as_str().unwrap().to_string();
+    seen.push(local.clone());
+    // Five heartbeats each way: the server's habits are known.
+    std::thread::sleep(Duration::from_millis(1_100));
+    local
+}
+
+fn sender(e: &Value) -> String {
+    e["attribution"]["sender"]
+        .as_str()
+        .unwrap_or("-")
+        .to_string()
+}
+
+#[test]
+fn attribution_of_router_resets_and_server_fin_and_rst_in_20_runs_each() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("attribution");
+    let (net, router) = routed(1);
+    let server = Peer::server(&net);
+    let config = net.config(&dir.0);
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, true);
+    let mut seen = Vec::new();
+    let mut table = Vec::new();
+    for run in 0..RUNS {
+        // The router resets the client's next heartbeat in the server's name.
+        let local = fresh_connection(&mut daemon, &mut seen);
+        router.reject_with_reset(&net.server_ip, true);
+        let (_, e) = daemon.wait_for("reset", T, |e| e["local"] == local.as_str());
+        router.reject_with_reset(&net.server_ip, false);
+        table.push(("router reject", run, sender(&e), e["attribution"].clone()));
+
+        // The server aborts: its own RST.
+        let local = fresh_connection(&mut daemon, &mut seen);
+        server.send(Cmd::Abort);
+        let (_, e) = daemon.wait_for("reset", T, |e| e["local"] == local.as_str());
+        table.push(("server RST", run, sender(&e), e["attribution"].clone()));
+
+        // The server closes: its own FIN.
+        let local = fresh_connection(&mut daemon, &mut seen);
+        server.send(Cmd::Close);
+        let (_, e) = daemon.wait_for("fin", T, |e| {
+            e["local"] == local.as_str() && e["from"] == "peer"
+        });
+        table.push(("server FIN", run, sender(&e), e["attribution"].clone()));
+    }
+    drop(client);
+    println!("\ncase           run  sender     reasons");
+    for (case, run, sender, a) in &table {
+        println!("{case:14} {run:3}  {sender:9}  {}", a["reasons"]);
+    }
+    for (case, run, got, a) in &table {
+        let want = if *case == "router reject" {
+            "middlebox"
+        } else {
+            "endpoint"
+        };
+        assert_eq!(got, want, "{case}, run {run}: {a}");
+    }
+    // The router is one hop nearer than the server.
+    let hops: Vec<i64> = table
+        .iter()
+        .filter(|(case, ..)| *case == "router reject")
+        .map(|(.., a)| a["hops_nearer"].as_i64().unwrap_or(0))
+        .collect();
+    assert!(hops.iter().all(|h| *h == 1), "{hops:?}");
+}
