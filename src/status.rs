@@ -132,6 +132,9 @@ pub struct LinkDoc {
     pub expected: u32,
     /// Since when the link is down (seconds since the epoch).
     pub down_since: Option<f64>,
+    /// Its last FIN, RST or refusal, and who really sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_close: Option<crate::policy::LastClose>,
     /// Its connections.
     pub connections: Vec<ConnectionDoc>,
 }
@@ -216,6 +219,7 @@ pub fn link_doc(v: &LinkView<'_>, health: &LinkHealth, now: Timestamp) -> LinkDo
         established: v.established,
         expected: v.spec.expect_connections,
         down_since: v.down_since.map(secs),
+        last_close: health.last_close.clone(),
         connections: v
             .connections
             .iter()

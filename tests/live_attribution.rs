@@ -183,6 +183,29 @@ fn attribution_of_router_resets_and_server_fin_and_rst_in_20_runs_each() {
         let (_, e) = daemon.wait_for("reset", T, |e| e["local"] == local.as_str());
         router.reject_with_reset(&net.server_ip, false);
         table.push(("router reject", run, sender(&e), e["attribution"].clone()));
+        if run == 0 {
+            // The status document shows the link's last RST and who sent it.
+            let deadline = std::time::Instant::now() + T;
+            loop {
+                let doc = linewatch::status::read(&daemon.state_dir).ok();
+                let close = doc.and_then(|d| d.links.first().and_then(|l| l.last_close.clone()));
+                if let Some(c) =
+                    close.filter(|c| c.local.map(|l| l.to_string()) == Some(local.clone()))
+                {
+                    assert_eq!(c.event, "reset");
+                    assert_eq!(
+                        c.attribution.map(|a| a.sender).as_deref(),
+                        Some("middlebox")
+                    );
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no last_close in the status document"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
 
         // The server aborts: its own RST.
         let local = fresh_connection(&mut daemon, &mut seen);

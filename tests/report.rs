@@ -102,7 +102,17 @@ fn the_verdict_says_who_closed_when_and_what_came_before() {
         "md",
     );
     assert!(
-        md.contains("- 203.0.113.10:5000 (the peer) sent FIN at 02:23:11.291 UTC on a connection up 10m 4s; our side acknowledged it; no RST or ICMP error preceded it."),
+        md.contains("- 203.0.113.10:5000 (the peer) sent FIN at 02:23:11.291 UTC on a connection up 10m 4s (its own: ttl 64 as usual for the peer); our side acknowledged it; no RST or ICMP error preceded it."),
+        "{md}"
+    );
+    // A firewall's RST in the peer's name: the report says who really sent it.
+    let md = report(
+        &common::fixtures().join("attribution-firewall-idle-rst.pcap"),
+        &common::fixtures().join("linewatch.toml"),
+        "md",
+    );
+    assert!(
+        md.contains("- a middlebox sent RST in the name of 203.0.113.10:5000 (the peer) at 02:15:47.019 UTC on a connection up 2m 40s (ttl 62, usual 52: sent about 10 hops nearer than the peer; ip_id 0, the peer's ids increment (last 41012); no TCP timestamp option, the peer sends it on every segment)"),
         "{md}"
     );
     let md = report(

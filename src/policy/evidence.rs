@@ -118,6 +118,43 @@ impl AttributionEvidence {
     }
 }
 
+/// The link's last FIN, RST or refusal, with who really sent it (as
+/// revised): what the status document and `linewatch status` show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastClose {
+    /// `fin`, `reset`, `refused` or `reset_ignored`.
+    pub event: String,
+    /// The side whose name the segment carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Side>,
+    /// Packet-clock time, UTC.
+    pub packet_time: String,
+    /// Our end of the connection.
+    pub local: Option<SocketAddr>,
+    /// The peer's end.
+    pub peer: Option<SocketAddr>,
+    /// Its packet number in the capture.
+    pub packet: Option<u64>,
+    /// Who really sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionEvidence>,
+}
+
+impl LastClose {
+    /// The view of a `fin`, `reset`, `refused` or `reset_ignored` event.
+    pub fn of(e: &Event) -> LastClose {
+        LastClose {
+            event: e.kind.name().to_string(),
+            from: crate::output::attribution::claim(&e.kind).map(|(side, _)| side),
+            packet_time: e.ts.utc(),
+            local: e.conn.map(|c| c.local),
+            peer: e.conn.map(|c| c.peer),
+            packet: e.packet,
+            attribution: AttributionEvidence::of(e),
+        }
+    }
+}
+
 /// An ICMP error about one of the link's connections.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IcmpEvidence {

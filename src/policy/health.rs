@@ -249,6 +249,8 @@ pub struct LinkHealth {
     pub verdict: Verdict,
     /// Which rule decided it.
     pub why: Why,
+    /// The link's last FIN, RST or refusal and who really sent it.
+    pub last_close: Option<super::LastClose>,
 }
 
 impl LinkHealth {
@@ -274,6 +276,7 @@ impl LinkHealth {
                 incident,
             },
             why,
+            last_close: None,
         }
     }
 }

@@ -30,8 +30,8 @@ mod health;
 mod page;
 
 pub use evidence::{
-    AttributionEvidence, Evidence, EvidenceRef, IcmpEvidence, LinkEvidence, ProbeEvidence,
-    Recovered,
+    AttributionEvidence, Evidence, EvidenceRef, IcmpEvidence, LastClose, LinkEvidence,
+    ProbeEvidence, Recovered,
 };
 pub use health::{Facts, Health, LinkHealth, Verdict, Why};
 use page::{resolve, trigger, truncate_chars};
@@ -131,6 +131,8 @@ struct LinkWatch {
     /// The last ICMP error about one of the link's connections: a page
     /// within [`ICMP_EVIDENCE`] of it names the router.
     last_icmp: Option<Event>,
+    /// The last FIN, RST or refusal, its attribution as revised.
+    last_close: Option<Event>,
     /// The link's latest evidence file (the recorder's, as the store
     /// reported it): pages name it.
     evidence_file: Option<EvidenceRef>,
@@ -156,6 +158,7 @@ impl LinkWatch {
             last: None,
             last_trouble: None,
             last_icmp: None,
+            last_close: None,
             evidence_file: None,
         }
     }
@@ -201,6 +204,7 @@ impl LinkWatch {
                 self.last_trouble = Some(e.clone());
             }
             EventKind::IcmpError { .. } => self.last_icmp = Some(e.clone()),
+            EventKind::ResetIgnored(_) => self.last_close = Some(e.clone()),
             EventKind::AttributionRevised {
                 of_packet,
                 up_again,
@@ -220,8 +224,21 @@ impl LinkWatch {
                     t.attribution.clone_from(&e.attribution);
                     noted.revised = true;
                 }
+                if let Some(c) = self
+                    .last_close
+                    .as_mut()
+                    .filter(|c| c.conn == e.conn && c.packet == Some(*of_packet))
+                {
+                    c.attribution.clone_from(&e.attribution);
+                }
             }
             _ => {}
+        }
+        if matches!(
+            e.kind,
+            EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Refused
+        ) {
+            self.last_close = Some(e.clone());
         }
         self.last = Some(e.clone());
         noted
@@ -499,7 +516,9 @@ impl Policy {
                     severity: inc.severity,
                     cause: inc.cause.clone(),
                 });
-                LinkHealth::of(LinkId::of(i), &l.spec, &l.facts, self.now, incident)
+                let mut h = LinkHealth::of(LinkId::of(i), &l.spec, &l.facts, self.now, incident);
+                h.last_close = l.last_close.as_ref().map(LastClose::of);
+                h
             })
             .collect()
     }

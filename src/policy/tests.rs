@@ -450,3 +450,67 @@ fn health_rules_are_overridable_per_link() {
     let quiet = |c: &mut Config| c.links[0].on_silence = OnSilence::Warning;
     assert!(run("silence", quiet, 120).is_empty());
 }
+
+#[test]
+fn a_firewalls_reset_pages_as_a_middlebox_with_its_distance() {
+    let n = run(
+        "attribution-firewall-idle-rst",
+        |c| c.links[0].page_on = PageOn::Warning,
+        120,
+    );
+    let t = n.first().expect("a page");
+    assert!(
+        t.summary.starts_with("visa-primary: RST in the name of 203.0.113.10:5000 at 02:15:47.019 UTC came from a middlebox about 10 hops nearer (TTL 62, usual 52), not from the peer; "),
+        "{}",
+        t.summary
+    );
+    let a = t
+        .evidence
+        .link()
+        .and_then(|e| e.attribution.clone())
+        .expect("attribution");
+    assert_eq!(a.sender, "middlebox");
+    assert_eq!(
+        (a.ttl, a.ttl_usual, a.hops_nearer),
+        (Some(62), Some(52), Some(10))
+    );
+    assert_eq!(a.reasons.len(), 3, "{:?}", a.reasons);
+}
+
+#[test]
+fn a_revised_attribution_updates_the_open_incident_under_its_key() {
+    let n = run(
+        "attribution-lost-race",
+        |c| c.links[0].page_on = PageOn::Warning,
+        120,
+    );
+    let classes = actions(&n);
+    let first = classes
+        .iter()
+        .position(|(a, _)| *a == "trigger")
+        .expect("a trigger");
+    let revised = n
+        .iter()
+        .position(|x| x.class == "attribution_revised")
+        .expect("an update");
+    assert!(first < revised, "{classes:?}");
+    assert!(
+        n[first].summary.contains("sender unknown"),
+        "{}",
+        n[first].summary
+    );
+    let u = &n[revised];
+    assert_eq!(u.action, Action::Trigger);
+    assert_eq!(u.dedup_key, n[first].dedup_key);
+    assert!(
+        u.summary.starts_with("revised: visa-primary: RST in the name of 203.0.113.10:5000 at 02:14:09.111 UTC came from a middlebox (the peer kept sending after the RST (1 segment): the sender lost the race), not from the peer"),
+        "{}",
+        u.summary
+    );
+    let a = u
+        .evidence
+        .link()
+        .and_then(|e| e.attribution.clone())
+        .expect("attribution");
+    assert_eq!(a.sender, "middlebox");
+}

@@ -29,7 +29,30 @@ pub fn sentence(e: &Event, events: &[Event], affected: &[Affected]) -> String {
                 (Side::Local, Some(c)) => format!("{} (our side)", c.local),
                 (_, None) => side.name().to_string(),
             };
-            let mut s = format!("{who} sent {what} at {at}{up}");
+            // Who really sent it, as revised by what followed.
+            let standing = e.packet.and_then(|p| {
+                crate::event::standing_verdicts(events)
+                    .into_iter()
+                    .find(|(q, _)| *q == p)
+                    .map(|(_, a)| a)
+            });
+            let reasons = |a: &crate::event::Attribution| {
+                crate::output::attribution::reasons(a, *side, what).join("; ")
+            };
+            let mut s = match standing {
+                Some(a) if a.sender == crate::event::Sender::Middlebox => format!(
+                    "a middlebox sent {what} in the name of {who} at {at}{up} ({})",
+                    reasons(a)
+                ),
+                Some(a) if a.sender == crate::event::Sender::Endpoint => {
+                    format!("{who} sent {what} at {at}{up} (its own: {})", reasons(a))
+                }
+                Some(a) => format!(
+                    "{what} in the name of {who} at {at}{up}, sender unknown ({})",
+                    reasons(a)
+                ),
+                None => format!("{who} sent {what} at {at}{up}"),
+            };
             if what == "FIN" {
                 s.push_str(&match acknowledged(e, conn) {
                     Some(true) => format!("; {} acknowledged it", other(*side)),

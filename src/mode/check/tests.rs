@@ -43,6 +43,7 @@ fn link(name: &str, health: Health, established: u32, conns: Vec<ConnectionDoc>)
         established,
         expected: 1,
         down_since: None,
+        last_close: None,
         connections: conns,
     }
 }

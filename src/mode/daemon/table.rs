@@ -44,6 +44,16 @@ pub fn status_table(doc: &StatusDoc) -> String {
                 if c.black_hole { "  BLACK HOLE" } else { "" },
             ));
         }
+        if let Some(c) = &l.last_close {
+            let from = c.from.map_or("-", |s| s.name());
+            let sender = c.attribution.as_ref().map_or_else(String::new, |a| {
+                format!("  sent by {}: {}", a.sender, a.reasons.join("; "))
+            });
+            s.push_str(&format!(
+                "  last {} from {from} at {} UTC{sender}\n",
+                c.event, c.packet_time
+            ));
+        }
     }
     s.push_str(&format!(
         "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}\n",
