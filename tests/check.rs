@@ -88,6 +88,7 @@ fn link(name: &str, health: Health, conns: Vec<ConnectionDoc>) -> LinkDoc {
         established,
         expected: 1,
         down_since: None,
+        last_close: None,
         connections: conns,
     }
 }
