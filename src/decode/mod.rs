@@ -502,8 +502,7 @@ fn parse_options(tcp: &TcpSlice<'_>) -> TcpOptions {
             TcpOptionElement::MaximumSegmentSize(m) => o.mss = Some(m),
             TcpOptionElement::WindowScale(w) => o.window_scale = Some(w),
             TcpOptionElement::SelectiveAcknowledgementPermitted => o.sack_permitted = true,
-            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
-                o.first_sack = Some(first);
+            TcpOptionElement::SelectiveAcknowledgement(_, rest) => {
                 o.sack_blocks = 1 + rest.iter().filter(|b| b.is_some()).count() as u8;
             }
             TcpOptionElement::Timestamp(val, ecr) => o.timestamps = Some((val, ecr)),

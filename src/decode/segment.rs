@@ -62,8 +62,6 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// Number of SACK blocks in this segment (0 to 4).
     pub sack_blocks: u8,
-    /// The first SACK block, `(left, right)` edges.
-    pub first_sack: Option<(u32, u32)>,
     /// Timestamps option `(TSval, TSecr)`.
     pub timestamps: Option<(u32, u32)>,
 }

@@ -141,13 +141,91 @@ impl Clue {
     }
 }
 
+/// At most this many clues: four from the headers, one from the window,
+/// five from what followed.
+pub const MAX_CLUES: usize = 10;
+
+/// An attribution's clues, held inline (no allocation per FIN or RST:
+/// replay attributes every close of every connection). Dereferences to
+/// a slice.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct Clues {
+    items: [Clue; MAX_CLUES],
+    len: u8,
+}
+
+impl Clues {
+    /// No clues.
+    pub const fn new() -> Clues {
+        Clues {
+            items: [Clue::TtlAsUsual; MAX_CLUES],
+            len: 0,
+        }
+    }
+
+    /// Adds `c`; beyond [`MAX_CLUES`] it is dropped (the tracker never
+    /// gathers that many).
+    pub fn push(&mut self, c: Clue) {
+        if let Some(slot) = self.items.get_mut(usize::from(self.len)) {
+            *slot = c;
+            self.len += 1;
+        }
+    }
+
+    /// Keeps the clues `keep` says yes to, in order.
+    pub fn retain(&mut self, keep: impl Fn(&Clue) -> bool) {
+        let mut kept = Clues::new();
+        for c in self.iter().filter(|c| keep(c)) {
+            kept.push(*c);
+        }
+        *self = kept;
+    }
+}
+
+impl Default for Clues {
+    fn default() -> Clues {
+        Clues::new()
+    }
+}
+
+impl std::ops::Deref for Clues {
+    type Target = [Clue];
+    fn deref(&self) -> &[Clue] {
+        self.items.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+impl std::ops::DerefMut for Clues {
+    fn deref_mut(&mut self) -> &mut [Clue] {
+        self.items
+            .get_mut(..usize::from(self.len))
+            .unwrap_or(&mut [])
+    }
+}
+
+impl std::fmt::Debug for Clues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> From<[Clue; N]> for Clues {
+    fn from(list: [Clue; N]) -> Clues {
+        let mut c = Clues::new();
+        for x in list {
+            c.push(x);
+        }
+        c
+    }
+}
+
 /// Who sent a FIN or RST, with the evidence.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Attribution {
     /// The verdict.
     pub sender: Sender,
     /// The evidence, strongest first.
-    pub clues: Vec<Clue>,
+    pub clues: Clues,
     /// The segment's TTL (hop limit).
     pub ttl: Option<u8>,
     /// The claimed sender's usual TTL, if it had a stable one.
@@ -206,7 +284,7 @@ mod tests {
     fn hops_count_down_from_the_likely_initial_ttl() {
         let a = |ttl, usual| Attribution {
             sender: Sender::Unknown,
-            clues: Vec::new(),
+            clues: Clues::new(),
             ttl: Some(ttl),
             ttl_usual: Some(usual),
         };

@@ -6,7 +6,9 @@
 
 mod attribution;
 
-pub use attribution::{initial_ttl, standing_verdicts, Attribution, Clue, IdHabit, Sender};
+pub use attribution::{
+    initial_ttl, standing_verdicts, Attribution, Clue, Clues, IdHabit, Sender, MAX_CLUES,
+};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -31,77 +31,191 @@ fn who(side: Side) -> (&'static str, &'static str) {
     }
 }
 
-/// `1 hop`, `9 hops`.
-fn hops(n: i16) -> String {
-    if n == 1 {
-        "1 hop".into()
-    } else {
-        format!("{n} hops")
+/// A piece of a reason: words or a number, appended without `fmt` (the
+/// replay writes a reason for every FIN and RST of every connection).
+trait Piece {
+    fn put(self, buf: &mut Vec<u8>);
+}
+
+impl Piece for &str {
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.as_bytes());
     }
+}
+
+macro_rules! int_piece {
+    ($($t:ty),*) => {$(
+        impl Piece for $t {
+            fn put(self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
+            }
+        }
+    )*};
+}
+int_piece!(u8, u16, u32, u64, i16);
+
+/// `1 hop`, `9 hops`.
+struct Hops(i16);
+
+impl Piece for Hops {
+    fn put(self, buf: &mut Vec<u8>) {
+        self.0.put(buf);
+        (if self.0 == 1 { " hop" } else { " hops" }).put(buf);
+    }
+}
+
+impl std::fmt::Display for Hops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = if self.0 == 1 { "hop" } else { "hops" };
+        write!(f, "{} {unit}", self.0)
+    }
+}
+
+/// Appends each piece to the buffer.
+macro_rules! put {
+    ($buf:expr, $($piece:expr),+ $(,)?) => {{
+        $( Piece::put($piece, $buf); )+
+    }};
 }
 
 /// One clue in words, for a segment that claimed to come from `side`
 /// (`what` is `RST` or `FIN`).
 pub fn reason(a: &Attribution, clue: Clue, side: Side, what: &str) -> String {
+    super::line(|buf| write_reason(buf, a, clue, side, what))
+}
+
+/// [`reason`] appended to `buf`: no `String` or `fmt` per reason on the
+/// replay's path. The words are ASCII without quotes or backslashes, so
+/// they go into a JSON string as they are (a test holds every clue to
+/// that).
+pub fn write_reason(buf: &mut Vec<u8>, a: &Attribution, clue: Clue, side: Side, what: &str) {
     let (name, names) = who(side);
     let (receiver, _) = who(side.other());
     let ttl = a.ttl.unwrap_or(0);
     let usual = a.ttl_usual.unwrap_or(0);
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
     match clue {
-        Clue::TtlAsUsual => format!("ttl {ttl} as usual for {name}"),
-        Clue::TtlStep => match a.hops_nearer().unwrap_or(0) {
-            n if n > 0 => format!(
-                "ttl {ttl}, usual {usual}: sent about {} nearer than {name}",
-                hops(n)
-            ),
-            n if n < 0 => format!(
-                "ttl {ttl}, usual {usual}: sent about {} farther than {name}",
-                hops(-n)
-            ),
-            _ => format!("ttl {ttl}, usual {usual}: another sender's initial TTL"),
-        },
-        Clue::TtlAlone => "this rests on the TTL alone: a route change can move it too".into(),
-        Clue::TtlUnsettled => format!("{names} TTL varies: no stable baseline to compare"),
-        Clue::LittleBaseline { packets } => {
-            let s = if packets == 1 { "" } else { "s" };
-            format!("only {packets} packet{s} from {name} before it: too little baseline")
+        Clue::TtlAsUsual => put!(buf, "ttl ", ttl, " as usual for ", name),
+        Clue::TtlStep => {
+            put!(buf, "ttl ", ttl, ", usual ", usual, ": ");
+            match a.hops_nearer().unwrap_or(0) {
+                n if n > 0 => put!(buf, "sent about ", Hops(n), " nearer than ", name),
+                n if n < 0 => put!(buf, "sent about ", Hops(-n), " farther than ", name),
+                _ => put!(buf, "another sender's initial TTL"),
+            }
         }
-        Clue::IpIdFits { id, last } => format!("ip_id {id} follows {names} ids (last {last})"),
+        Clue::TtlAlone => put!(
+            buf,
+            "this rests on the TTL alone: a route change can move it too"
+        ),
+        Clue::TtlUnsettled => put!(buf, names, " TTL varies: no stable baseline to compare"),
+        Clue::LittleBaseline { packets } => put!(
+            buf,
+            "only ",
+            packets,
+            " packet",
+            plural(packets),
+            " from ",
+            name,
+            " before it: too little baseline"
+        ),
+        Clue::IpIdFits { id, last } => {
+            put!(
+                buf,
+                "ip_id ",
+                id,
+                " follows ",
+                names,
+                " ids (last ",
+                last,
+                ")"
+            )
+        }
         Clue::IpIdBreaks { id, habit, last } => match habit {
-            IdHabit::Zero => format!("ip_id {id}, {names} ids are always 0"),
+            IdHabit::Zero => put!(buf, "ip_id ", id, ", ", names, " ids are always 0"),
             IdHabit::Incrementing | IdHabit::Varying => {
-                format!("ip_id {id}, {names} ids increment (last {last})")
+                put!(
+                    buf,
+                    "ip_id ",
+                    id,
+                    ", ",
+                    names,
+                    " ids increment (last ",
+                    last,
+                    ")"
+                )
             }
         },
-        Clue::DfDiffers { df } => format!(
-            "DF bit {}, {name} always {} it",
+        Clue::DfDiffers { df } => put!(
+            buf,
+            "DF bit ",
             if df { "set" } else { "clear" },
-            if df { "clears" } else { "sets" }
+            ", ",
+            name,
+            " always ",
+            if df { "clears" } else { "sets" },
+            " it"
         ),
-        Clue::NoTimestamp => {
-            format!("no TCP timestamp option, {name} sends it on every segment")
-        }
-        Clue::TsvalFits => format!("TCP timestamp follows {names} clock"),
+        Clue::NoTimestamp => put!(
+            buf,
+            "no TCP timestamp option, ",
+            name,
+            " sends it on every segment"
+        ),
+        Clue::TsvalFits => put!(buf, "TCP timestamp follows ", names, " clock"),
         Clue::TsvalOff { tsval, last } => {
-            format!("TSval {tsval} is off {names} clock (last {last})")
+            put!(
+                buf,
+                "TSval ",
+                tsval,
+                " is off ",
+                names,
+                " clock (last ",
+                last,
+                ")"
+            )
         }
-        Clue::LostRace { segments } => format!(
-            "{name} kept sending after the {what} ({segments} segment{}): the sender lost the race",
-            if segments == 1 { "" } else { "s" }
+        Clue::LostRace { segments } => put!(
+            buf,
+            name,
+            " kept sending after the ",
+            what,
+            " (",
+            segments,
+            " segment",
+            plural(u64::from(segments)),
+            "): the sender lost the race"
         ),
-        Clue::ChallengeAck => format!(
-            "{receiver} answered with a challenge ACK (RFC 5961): the {what} was not accepted"
+        Clue::ChallengeAck => put!(
+            buf,
+            receiver,
+            " answered with a challenge ACK (RFC 5961): the ",
+            what,
+            " was not accepted"
         ),
-        Clue::JumpingSeq { resets } => format!("{resets} RSTs with jumping sequence numbers"),
+        Clue::JumpingSeq { resets } => {
+            put!(buf, resets, " RSTs with jumping sequence numbers")
+        }
         Clue::OutOfWindow {
             seq,
             rcv_nxt,
             window,
-        } => format!(
-            "seq {seq} outside {}'s receive window ({rcv_nxt} + {window}): ignored by the endpoint",
-            who(side.other()).0
+        } => put!(
+            buf,
+            "seq ",
+            seq,
+            " outside ",
+            receiver,
+            "'s receive window (",
+            rcv_nxt,
+            " + ",
+            window,
+            "): ignored by the endpoint"
         ),
-        Clue::LivesOn => "traffic went on both ways after it: the connection is up again".into(),
+        Clue::LivesOn => put!(
+            buf,
+            "traffic went on both ways after it: the connection is up again"
+        ),
     }
 }
 
@@ -123,11 +237,13 @@ pub fn write_json(a: &Attribution, side: Side, what: &str, buf: &mut Vec<u8>) {
     }
     o.raw("reasons", |b| {
         b.push(b'[');
-        for (i, r) in reasons(a, side, what).iter().enumerate() {
+        for (i, c) in a.clues.iter().enumerate() {
             if i > 0 {
                 b.push(b',');
             }
-            super::json::string(b, r);
+            b.push(b'"');
+            write_reason(b, a, *c, side, what);
+            b.push(b'"');
         }
         b.push(b']');
     });
@@ -142,7 +258,10 @@ pub fn write_json(a: &Attribution, side: Side, what: &str, buf: &mut Vec<u8>) {
 }
 
 /// The verdict as the timeline's line ends: ` -- sent by a middlebox:
-/// ttl 61, usual 52: sent about 9 hops nearer than the peer; ...`.
+/// ttl 61, usual 52: sent about 9 hops nearer than the peer; ...`. An
+/// endpoint's line gives its strongest reason only (the timeline stays
+/// readable; the JSON has them all); a middlebox or unknown verdict gives
+/// every reason, as the engineer needs them.
 pub fn write_text(a: &Attribution, side: Side, what: &str, buf: &mut Vec<u8>) {
     let head = match (a.sender, side) {
         (Sender::Middlebox, _) => " -- sent by a middlebox: ",
@@ -151,11 +270,15 @@ pub fn write_text(a: &Attribution, side: Side, what: &str, buf: &mut Vec<u8>) {
         (Sender::Unknown, _) => " -- sender unknown: ",
     };
     buf.extend_from_slice(head.as_bytes());
-    for (i, r) in reasons(a, side, what).iter().enumerate() {
+    let shown = match a.sender {
+        Sender::Endpoint => 1,
+        Sender::Middlebox | Sender::Unknown => a.clues.len(),
+    };
+    for (i, c) in a.clues.iter().take(shown).enumerate() {
         if i > 0 {
             buf.extend_from_slice(b"; ");
         }
-        buf.extend_from_slice(r.as_bytes());
+        write_reason(buf, a, *c, side, what);
     }
 }
 
@@ -174,13 +297,13 @@ pub fn page_phrase(a: &Attribution, side: Side, what: &str, addr: &str, at: &str
             let whence = match (a.clues.first(), a.hops_nearer()) {
                 (Some(Clue::TtlStep), Some(n)) if n > 0 => format!(
                     " about {} nearer (TTL {}, usual {})",
-                    hops(n),
+                    Hops(n),
                     a.ttl.unwrap_or(0),
                     a.ttl_usual.unwrap_or(0)
                 ),
                 (Some(Clue::TtlStep), Some(n)) if n < 0 => format!(
                     " about {} farther (TTL {}, usual {})",
-                    hops(-n),
+                    Hops(-n),
                     a.ttl.unwrap_or(0),
                     a.ttl_usual.unwrap_or(0)
                 ),
@@ -205,7 +328,7 @@ mod tests {
     fn middlebox() -> Attribution {
         Attribution {
             sender: Sender::Middlebox,
-            clues: vec![
+            clues: [
                 Clue::TtlStep,
                 Clue::IpIdBreaks {
                     id: 0,
@@ -213,7 +336,8 @@ mod tests {
                     last: 41233,
                 },
                 Clue::NoTimestamp,
-            ],
+            ]
+            .into(),
             ttl: Some(61),
             ttl_usual: Some(52),
         }
@@ -229,6 +353,51 @@ mod tests {
                 "no TCP timestamp option, the peer sends it on every segment",
             ]
         );
+    }
+
+    /// Every clue's words are JSON-safe as written (no quote, backslash
+    /// or control character), for both sides and both segments.
+    #[test]
+    fn every_reason_goes_into_json_as_it_is() {
+        let clues = [
+            Clue::TtlAsUsual,
+            Clue::TtlStep,
+            Clue::TtlAlone,
+            Clue::TtlUnsettled,
+            Clue::LittleBaseline { packets: 1 },
+            Clue::IpIdFits { id: 2, last: 1 },
+            Clue::IpIdBreaks {
+                id: 0,
+                habit: IdHabit::Zero,
+                last: 0,
+            },
+            Clue::DfDiffers { df: false },
+            Clue::NoTimestamp,
+            Clue::TsvalFits,
+            Clue::TsvalOff { tsval: 1, last: 2 },
+            Clue::LostRace { segments: 2 },
+            Clue::ChallengeAck,
+            Clue::JumpingSeq { resets: 3 },
+            Clue::OutOfWindow {
+                seq: 1,
+                rcv_nxt: 2,
+                window: 3,
+            },
+            Clue::LivesOn,
+        ];
+        for side in [Side::Peer, Side::Local] {
+            for what in ["RST", "FIN"] {
+                for c in clues {
+                    let r = reason(&middlebox(), c, side, what);
+                    assert!(
+                        !r.is_empty()
+                            && r.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+                            && !r.contains(['"', '\\']),
+                        "{r:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -254,7 +423,7 @@ mod tests {
         );
         let unknown = Attribution {
             sender: Sender::Unknown,
-            clues: vec![Clue::LittleBaseline { packets: 2 }],
+            clues: [Clue::LittleBaseline { packets: 2 }].into(),
             ttl: Some(64),
             ttl_usual: None,
         };

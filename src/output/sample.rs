@@ -69,14 +69,15 @@ pub(crate) fn one_of_each_kind() -> Vec<Event> {
     ];
     let attribution = Attribution {
         sender: Sender::Middlebox,
-        clues: vec![
+        clues: [
             Clue::TtlStep,
             Clue::IpIdBreaks {
                 id: 0,
                 habit: IdHabit::Incrementing,
                 last: 41233,
             },
-        ],
+        ]
+        .into(),
         ttl: Some(61),
         ttl_usual: Some(52),
     };
@@ -97,7 +98,7 @@ pub(crate) fn one_of_each_kind() -> Vec<Event> {
                 ack: 2,
                 flags: crate::decode::TcpFlags(0x11),
             }),
-            attribution: Some(Box::new(attribution.clone())),
+            attribution: Some(Box::new(attribution)),
         })
         .collect()
 }

@@ -30,7 +30,7 @@
 //! counters and the last values.
 
 use crate::decode::Segment;
-use crate::event::{Accused, Attribution, Clue, IdHabit, Sender, Side};
+use crate::event::{Accused, Attribution, Clue, Clues, IdHabit, Sender, Side};
 use crate::time::{Duration, Timestamp};
 
 use super::seq::Seq;
@@ -138,8 +138,8 @@ impl Habits {
 }
 
 /// The claimed sender's habits against one FIN or RST: the header clues.
-pub(super) fn judge(habits: &Habits, seg: &Segment) -> (Vec<Clue>, Option<u8>) {
-    let mut clues = Vec::new();
+pub(super) fn judge(habits: &Habits, seg: &Segment) -> (Clues, Option<u8>) {
+    let mut clues = Clues::new();
     if habits.packets < MIN_BASELINE {
         clues.push(Clue::LittleBaseline {
             packets: u64::from(habits.packets),
@@ -192,7 +192,7 @@ pub(super) fn judge(habits: &Habits, seg: &Segment) -> (Vec<Clue>, Option<u8>) {
 /// The verdict on `clues` (see the module's rule). Adds [`Clue::TtlAlone`]
 /// when a middlebox verdict rests on the TTL step alone, and orders the
 /// clues strongest first.
-pub(super) fn verdict(clues: &mut Vec<Clue>) -> Sender {
+pub(super) fn verdict(clues: &mut Clues) -> Sender {
     let (mut race, mut ttl_step, mut ttl_usual, mut little) = (false, false, false, false);
     let (mut weak, mut pro) = (0u32, 0u32);
     for c in clues.iter() {
@@ -224,7 +224,7 @@ pub(super) fn verdict(clues: &mut Vec<Clue>) -> Sender {
     if sender == Sender::Middlebox && ttl_step && weak == 0 && !race {
         clues.push(Clue::TtlAlone);
     }
-    clues.sort_by_key(|c| rank(*c));
+    clues.sort_unstable_by_key(|c| rank(*c));
     sender
 }
 
@@ -254,7 +254,9 @@ fn rank(c: Clue) -> u8 {
 /// out-of-window sequence number).
 pub(super) fn attribute(habits: &Habits, seg: &Segment, more: Option<Clue>) -> Attribution {
     let (mut clues, ttl_usual) = judge(habits, seg);
-    clues.extend(more);
+    if let Some(c) = more {
+        clues.push(c);
+    }
     let sender = verdict(&mut clues);
     Attribution {
         sender,
@@ -282,8 +284,6 @@ pub(super) struct Suspect {
     end: Seq,
     /// The receiver's next expected sequence number then (its last ACK).
     rcv_nxt: Option<Seq>,
-    /// The header clues, as judged then.
-    header: Vec<Clue>,
     /// The verdict as it stands.
     pub(super) attribution: Attribution,
     /// RSTs from the claimed sender (the first included), and the
@@ -325,12 +325,6 @@ impl Suspect {
         rcv_nxt: Option<Seq>,
         attribution: Attribution,
     ) -> Suspect {
-        let header = attribution
-            .clues
-            .iter()
-            .copied()
-            .filter(|c| *c != Clue::TtlAlone)
-            .collect();
         Suspect {
             what,
             before,
@@ -340,7 +334,6 @@ impl Suspect {
             seq: Seq(seg.seq),
             end: Seq(seg.seq).plus(seg.seq_len()),
             rcv_nxt,
-            header,
             attribution,
             resets: 1,
             seqs: [seg.seq, 0, 0],
@@ -362,6 +355,7 @@ impl Suspect {
     /// Takes one segment that came after the suspect, from `side`.
     pub(super) fn observe(&mut self, seg: &Segment, side: Side) -> Review {
         let within = seg.ts <= self.at.plus(REVISE_WITHIN);
+        let facts = self.facts();
         let seq = Seq(seg.seq);
         let in_sequence =
             seq.plus(IN_SEQUENCE).after(self.seq) && self.seq.plus(IN_SEQUENCE).after(seq);
@@ -407,7 +401,9 @@ impl Suspect {
             self.up_again = true;
         }
         let before = self.attribution.sender;
-        if within || up_again {
+        // Judged again only when what followed says something new: most
+        // segments after a FIN are plain ACKs that change nothing.
+        if (within || up_again) && self.facts() != facts {
             self.rejudge();
         }
         if up_again {
@@ -419,16 +415,36 @@ impl Suspect {
         }
     }
 
-    /// The verdict on the header clues and what followed.
-    fn rejudge(&mut self) {
-        let mut clues = self.header.clone();
-        // A FIN's sender may still ACK what it receives: only data past
-        // its FIN is a race. After a RST, any in-sequence segment is.
-        let lost = match self.what {
+    /// What followed, as far as the verdict goes: a race lost, distinct
+    /// RST sequence numbers, a challenge ACK, the connection up again.
+    fn facts(&self) -> (bool, u8, bool, bool) {
+        (self.lost(), self.distinct, self.challenge, self.up_again)
+    }
+
+    /// A FIN's sender may still ACK what it receives: only data past its
+    /// FIN is a race. After a RST, any in-sequence segment is.
+    fn lost(&self) -> bool {
+        match self.what {
             Accused::Fin => self.data_after,
             Accused::Reset | Accused::Refused => self.data_after || self.sender_after >= 2,
-        };
-        if lost {
+        }
+    }
+
+    /// The verdict on the header clues and what followed.
+    fn rejudge(&mut self) {
+        // The header clues as judged then: all but what followed.
+        let mut clues = self.attribution.clues;
+        clues.retain(|c| {
+            !matches!(
+                c,
+                Clue::TtlAlone
+                    | Clue::LostRace { .. }
+                    | Clue::JumpingSeq { .. }
+                    | Clue::ChallengeAck
+                    | Clue::LivesOn
+            )
+        });
+        if self.lost() {
             clues.push(Clue::LostRace {
                 segments: self.sender_after,
             });
@@ -510,7 +526,7 @@ mod tests {
         h
     }
 
-    fn sender_of(h: &Habits, s: &Segment) -> (Sender, Vec<Clue>) {
+    fn sender_of(h: &Habits, s: &Segment) -> (Sender, Clues) {
         let a = attribute(h, s, None);
         (a.sender, a.clues)
     }
@@ -541,7 +557,7 @@ mod tests {
         }
         let (sender, clues) = sender_of(&v6, &seg(61, None, None, 100));
         assert_eq!(sender, Sender::Middlebox);
-        assert_eq!(clues, [Clue::TtlStep, Clue::TtlAlone]);
+        assert_eq!(*clues, [Clue::TtlStep, Clue::TtlAlone]);
         let h = peer(10);
         // The same step, but the IP ID continues the peer's counter and
         // the timestamp its clock: a route change, not an accusation.
@@ -562,7 +578,7 @@ mod tests {
         let h = peer(3);
         let (sender, clues) = sender_of(&h, &seg(61, Some(0), None, 100));
         assert_eq!(sender, Sender::Unknown);
-        assert_eq!(clues, vec![Clue::LittleBaseline { packets: 3 }]);
+        assert_eq!(*clues, [Clue::LittleBaseline { packets: 3 }]);
     }
 
     #[test]

@@ -396,8 +396,12 @@ impl Connection {
     ) -> Option<Box<Attribution>> {
         let a = attribution::attribute(&self.dir(from).habits, seg, None);
         let rcv_nxt = self.dir(from.other()).ack_max;
-        let suspect = Suspect::new(what, self.state, from, seg, packet, rcv_nxt, a.clone());
-        self.suspect = Some(Box::new(suspect));
+        let suspect = Suspect::new(what, self.state, from, seg, packet, rcv_nxt, a);
+        // A connection's second FIN replaces its first: the box is reused.
+        match self.suspect.as_mut() {
+            Some(s) => **s = suspect,
+            None => self.suspect = Some(Box::new(suspect)),
+        }
         Some(Box::new(a))
     }
 
@@ -446,7 +450,7 @@ impl Connection {
         }
         let review = s.observe(seg, from);
         let (of, accused_from, of_packet, before) = (s.what, s.from, s.packet, s.before);
-        let attribution = Box::new(s.attribution.clone());
+        let attribution = s.attribution;
         let up_again = match review {
             Review::Same => return,
             Review::Revised => false,
@@ -467,7 +471,7 @@ impl Connection {
             },
             Some(packet),
         );
-        e.attribution = Some(attribution);
+        e.attribution = Some(Box::new(attribution));
         out.push(e);
     }
 
