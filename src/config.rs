@@ -32,9 +32,9 @@ pub const DEFAULT_BLACK_HOLE_AFTER: Duration = Duration::from_secs(10);
 /// Default `reconnect_grace`: how long a link may have fewer connections
 /// than expected (e.g. while the application reconnects) before `link_down`.
 pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(5);
-/// Default flow table bound. A tracked connection costs about 1.2 KB with
-/// its table slot (768 bytes), index entry, timers and Zeek history
-/// (measured: 32,768 live flows, about 46 MiB peak RSS for the whole
+/// Default flow table bound. A tracked connection costs about 1.4 KB with
+/// its table slot (912 bytes), index entry, timers and Zeek history
+/// (measured: 32,768 live flows, about 53 MiB peak RSS for the whole
 /// replay, its queues and buffers included), so the default keeps the
 /// probe under 64 MiB even when a busy capture fills the table; the
 /// daemon, which tracks only its links' connections, never comes near it.

@@ -10,7 +10,7 @@
 //!
 //! # Bounds
 //! The flow table holds at most `max_flows` connections (default 32,768,
-//! about 1.2 KB each).
+//! about 1.4 KB each).
 //! Finished connections leave it `linger` (5 s) after their last packet;
 //! connections outside any configured link leave it after `idle_timeout`
 //! (1 h) without packets. When the table is full and a new connection
