@@ -309,6 +309,11 @@ fn pages_arrive_exactly_once_in_order_through_faults() {
     assert_eq!(trigger["payload"]["source"], "gw-test");
     assert_eq!(trigger["payload"]["component"], "visa-primary");
     assert_eq!(trigger["payload"]["custom_details"]["from"], "peer");
+    // Who really sent the FIN, in full.
+    let a = &trigger["payload"]["custom_details"]["attribution"];
+    assert_eq!(a["sender"], "endpoint", "{a}");
+    assert_eq!(a["reasons"][0], "ttl 64 as usual for the peer", "{a}");
+    assert_eq!(a["ttl"], 64, "{a}");
     assert!(trigger["payload"]["summary"]
         .as_str()
         .unwrap()
@@ -360,10 +365,8 @@ fn pages_arrive_exactly_once_in_order_through_faults() {
         );
     }
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("linewatch.fin:1|c|#link:visa-primary")
-                && l.contains("side:peer")),
+        lines.iter().any(|l| l
+            == "linewatch.fin:1|c|#link:visa-primary,peer:203.0.113.10:5000,side:peer,sender:endpoint"),
         "{lines:#?}"
     );
     assert!(

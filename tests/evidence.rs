@@ -22,7 +22,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The events that open (or extend) an incident file.
-const TRIGGERS: [&str; 5] = ["fin", "reset", "silence", "black_hole", "link_down"];
+const TRIGGERS: [&str; 6] = [
+    "fin",
+    "reset",
+    "reset_ignored",
+    "silence",
+    "black_hole",
+    "link_down",
+];
 
 struct Fixture {
     name: String,

@@ -7,8 +7,6 @@
 
 mod live;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use live::{available, sh, Cmd, Daemon, Net, Peer, TempDir, SERIAL};
@@ -43,18 +41,7 @@ impl Router {
             "table inet lwr {{\n chain relay {{ type filter hook forward priority 0; ip daddr {server_ip} tcp dport {} reject with tcp reset; }}\n}}\n",
             live::PORT
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "nft rules failed");
+        live::nft(&self.ns, &rules);
     }
 }
 

@@ -60,18 +60,24 @@ fn known_difference(trace: &str, row: &Row, ours: Option<&str>) -> Option<&'stat
     None
 }
 
+/// The oracle's capture files, sorted.
+fn traces(oracle: &Path) -> Vec<std::path::PathBuf> {
+    let mut traces: Vec<_> = fs::read_dir(oracle)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    traces.sort();
+    traces
+}
+
 #[test]
 fn zeek_conn_state_agreement() {
     let Some(shared) = common::shared_captures() else {
         return;
     };
     let oracle = shared.join("oracle");
-    let mut traces: Vec<_> = fs::read_dir(&oracle)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    traces.sort();
+    let traces = traces(&oracle);
     assert!(
         traces.len() >= 40,
         "expected the 46 oracle traces, found {}",
@@ -170,13 +176,7 @@ fn attribution_verdict_table_over_the_zeek_traces() {
     let Some(shared) = common::shared_captures() else {
         return;
     };
-    let oracle = shared.join("oracle");
-    let mut traces: Vec<_> = fs::read_dir(&oracle)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    traces.sort();
+    let traces = traces(&shared.join("oracle"));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut unexplained = Vec::new();
     println!("\nAttribution of every FIN, RST and refusal in the Zeek traces:");

@@ -16,12 +16,14 @@ use crate::pipeline::Header;
 use crate::time::{Duration, Timestamp};
 
 /// Events that open an incident file (or, while one is open, push its
-/// end further out): the faults a carrier is asked about.
+/// end further out): the faults a carrier is asked about, an ignored
+/// (out-of-window) RST among them: someone sent it.
 pub fn is_trigger(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::FinFrom(_)
             | EventKind::ResetFrom(_)
+            | EventKind::ResetIgnored(_)
             | EventKind::Silence { .. }
             | EventKind::BlackHole { .. }
             | EventKind::LinkDown { .. }

@@ -66,6 +66,22 @@ fn scenario(name: &'static str, about: &'static str) -> Scenario {
     )
 }
 
+/// Scenario `name` on the usual connection: the handshake, `seconds` of
+/// traffic (the baseline), then `wait` seconds of quiet.
+fn established(
+    name: &'static str,
+    about: &'static str,
+    seconds: u32,
+    wait: f64,
+) -> (Scenario, Conv) {
+    let mut s = scenario(name, about);
+    let mut c = conv(40_123, 1_000, 2_000);
+    handshake(&mut s, &mut c);
+    traffic(&mut s, &mut c, seconds);
+    s.wait(wait);
+    (s, c)
+}
+
 /// The application reconnects on a new port, 1 s later.
 fn reconnect(s: &mut Scenario) {
     s.wait(1.0);
@@ -75,14 +91,12 @@ fn reconnect(s: &mut Scenario) {
 }
 
 fn genuine_rst() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-genuine-rst",
         "The card network's host aborts the connection: its RST has its usual TTL, the next IP ID and a timestamp on its clock. Attributed to the endpoint.",
+        120,
+        3.3,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 120);
-    s.wait(3.3);
     s.segment(&mut c, From::Peer, F_RST | F_ACK, 0, "");
     s.expect(&c, "reset", Some(From::Peer));
     s.attributed("endpoint");
@@ -91,14 +105,12 @@ fn genuine_rst() -> Scenario {
 }
 
 fn genuine_fin() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-genuine-fin",
         "The card network's host closes the connection with FIN and ours closes too: both FINs are attributed to their endpoints.",
+        120,
+        3.3,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 120);
-    s.wait(3.3);
     s.segment(&mut c, From::Peer, F_FIN | F_ACK, 0, "");
     s.expect(&c, "fin", Some(From::Peer));
     s.attributed("endpoint");
@@ -112,14 +124,12 @@ fn genuine_fin() -> Scenario {
 }
 
 fn firewall_idle_rst() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-firewall-idle-rst",
         "After 40 s without traffic our firewall's idle timeout resets the connection in the peer's name: its own TTL (62, 2 hops away, where the peer is 12), IP ID 0, no timestamp option. A middlebox, about 10 hops nearer.",
+        120,
+        40.0,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 120);
-    s.wait(40.0);
     let mut firewall = FIREWALL;
     s.inject(&mut c, From::Peer, F_RST | F_ACK, 0, &mut firewall);
     s.expect(&c, "reset", Some(From::Peer));
@@ -129,14 +139,12 @@ fn firewall_idle_rst() -> Scenario {
 }
 
 fn lost_race() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-lost-race",
         "An injector that copies the peer's TTL answers our request with a RST; the peer's real response arrives 3 ms later, and its retransmission, which our host (having taken the RST) answers with RSTs. The first verdict is unknown (the TTL is the usual one); the peer's data after the RST revises it: a middlebox, which lost the race.",
+        60,
+        2.1,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 60);
-    s.wait(2.1);
     s.segment(&mut c, From::Local, F_ACK | F_PSH, 180, "0200");
     let mut spoofer = SPOOFER;
     s.inject(&mut c, From::Peer, F_RST | F_ACK, 0, &mut spoofer);
@@ -155,14 +163,12 @@ fn lost_race() -> Scenario {
 }
 
 fn jumping_seq() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-jumping-seq",
         "An injector that copies the peer's TTL sprays three RSTs across our receive window (sequence numbers 14,600 apart) within a millisecond. The first alone is unknown; the third makes it a middlebox.",
+        60,
+        2.1,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 60);
-    s.wait(2.1);
     let mut spoofer = SPOOFER;
     s.inject(&mut c, From::Peer, F_RST, 0, &mut spoofer);
     s.expect(&c, "reset", Some(From::Peer));
@@ -176,14 +182,12 @@ fn jumping_seq() -> Scenario {
 }
 
 fn challenge_ack() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-challenge-ack",
         "A carrier device 6 hops away sends a RST in the peer's name, inside our window but not at the expected sequence number: our host answers with a challenge ACK (RFC 5961) and keeps the connection; the payments go on both ways. A middlebox; the connection is up again and the link never goes down.",
+        60,
+        2.1,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 60);
-    s.wait(2.1);
     let mut carrier = CARRIER;
     s.inject(&mut c, From::Peer, F_RST | F_ACK, 1_000, &mut carrier);
     s.expect(&c, "reset", Some(From::Peer));
@@ -201,14 +205,12 @@ fn challenge_ack() -> Scenario {
 }
 
 fn out_of_window() -> Scenario {
-    let mut s = scenario(
+    let (mut s, mut c) = established(
         "attribution-out-of-window",
         "A RST in the peer's name a gigabyte outside our receive window: our host ignores it (RFC 793, RFC 5961), and so does linewatch (reset_ignored); the connection stays up.",
+        60,
+        2.1,
     );
-    let mut c = conv(40_123, 1_000, 2_000);
-    handshake(&mut s, &mut c);
-    traffic(&mut s, &mut c, 60);
-    s.wait(2.1);
     let mut carrier = CARRIER;
     s.inject(&mut c, From::Peer, F_RST | F_ACK, 0x4000_0000, &mut carrier);
     s.expect(&c, "reset_ignored", Some(From::Peer));

@@ -53,6 +53,22 @@ pub fn available() -> bool {
     false
 }
 
+/// Loads nftables `rules` in namespace `ns`.
+pub fn nft(ns: &str, rules: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft rules failed");
+}
+
 /// Two namespaces, `client` (10.77.x.1) and `server` (10.77.x.2), joined by a veth.
 pub struct Net {
     pub client: String,
@@ -193,18 +209,7 @@ impl Net {
 
     fn nft_rules(&self, on: bool, rules: &str) {
         if on {
-            let mut child = Command::new("ip")
-                .args(["netns", "exec", &self.server, "nft", "-f", "-"])
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(rules.as_bytes())
-                .unwrap();
-            assert!(child.wait().unwrap().success(), "nft rules failed");
+            nft(&self.server, rules);
         } else {
             sh(&[
                 "ip",
