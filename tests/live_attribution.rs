@@ -1,8 +1,9 @@
 //! Who really sent it, on real stacks: a third network namespace routes
 //! between the client (where the daemon captures) and the server. The
 //! router's nftables `reject with tcp reset` answers the client in the
-//! server's name: `sender: middlebox`. The server's own RST (SO_LINGER 0)
-//! and its FIN: `sender: endpoint`. Twenty runs of each. Root only; under
+//! server's name, on a connection and to a reconnect: `sender: middlebox`.
+//! The server's own RST (SO_LINGER 0), its FIN and its refusal (nobody
+//! listening): `sender: endpoint`. Twenty runs of each. Root only; under
 //! CI=true they must run.
 
 mod live;
@@ -142,6 +143,18 @@ fn fresh_connection(daemon: &mut Daemon, seen: &mut Vec<String>) -> String {
     local
 }
 
+/// The `refused` event after the first `n`, waiting for it.
+fn nth_refused(daemon: &mut Daemon, n: usize) -> Value {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let all = daemon.collect(Duration::from_millis(50), "refused");
+        if let Some(e) = all.get(n) {
+            return e.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no refusal {n}");
+    }
+}
+
 fn sender(e: &Value) -> String {
     e["attribution"]["sender"]
         .as_str()
@@ -150,7 +163,7 @@ fn sender(e: &Value) -> String {
 }
 
 #[test]
-fn attribution_of_router_resets_and_server_fin_and_rst_in_20_runs_each() {
+fn attribution_of_router_resets_and_server_fin_rst_and_refusals_in_20_runs_each() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !available() {
         return;
@@ -207,6 +220,25 @@ fn attribution_of_router_resets_and_server_fin_and_rst_in_20_runs_each() {
             e["local"] == local.as_str() && e["from"] == "peer"
         });
         table.push(("server FIN", run, sender(&e), e["attribution"].clone()));
+
+        // Reconnects refused: first by the router in the server's name,
+        // then by the server's host itself (nobody listening).
+        let local = fresh_connection(&mut daemon, &mut seen);
+        let refused = daemon.collect(Duration::ZERO, "refused").len();
+        router.reject_with_reset(&net.server_ip, true);
+        server.send(Cmd::Abort);
+        let e = nth_refused(&mut daemon, refused);
+        table.push(("router refusal", run, sender(&e), e["attribution"].clone()));
+        // Nobody listens any more; then the router lets the SYNs through.
+        server.send(Cmd::StopListening);
+        std::thread::sleep(Duration::from_millis(50));
+        router.reject_with_reset(&net.server_ip, false);
+        std::thread::sleep(Duration::from_millis(100));
+        let refused = daemon.collect(Duration::ZERO, "refused").len();
+        let e = nth_refused(&mut daemon, refused);
+        server.send(Cmd::Listen);
+        table.push(("server refusal", run, sender(&e), e["attribution"].clone()));
+        let _ = local;
     }
     drop(client);
     println!("\ncase           run  sender     reasons");
@@ -214,7 +246,7 @@ fn attribution_of_router_resets_and_server_fin_and_rst_in_20_runs_each() {
         println!("{case:14} {run:3}  {sender:9}  {}", a["reasons"]);
     }
     for (case, run, got, a) in &table {
-        let want = if *case == "router reject" {
+        let want = if case.starts_with("router") {
             "middlebox"
         } else {
             "endpoint"

@@ -98,6 +98,7 @@ const SCENARIOS: &[&str] = &[
     "attribution-out-of-window",
     "attribution-ipv6-firewall",
     "attribution-route-change",
+    "attribution-firewall-refusal",
 ];
 
 fn capture_path(v: &Value) -> std::path::PathBuf {

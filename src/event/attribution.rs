@@ -129,6 +129,9 @@ pub enum Clue {
     /// Traffic went on both ways, in sequence, after the RST: the
     /// endpoints did not obey it and the connection is up again.
     LivesOn,
+    /// The usual TTL is the peer host's on its earlier connections (a
+    /// refusal has no packets of its own connection to compare with).
+    HostBaseline,
 }
 
 impl Clue {

@@ -216,6 +216,11 @@ pub fn write_reason(buf: &mut Vec<u8>, a: &Attribution, clue: Clue, side: Side, 
             buf,
             "traffic went on both ways after it: the connection is up again"
         ),
+        Clue::HostBaseline => put!(
+            buf,
+            names,
+            " usual TTL is from its host's earlier connections"
+        ),
     }
 }
 
@@ -384,6 +389,7 @@ mod tests {
                 window: 3,
             },
             Clue::LivesOn,
+            Clue::HostBaseline,
         ];
         for side in [Side::Peer, Side::Local] {
             for what in ["RST", "FIN"] {

@@ -210,7 +210,7 @@ pub(super) fn verdict(clues: &mut Clues) -> Sender {
             | Clue::TsvalOff { .. }
             | Clue::ChallengeAck
             | Clue::OutOfWindow { .. } => weak += 1,
-            Clue::TtlAlone | Clue::TtlUnsettled | Clue::LivesOn => {}
+            Clue::TtlAlone | Clue::TtlUnsettled | Clue::LivesOn | Clue::HostBaseline => {}
         }
     }
     let sender = if race || (ttl_step && pro == 0) || (weak >= 2 && !ttl_usual && pro == 0) {
@@ -245,8 +245,9 @@ fn rank(c: Clue) -> u8 {
         Clue::TtlAsUsual => 10,
         Clue::IpIdFits { .. } => 11,
         Clue::TsvalFits => 12,
-        Clue::TtlUnsettled => 13,
-        Clue::LittleBaseline { .. } => 14,
+        Clue::HostBaseline => 13,
+        Clue::TtlUnsettled => 14,
+        Clue::LittleBaseline { .. } => 15,
     }
 }
 
@@ -263,6 +264,80 @@ pub(super) fn attribute(habits: &Habits, seg: &Segment, more: Option<Clue>) -> A
         clues,
         ttl: Some(seg.ip.ttl),
         ttl_usual,
+    }
+}
+
+/// Peer hosts the tracker remembers at most: the oldest is forgotten first.
+pub const HOSTS_MAX: usize = 4_096;
+
+/// What the tracker remembers of each peer host across its connections:
+/// the usual TTL its FINs and RSTs were judged against, and when. A
+/// refusal (our SYN answered by RST) has no packets of its own connection
+/// to judge against; the host's earlier connections tell a firewall's
+/// refusal, a different number of hops away, from the peer's closed port.
+/// At most [`HOSTS_MAX`] hosts (about 40 bytes each).
+#[derive(Debug, Default)]
+pub(super) struct Hosts {
+    usual: std::collections::HashMap<std::net::IpAddr, (u8, Timestamp)>,
+}
+
+impl Hosts {
+    /// Learns from a FIN or RST event in the peer's name, and judges a
+    /// refusal against the peer host's usual TTL.
+    pub(super) fn take(&mut self, e: &mut crate::event::Event) {
+        use crate::event::EventKind;
+        let (Some(conn), Some(a)) = (e.conn, e.attribution.as_deref_mut()) else {
+            return;
+        };
+        let host = conn.peer.ip();
+        match e.kind {
+            EventKind::FinFrom(Side::Peer)
+            | EventKind::ResetFrom(Side::Peer)
+            | EventKind::ResetIgnored(Side::Peer)
+            | EventKind::AttributionRevised {
+                from: Side::Peer, ..
+            } => {
+                if let Some(u) = a.ttl_usual {
+                    self.note(host, u, e.ts);
+                }
+            }
+            EventKind::Refused => {
+                let (Some(&(usual, _)), Some(ttl)) = (self.usual.get(&host), a.ttl) else {
+                    return;
+                };
+                let mut clues = Clues::new();
+                clues.push(if ttl == usual {
+                    Clue::TtlAsUsual
+                } else {
+                    Clue::TtlStep
+                });
+                clues.push(Clue::HostBaseline);
+                a.sender = verdict(&mut clues);
+                a.clues = clues;
+                a.ttl_usual = Some(usual);
+            }
+            _ => {}
+        }
+    }
+
+    fn note(&mut self, host: std::net::IpAddr, ttl: u8, at: Timestamp) {
+        if self.usual.len() >= HOSTS_MAX && !self.usual.contains_key(&host) {
+            let oldest = self
+                .usual
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(h, _)| *h);
+            if let Some(h) = oldest {
+                self.usual.remove(&h);
+            }
+        }
+        self.usual.insert(host, (ttl, at));
+    }
+
+    /// Hosts remembered.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.usual.len()
     }
 }
 
@@ -628,6 +703,20 @@ mod tests {
         ours.dst = rst.src;
         assert_eq!(s.observe(&ours, Side::Local), Review::UpAgain);
         assert!(s.attribution.clues.contains(&Clue::LivesOn));
+    }
+
+    #[test]
+    fn the_host_memory_is_bounded_and_forgets_the_oldest_first() {
+        let mut hosts = Hosts::default();
+        for i in 0..=HOSTS_MAX as u32 {
+            let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            hosts.note(ip, 52, Timestamp::from_nanos(i64::from(i)));
+        }
+        assert_eq!(hosts.len(), HOSTS_MAX);
+        let first = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000));
+        let last = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + HOSTS_MAX as u32));
+        assert!(!hosts.usual.contains_key(&first));
+        assert!(hosts.usual.contains_key(&last));
     }
 
     #[test]

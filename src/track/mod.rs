@@ -178,6 +178,9 @@ pub struct Tracker {
     now: Timestamp,
     next_uid: u64,
     retired: Vec<ConnectionSummary>,
+    /// Each peer host's usual TTL, from its connections' FINs and RSTs:
+    /// what a refusal is judged against.
+    hosts: attribution::Hosts,
     /// Slots still to retire while finishing, the oldest connection last.
     finishing: Vec<SlotId>,
     stats: TrackerStats,
@@ -203,6 +206,7 @@ impl Tracker {
             now: Timestamp::default(),
             next_uid: 0,
             retired: Vec::new(),
+            hosts: attribution::Hosts::default(),
             finishing: Vec::new(),
             stats: TrackerStats::default(),
         }
@@ -586,15 +590,21 @@ impl Tracker {
     /// event about a link leaves the tracker with the link's count as of
     /// that event, the facts the policy judges on.
     #[inline]
-    fn stamp(&self, out: &mut [Event], start: usize) {
-        if out.len() > start && !self.links.is_empty() {
+    fn stamp(&mut self, out: &mut [Event], start: usize) {
+        if out.len() > start {
             self.stamp_all(out.get_mut(start..).unwrap_or_default());
         }
     }
 
+    /// Gives new events their link's count, and passes those with an
+    /// attribution by the host memory (it learns from FINs and RSTs and
+    /// judges refusals).
     #[inline(never)]
-    fn stamp_all(&self, events: &mut [Event]) {
+    fn stamp_all(&mut self, events: &mut [Event]) {
         for e in events {
+            if e.attribution.is_some() {
+                self.hosts.take(e);
+            }
             if let Some(r) = &mut e.link {
                 if let Some(l) = self.links.get(r.id.index()) {
                     r.count = l.count();

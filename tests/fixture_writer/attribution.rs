@@ -3,7 +3,7 @@
 //! it (`Scenario::truth`) and declared with the verdict linewatch must give.
 
 use super::scenarios::{handshake, traffic, transaction, HEADER_SNAPLEN, VISA};
-use super::{Container, Conv, Framing, From, Habit, Scenario, F_ACK, F_FIN, F_PSH, F_RST};
+use super::{Container, Conv, Framing, From, Habit, Scenario, F_ACK, F_FIN, F_PSH, F_RST, F_SYN};
 
 /// The card network's host: 12 hops away (TTL 52), a per-connection IP ID
 /// counter, DF, a 1 kHz timestamp clock on every segment (Linux).
@@ -270,6 +270,50 @@ fn route_change() -> Scenario {
     s
 }
 
+fn firewall_refusal() -> Scenario {
+    let mut s = scenario(
+        "attribution-firewall-refusal",
+        "The card network closes the connection with FIN. Our reconnects are refused twice by our firewall (RST at TTL 62: the peer's host answers at 52), then once by the peer's own host (its port closed: TTL 52, no timestamp, IP ID 0, as Linux answers without a socket); the next attempt gets through. Refusals have no packets of their own to judge: the peer host's TTL from its earlier connection does it.",
+    );
+    let mut c = conv(40_123, 1_000, 2_000);
+    handshake(&mut s, &mut c);
+    traffic(&mut s, &mut c, 60);
+    s.wait(3.3);
+    s.segment(&mut c, From::Peer, F_FIN | F_ACK, 0, "");
+    s.expect(&c, "fin", Some(From::Peer));
+    s.attributed("endpoint");
+    s.segment(&mut c, From::Local, F_FIN | F_ACK, 0, "");
+    s.expect(&c, "fin", Some(From::Local));
+    s.attributed("endpoint");
+    s.expect(&c, "closed", None);
+    s.segment(&mut c, From::Peer, F_ACK, 0, "");
+    for (i, by) in ["firewall", "firewall", "peer"].into_iter().enumerate() {
+        s.wait(1.0);
+        let mut a = conv(40_201 + i as u16, 50_000, 0);
+        s.segment(&mut a, From::Local, F_SYN, 0, "");
+        if by == "firewall" {
+            let mut firewall = FIREWALL;
+            s.inject(&mut a, From::Peer, F_RST | F_ACK, 0, &mut firewall);
+            s.expect(&a, "refused", None);
+            s.attributed("middlebox");
+        } else {
+            a.peer_habit = Habit {
+                ts: None,
+                id: None,
+                ..PEER
+            };
+            s.segment(&mut a, From::Peer, F_RST | F_ACK, 0, "");
+            s.expect(&a, "refused", None);
+            s.attributed("endpoint");
+        }
+    }
+    s.wait(1.0);
+    let mut ok = conv(40_210, 70_000, 900_000);
+    handshake(&mut s, &mut ok);
+    traffic(&mut s, &mut ok, 30);
+    s
+}
+
 /// Every attribution scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -282,5 +326,6 @@ pub fn all() -> Vec<Scenario> {
         out_of_window(),
         ipv6_firewall(),
         route_change(),
+        firewall_refusal(),
     ]
 }
