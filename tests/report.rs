@@ -44,7 +44,14 @@ fn report(capture: &Path, config: &Path, format: &str) -> String {
     ])
 }
 
-const FAULTS: [&str; 5] = ["fin", "reset", "silence", "black_hole", "link_down"];
+const FAULTS: [&str; 6] = [
+    "fin",
+    "reset",
+    "reset_ignored",
+    "silence",
+    "black_hole",
+    "link_down",
+];
 
 #[test]
 fn every_fixture_gives_a_self_contained_html_and_a_markdown_report() {

@@ -161,14 +161,28 @@ pub(super) fn evidence_closed(link: &LinkWatch, severity: Health, now: Timestamp
             link: link.spec.name.to_string(),
         }),
     };
+    update(link, severity, summary, "evidence", now, evidence)
+}
+
+/// An update on `link`'s open incident: a trigger on its dedup key at its
+/// severity, which PagerDuty folds into the incident and Slack posts as a
+/// follow-up.
+fn update(
+    link: &LinkWatch,
+    severity: Health,
+    summary: String,
+    class: &str,
+    ts: Timestamp,
+    evidence: Evidence,
+) -> Notification {
     Notification {
         action: Action::Trigger,
         dedup_key: Policy::link_key(&link.spec.name),
         link: Some(link.spec.name.clone()),
         severity,
         summary,
-        class: "evidence".into(),
-        ts: now,
+        class: class.into(),
+        ts,
         evidence,
     }
 }
@@ -181,16 +195,14 @@ pub(super) fn attribution_revised(link: &LinkWatch, severity: Health, e: &Event)
     let cause = link.last_trouble.as_ref().unwrap_or(e);
     let mut summary = format!("revised: {}", summary_of(cause, link));
     truncate_chars(&mut summary, 1024);
-    Notification {
-        action: Action::Trigger,
-        dedup_key: Policy::link_key(&link.spec.name),
-        link: Some(link.spec.name.clone()),
+    update(
+        link,
         severity,
         summary,
-        class: e.kind.name().to_string(),
-        ts: e.ts,
-        evidence: evidence_of(cause, link),
-    }
+        e.kind.name(),
+        e.ts,
+        evidence_of(cause, link),
+    )
 }
 
 /// The trigger of `link`'s incident at `health`, caused by `e`.

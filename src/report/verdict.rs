@@ -65,6 +65,29 @@ pub fn sentence(e: &Event, events: &[Event], affected: &[Affected]) -> String {
             s.push_str(&preceded(e, events));
             s
         }
+        EventKind::ResetIgnored(side) => {
+            let who = match (side, e.conn) {
+                (Side::Peer, Some(c)) => format!("{} (the peer)", c.peer),
+                (Side::Local, Some(c)) => format!("{} (our side)", c.local),
+                (_, None) => side.name().to_string(),
+            };
+            let mut s = format!(
+                "a RST in the name of {who} at {at} lay outside {}'s receive window and was ignored; the connection stayed up",
+                other(*side)
+            );
+            if let Some(a) = e.attribution.as_deref() {
+                s.push_str(&format!(
+                    " (sent by {}: {})",
+                    match a.sender {
+                        crate::event::Sender::Middlebox => "a middlebox",
+                        crate::event::Sender::Endpoint => "the endpoint",
+                        crate::event::Sender::Unknown => "an unknown sender",
+                    },
+                    crate::output::attribution::reasons(a, *side, "RST").join("; ")
+                ));
+            }
+            s
+        }
         EventKind::Silence { after, .. } => {
             let mut s = match e.conn {
                 Some(c) => format!(

@@ -82,6 +82,24 @@ fn established(
     (s, c)
 }
 
+/// A middlebox writing with `habit` resets `c` in the peer's name, `offset`
+/// past the peer's next sequence number; declares `event` (`reset` or
+/// `reset_ignored`) attributed to `sender`. Returns its packet number.
+fn forged_reset(
+    s: &mut Scenario,
+    c: &mut Conv,
+    habit: Habit,
+    offset: u32,
+    event: &str,
+    sender: &str,
+) -> u64 {
+    let mut habit = habit;
+    s.inject(c, From::Peer, F_RST | F_ACK, offset, &mut habit);
+    s.expect(c, event, Some(From::Peer));
+    s.attributed(sender);
+    c.last_packet
+}
+
 /// The application reconnects on a new port, 1 s later.
 fn reconnect(s: &mut Scenario) {
     s.wait(1.0);
@@ -130,10 +148,7 @@ fn firewall_idle_rst() -> Scenario {
         120,
         40.0,
     );
-    let mut firewall = FIREWALL;
-    s.inject(&mut c, From::Peer, F_RST | F_ACK, 0, &mut firewall);
-    s.expect(&c, "reset", Some(From::Peer));
-    s.attributed("middlebox");
+    forged_reset(&mut s, &mut c, FIREWALL, 0, "reset", "middlebox");
     reconnect(&mut s);
     s
 }
@@ -146,11 +161,7 @@ fn lost_race() -> Scenario {
         2.1,
     );
     s.segment(&mut c, From::Local, F_ACK | F_PSH, 180, "0200");
-    let mut spoofer = SPOOFER;
-    s.inject(&mut c, From::Peer, F_RST | F_ACK, 0, &mut spoofer);
-    s.expect(&c, "reset", Some(From::Peer));
-    s.attributed("unknown");
-    let rst = c.last_packet;
+    let rst = forged_reset(&mut s, &mut c, SPOOFER, 0, "reset", "unknown");
     s.wait(0.003);
     s.segment(&mut c, From::Peer, F_ACK | F_PSH, 160, "0210");
     s.expect_revised(&c, "reset", rst, From::Peer, "middlebox", false);
@@ -188,11 +199,7 @@ fn challenge_ack() -> Scenario {
         60,
         2.1,
     );
-    let mut carrier = CARRIER;
-    s.inject(&mut c, From::Peer, F_RST | F_ACK, 1_000, &mut carrier);
-    s.expect(&c, "reset", Some(From::Peer));
-    s.attributed("middlebox");
-    let rst = c.last_packet;
+    let rst = forged_reset(&mut s, &mut c, CARRIER, 1_000, "reset", "middlebox");
     // The challenge ACK, at once.
     s.segment(&mut c, From::Local, F_ACK, 0, "");
     s.wait(1.0);
@@ -211,10 +218,14 @@ fn out_of_window() -> Scenario {
         60,
         2.1,
     );
-    let mut carrier = CARRIER;
-    s.inject(&mut c, From::Peer, F_RST | F_ACK, 0x4000_0000, &mut carrier);
-    s.expect(&c, "reset_ignored", Some(From::Peer));
-    s.attributed("middlebox");
+    forged_reset(
+        &mut s,
+        &mut c,
+        CARRIER,
+        0x4000_0000,
+        "reset_ignored",
+        "middlebox",
+    );
     traffic(&mut s, &mut c, 60);
     s
 }
@@ -241,10 +252,7 @@ fn ipv6_firewall() -> Scenario {
     handshake(&mut s, &mut c);
     traffic(&mut s, &mut c, 120);
     s.wait(40.0);
-    let mut firewall = FIREWALL;
-    s.inject(&mut c, From::Peer, F_RST | F_ACK, 0, &mut firewall);
-    s.expect(&c, "reset", Some(From::Peer));
-    s.attributed("middlebox");
+    forged_reset(&mut s, &mut c, FIREWALL, 0, "reset", "middlebox");
     s.wait(1.0);
     let mut c2 = v6(40_200, 70_000, 900_000);
     handshake(&mut s, &mut c2);
