@@ -1,7 +1,21 @@
 //! How connections leave the flow table: retired when finished or idle,
-//! evicted when the table is full (finished first, then connections of no
-//! link, then link connections, least recently active first), all of them
-//! at the end of a capture; and the timer queue kept bounded by the table.
+//! evicted when the table is full or holds too many never-established
+//! connections, all of them at the end of a capture; and the timer queue
+//! kept bounded by the table.
+//!
+//! # Who is evicted, in this order
+//! 1. connections never established (SYN-only, refused, SYN-ACK-only):
+//!    a SYN flood or a reconnect storm; they may hold a quarter of
+//!    `max_flows` at most, and past that the oldest sixteenth of them go;
+//! 2. finished connections (closed or reset), not yet lingered out;
+//! 3. established connections of no configured link;
+//! 4. never, while anything above is left: an established (or
+//!    half-closed) connection of a configured link. Its loss would page
+//!    `link_down` on a line that is up. Only a table full of them (a link
+//!    whose peer range matches more connections than `max_flows`) evicts
+//!    them, least recently active first.
+//!
+//! Within a rank, the least recently active go first.
 
 use crate::event::Event;
 use crate::time::Timestamp;
@@ -72,10 +86,13 @@ impl Tracker {
         ts: Timestamp,
         out: &mut Vec<Event>,
     ) {
-        let gone = self
-            .flows
-            .remove(slot, |c| (c.take_summary(reason), c.link, c.standing()));
-        if let Some((summary, link, before)) = gone {
+        let gone = self.flows.remove(slot, |c| {
+            (c.take_summary(reason), c.link, c.standing(), c.ever_up())
+        });
+        if let Some((summary, link, before, ever_up)) = gone {
+            if !ever_up {
+                self.embryonic = self.embryonic.saturating_sub(1);
+            }
             self.retired.push(summary);
             let after = Standing::default();
             self.link_changed(
@@ -83,6 +100,7 @@ impl Tracker {
                     link,
                     before,
                     after,
+                    became_up: false,
                 },
                 ts,
                 out,
@@ -90,22 +108,59 @@ impl Tracker {
         }
     }
 
+    /// Evicts a sixteenth of the table (the table is full), by rank and
+    /// then least recently active first (see the module's order).
     pub(super) fn evict(&mut self, ts: Timestamp, out: &mut Vec<Event>) {
-        let mut order: Vec<(u8, Timestamp, u64, SlotId)> = self
+        let order: Vec<(u8, Timestamp, u64, SlotId)> = self
             .flows
             .iter()
             .map(|(slot, _, c)| {
-                let rank = if c.state().is_terminal() {
+                let rank = if !c.ever_up() {
                     0
-                } else if c.link.is_none() {
+                } else if c.state().is_terminal() {
                     1
-                } else {
+                } else if c.link.is_none() {
                     2
+                } else {
+                    3
                 };
                 (rank, c.last_ts(), c.uid, slot)
             })
             .collect();
-        let n = (order.len() / 16).max(1).min(order.len());
+        // A sixteenth, but never a protected connection while another is
+        // left.
+        let unprotected = order.iter().filter(|(rank, ..)| *rank < 3).count();
+        let n = (order.len() / 16).max(1);
+        let n = if unprotected > 0 {
+            n.min(unprotected)
+        } else {
+            n
+        };
+        self.evict_first(order, n, ts, out);
+    }
+
+    /// Evicts the oldest sixteenth of the never-established connections,
+    /// when they hold more than their quarter of the table.
+    pub(super) fn evict_embryonic(&mut self, ts: Timestamp, out: &mut Vec<Event>) {
+        let order: Vec<(u8, Timestamp, u64, SlotId)> = self
+            .flows
+            .iter()
+            .filter(|(_, _, c)| !c.ever_up())
+            .map(|(slot, _, c)| (0, c.last_ts(), c.uid, slot))
+            .collect();
+        let n = (self.max_embryonic() / 16).max(1);
+        self.evict_first(order, n, ts, out);
+    }
+
+    /// Evicts the first `n` of `order` (rank, last activity, uid, slot).
+    fn evict_first(
+        &mut self,
+        mut order: Vec<(u8, Timestamp, u64, SlotId)>,
+        n: usize,
+        ts: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let n = n.min(order.len());
         if n == 0 {
             return;
         }

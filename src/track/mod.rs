@@ -14,9 +14,10 @@
 //! Finished connections leave it `linger` (5 s) after their last packet;
 //! connections outside any configured link leave it after `idle_timeout`
 //! (1 h) without packets. When the table is full and a new connection
-//! arrives, the tracker evicts 1/16 of the table at once, in this order:
-//! finished connections first, then connections of no configured link, then
-//! link connections, each group least recently active first. Evictions are
+//! arrives, the tracker evicts 1/16 of the table at once, in the order
+//! [`leaving`] gives: never-established connections first, an established
+//! connection of a configured link only when nothing else is left.
+//! Never-established connections hold a quarter of the table at most. Evictions are
 //! counted ([`TrackerStats::evicted`]) and evicted connections still get
 //! their summary. The timer queue holds at most `2 * flows + 1024` entries:
 //! entries of connections that left the table are dropped once they
@@ -73,6 +74,8 @@ struct Change {
     link: Option<usize>,
     before: Standing,
     after: Standing,
+    /// The connection was established for the first time.
+    became_up: bool,
 }
 
 /// Feeds `seg` to `conn` and re-arms its deadline; returns how its standing
@@ -92,11 +95,13 @@ fn feed(
     out: &mut Vec<Event>,
 ) -> Change {
     let before = conn.standing();
+    let was_up = conn.ever_up();
     conn.on_segment(seg, ts, packet, first, out);
     let change = Change {
         link: conn.link,
         before,
         after: conn.standing(),
+        became_up: !was_up && conn.ever_up(),
     };
     arm(
         conn,
@@ -172,6 +177,9 @@ pub struct Tracker {
     links: Vec<Link>,
     default_thresholds: Thresholds,
     max_flows: usize,
+    /// Connections in the table never established (SYN-only, refused,
+    /// SYN-ACK-only): what a SYN flood or a reconnect storm is made of.
+    embryonic: usize,
     flows: FlowTable,
     timers: Timers,
     started: Option<Timestamp>,
@@ -200,6 +208,7 @@ impl Tracker {
                 idle_timeout: Some(IDLE_TIMEOUT),
             },
             max_flows: config.max_flows.max(1),
+            embryonic: 0,
             flows: FlowTable::default(),
             timers: Timers::default(),
             started: None,
@@ -475,6 +484,9 @@ impl Tracker {
                     slot,
                     out,
                 );
+                if change.became_up {
+                    self.embryonic = self.embryonic.saturating_sub(1);
+                }
                 self.link_changed(change, ts, out);
                 self.stamp(out, start);
                 return;
@@ -515,10 +527,23 @@ impl Tracker {
             slot,
             out,
         );
+        let embryonic = self.flows.get(slot).is_some_and(|c| !c.ever_up());
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
         self.link_changed(change, ts, out);
+        if embryonic {
+            self.embryonic += 1;
+            if self.embryonic > self.max_embryonic() {
+                self.evict_embryonic(ts, out);
+            }
+        }
         self.stamp(out, start);
         self.compact_timers();
+    }
+
+    /// The most never-established connections the table holds: a quarter
+    /// of `max_flows`, so a flood of SYNs cannot push out anything else.
+    fn max_embryonic(&self) -> usize {
+        (self.max_flows / 4).max(1)
     }
 
     fn schedule_conn(&mut self, slot: SlotId) {
@@ -553,6 +578,7 @@ impl Tracker {
             link: conn.link,
             before,
             after: conn.standing(),
+            became_up: false,
         };
         match retire {
             Some(reason) => self.retire(slot, reason, t, out),
@@ -1019,59 +1045,245 @@ mod tests {
         s
     }
 
+    /// Feeds `row` on the connection whose local port is `port`.
+    fn feed_on(t: &mut Tracker, n: &mut u64, port: u16, row: Row, out: &mut Vec<Event>) {
+        *n += 1;
+        t.on_segment(&seg_on(port, &row), *n, out);
+    }
+
+    fn evicted_ports(t: &mut Tracker) -> Vec<u16> {
+        t.drain_retired()
+            .filter(|c| c.retired == RetireReason::Evicted)
+            .map(|c| c.ends.local.port())
+            .collect()
+    }
+
     #[test]
-    fn full_table_evicts_finished_flows_first_then_the_least_recently_active() {
-        let config = Config {
+    fn never_established_flows_hold_a_quarter_of_the_table_and_go_first() {
+        let mut t = Tracker::new(&Config {
             max_flows: 32,
             ..Config::default()
-        };
-        let mut t = Tracker::new(&config);
-        let mut out = Vec::new();
-        let mut n = 0;
-        let mut feed = |t: &mut Tracker, port: u16, row: Row, out: &mut Vec<Event>| {
-            n += 1;
-            t.on_segment(&seg_on(port, &row), n, out);
-        };
-        // 20 live connections, the oldest activity first (port 20000 at 0 s).
+        });
+        let (mut out, mut n) = (Vec::new(), 0);
+        // 20 established connections, the oldest activity first.
         for i in 0..20u16 {
             let ms = i64::from(i) * 1_000;
-            feed(&mut t, 20_000 + i, (ms, LOC, S, 100, 0, 0), &mut out);
-            feed(
+            feed_on(
                 &mut t,
+                &mut n,
+                20_000 + i,
+                (ms, LOC, S, 100, 0, 0),
+                &mut out,
+            );
+            feed_on(
+                &mut t,
+                &mut n,
                 20_000 + i,
                 (ms + 1, PEER, S | A, 900, 101, 0),
                 &mut out,
             );
-            feed(&mut t, 20_000 + i, (ms + 2, LOC, A, 101, 901, 0), &mut out);
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (ms + 2, LOC, A, 101, 901, 0),
+                &mut out,
+            );
         }
-        // 12 connections that are finished (reset) but more recent.
+        // A storm: 12 refused attempts, then 14 SYNs nobody answers.
         for i in 0..12u16 {
             let ms = 30_000 + i64::from(i);
-            feed(&mut t, 30_000 + i, (ms, LOC, S, 100, 0, 0), &mut out);
-            feed(&mut t, 30_000 + i, (ms, PEER, R | A, 0, 101, 0), &mut out);
+            feed_on(
+                &mut t,
+                &mut n,
+                30_000 + i,
+                (ms, LOC, S, 100, 0, 0),
+                &mut out,
+            );
+            feed_on(
+                &mut t,
+                &mut n,
+                30_000 + i,
+                (ms, PEER, R | A, 0, 101, 0),
+                &mut out,
+            );
         }
-        assert_eq!(t.flows(), 32);
-        // 14 new connections need room: 2 are evicted per pass (1/16 of 32).
         for i in 0..14u16 {
-            feed(&mut t, 40_000 + i, (31_000, LOC, S, 100, 0, 0), &mut out);
-            assert!(t.flows() <= 32);
+            feed_on(
+                &mut t,
+                &mut n,
+                40_000 + i,
+                (31_000 + i64::from(i), LOC, S, 100, 0, 0),
+                &mut out,
+            );
+            assert!(t.embryonic <= 8, "{} never-established flows", t.embryonic);
         }
-        let evicted: Vec<u16> = t
-            .drain_retired()
-            .filter(|c| c.retired == RetireReason::Evicted)
-            .map(|c| c.ends.local.port())
-            .collect();
+        let evicted = evicted_ports(&mut t);
         assert_eq!(
             evicted.len() as u64,
             t.stats().evicted,
             "each evicted flow gets its summary"
         );
-        // The 12 finished ones went first, although they were the most
-        // recently active; then the live ones, least recently active first.
-        let finished: Vec<u16> = evicted.iter().copied().filter(|p| *p >= 30_000).collect();
-        assert_eq!(finished.len(), 12, "{evicted:?}");
-        assert!(evicted.iter().take(12).all(|p| *p >= 30_000), "{evicted:?}");
-        assert_eq!(&evicted[12..], &[20_000, 20_001], "{evicted:?}");
+        // The storm evicted only itself, oldest first; the established
+        // connections were never touched and the table never filled.
+        assert_eq!(evicted.len(), 18, "{evicted:?}");
+        assert!(evicted.iter().all(|p| *p >= 30_000), "{evicted:?}");
+        assert_eq!(&evicted[..12], &(30_000..30_012).collect::<Vec<u16>>()[..]);
+        assert_eq!(t.flows(), 28);
+        assert_eq!(t.embryonic, 8);
+    }
+
+    #[test]
+    fn a_full_table_evicts_finished_flows_then_established_ones_least_recently_active_first() {
+        let mut t = Tracker::new(&Config {
+            max_flows: 32,
+            ..Config::default()
+        });
+        let (mut out, mut n) = (Vec::new(), 0);
+        // 24 established connections (oldest activity first), 8 of them
+        // then reset (finished, but more recent).
+        for i in 0..24u16 {
+            let ms = i64::from(i) * 1_000;
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (ms, LOC, S, 100, 0, 0),
+                &mut out,
+            );
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (ms + 1, PEER, S | A, 900, 101, 0),
+                &mut out,
+            );
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (ms + 2, LOC, A, 101, 901, 0),
+                &mut out,
+            );
+        }
+        for i in 16..24u16 {
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (30_000, PEER, R | A, 901, 101, 0),
+                &mut out,
+            );
+        }
+        // 8 connections picked up mid-stream fill the table...
+        for i in 0..8u16 {
+            feed_on(
+                &mut t,
+                &mut n,
+                50_000 + i,
+                (30_500, LOC, A, 1, 1, 10),
+                &mut out,
+            );
+        }
+        assert_eq!(t.flows(), 32);
+        // ... and 16 more need room: 2 are evicted per pass (1/16 of 32),
+        // a pass every other connection.
+        for i in 8..24u16 {
+            feed_on(
+                &mut t,
+                &mut n,
+                50_000 + i,
+                (31_000, LOC, A, 1, 1, 10),
+                &mut out,
+            );
+            assert!(t.flows() <= 32);
+        }
+        let evicted = evicted_ports(&mut t);
+        // The 8 finished first, although more recent; then the established
+        // ones least recently active first.
+        let finished: Vec<u16> = (20_016..20_024).collect();
+        let mut first: Vec<u16> = evicted.iter().copied().take(8).collect();
+        first.sort_unstable();
+        assert_eq!(first, finished, "{evicted:?}");
+        assert_eq!(
+            &evicted[8..],
+            &(20_000..20_008).collect::<Vec<u16>>()[..],
+            "{evicted:?}"
+        );
+    }
+
+    #[test]
+    fn established_link_connections_go_only_when_nothing_else_is_left() {
+        let mut t = Tracker::new(&Config {
+            max_flows: 32,
+            ..config()
+        });
+        let (mut out, mut n) = (Vec::new(), 0);
+        // 31 established connections of the link (picked up mid-stream),
+        // then one SYN: the table is full.
+        for i in 0..31u16 {
+            feed_on(
+                &mut t,
+                &mut n,
+                20_000 + i,
+                (i64::from(i), LOC, A, 1, 1, 10),
+                &mut out,
+            );
+        }
+        feed_on(&mut t, &mut n, 30_000, (100, LOC, S, 1, 0, 0), &mut out);
+        assert_eq!(t.flows(), 32);
+        // A new connection needs room: only the SYN goes, not a sixteenth.
+        feed_on(&mut t, &mut n, 40_000, (200, LOC, A, 1, 1, 10), &mut out);
+        assert_eq!(evicted_ports(&mut t), [30_000]);
+        // Full of established link connections: the bound holds, the
+        // least recently active go.
+        feed_on(&mut t, &mut n, 40_001, (300, LOC, A, 1, 1, 10), &mut out);
+        assert_eq!(evicted_ports(&mut t), [20_000, 20_001]);
+        assert!(t.flows() <= 32);
+    }
+
+    #[test]
+    fn a_syn_flood_at_the_watched_peer_never_evicts_the_watched_connection() {
+        // The watched link's peer is P; its connection is up and idle
+        // (heartbeats every 8 s); 10,000 spoofed SYNs at P in 10 s.
+        let mut t = Tracker::new(&Config {
+            max_flows: 256,
+            ..config()
+        });
+        let mut out = Vec::new();
+        let mut n = 0;
+        for r in HANDSHAKE {
+            n += 1;
+            t.on_segment(&seg(&r), n, &mut out);
+        }
+        for k in 0..10_000u32 {
+            let mut s = seg(&(10 + i64::from(k), LOC, S, k, 0, 0));
+            s.src = std::net::SocketAddr::new(
+                std::net::Ipv4Addr::from(0xc633_6400 + (k % 250)).into(),
+                1_024 + (k % 60_000) as u16,
+            );
+            n += 1;
+            t.on_segment(&s, n, &mut out);
+            assert!(t.flows() <= 256 && t.embryonic <= 64);
+        }
+        // The heartbeat 8 s after the flood began, and its answer.
+        for r in [(8_000, LOC, A, 101, 901, 10), (8_001, PEER, A, 901, 111, 0)] {
+            n += 1;
+            t.on_segment(&seg(&r), n, &mut out);
+        }
+        t.advance_to(
+            Timestamp::from_nanos(1_000_000_000_000 + 20_000 * 1_000_000),
+            &mut out,
+        );
+        let watched: Vec<&str> = out
+            .iter()
+            .filter(|e| e.link.is_some() && e.conn.is_none_or(|c| c.local.port() == 40_000))
+            .map(|e| e.kind.name())
+            .collect();
+        assert_eq!(watched, ["established"], "{watched:?}");
+        assert!(t.stats().evicted > 9_000);
+        let up = t.link_views().first().map(|l| l.established);
+        assert_eq!(up, Some(1));
     }
 
     #[test]

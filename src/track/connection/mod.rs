@@ -253,6 +253,14 @@ impl Connection {
         self.up_since
     }
 
+    /// Was it ever established? A connection that never was (a SYN
+    /// unanswered or refused, a SYN-ACK alone) is what a flood is made
+    /// of: the flow table bounds those apart and evicts them first.
+    #[inline]
+    pub fn ever_up(&self) -> bool {
+        self.up_since.is_some()
+    }
+
     /// Last packet from one side.
     pub fn last_from(&self, side: Side) -> Option<Timestamp> {
         match side {
