@@ -15,7 +15,7 @@
 //! connections outside any configured link leave it after `idle_timeout`
 //! (1 h) without packets. When the table is full and a new connection
 //! arrives, the tracker evicts 1/16 of the table at once, in the order
-//! [`leaving`] gives: never-established connections first, an established
+//! `track::leaving` gives: never-established connections first, an established
 //! connection of a configured link only when nothing else is left.
 //! Never-established connections hold a quarter of the table at most. Evictions are
 //! counted ([`TrackerStats::evicted`]) and evicted connections still get
