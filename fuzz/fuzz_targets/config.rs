@@ -1,0 +1,10 @@
+//! The config parser on arbitrary text: an error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = linewatch::config::Config::parse(text);
+    }
+});
