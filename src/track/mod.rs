@@ -1051,6 +1051,21 @@ mod tests {
         t.on_segment(&seg_on(port, &row), *n, out);
     }
 
+    /// `count` connections on local ports 20000 and up, each through its
+    /// handshake, a second apart: the oldest activity first.
+    fn handshakes(t: &mut Tracker, n: &mut u64, count: u16, out: &mut Vec<Event>) {
+        for i in 0..count {
+            let ms = i64::from(i) * 1_000;
+            for row in [
+                (ms, LOC, S, 100, 0, 0),
+                (ms + 1, PEER, S | A, 900, 101, 0),
+                (ms + 2, LOC, A, 101, 901, 0),
+            ] {
+                feed_on(t, n, 20_000 + i, row, out);
+            }
+        }
+    }
+
     fn evicted_ports(t: &mut Tracker) -> Vec<u16> {
         t.drain_retired()
             .filter(|c| c.retired == RetireReason::Evicted)
@@ -1066,30 +1081,7 @@ mod tests {
         });
         let (mut out, mut n) = (Vec::new(), 0);
         // 20 established connections, the oldest activity first.
-        for i in 0..20u16 {
-            let ms = i64::from(i) * 1_000;
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms, LOC, S, 100, 0, 0),
-                &mut out,
-            );
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms + 1, PEER, S | A, 900, 101, 0),
-                &mut out,
-            );
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms + 2, LOC, A, 101, 901, 0),
-                &mut out,
-            );
-        }
+        handshakes(&mut t, &mut n, 20, &mut out);
         // A storm: 12 refused attempts, then 14 SYNs nobody answers.
         for i in 0..12u16 {
             let ms = 30_000 + i64::from(i);
@@ -1142,30 +1134,7 @@ mod tests {
         let (mut out, mut n) = (Vec::new(), 0);
         // 24 established connections (oldest activity first), 8 of them
         // then reset (finished, but more recent).
-        for i in 0..24u16 {
-            let ms = i64::from(i) * 1_000;
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms, LOC, S, 100, 0, 0),
-                &mut out,
-            );
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms + 1, PEER, S | A, 900, 101, 0),
-                &mut out,
-            );
-            feed_on(
-                &mut t,
-                &mut n,
-                20_000 + i,
-                (ms + 2, LOC, A, 101, 901, 0),
-                &mut out,
-            );
-        }
+        handshakes(&mut t, &mut n, 24, &mut out);
         for i in 16..24u16 {
             feed_on(
                 &mut t,
