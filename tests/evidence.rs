@@ -22,14 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The events that open (or extend) an incident file.
-const TRIGGERS: [&str; 6] = [
-    "fin",
-    "reset",
-    "reset_ignored",
-    "silence",
-    "black_hole",
-    "link_down",
-];
+use common::FAULTS as TRIGGERS;
 
 struct Fixture {
     name: String,

@@ -44,14 +44,7 @@ fn report(capture: &Path, config: &Path, format: &str) -> String {
     ])
 }
 
-const FAULTS: [&str; 6] = [
-    "fin",
-    "reset",
-    "reset_ignored",
-    "silence",
-    "black_hole",
-    "link_down",
-];
+use common::FAULTS;
 
 #[test]
 fn every_fixture_gives_a_self_contained_html_and_a_markdown_report() {

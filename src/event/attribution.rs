@@ -247,11 +247,12 @@ pub fn initial_ttl(ttl: u8) -> u8 {
 impl Attribution {
     /// How many hops nearer the segment's sender is than the usual sender
     /// (negative: farther), from the hops each TTL has counted down from
-    /// its likely initial value.
+    /// its likely initial value; `None` without a usual TTL or at the same
+    /// distance.
     pub fn hops_nearer(&self) -> Option<i16> {
         let (ttl, usual) = (self.ttl?, self.ttl_usual?);
         let hops = |t: u8| i16::from(initial_ttl(t)) - i16::from(t);
-        Some(hops(usual) - hops(ttl))
+        Some(hops(usual) - hops(ttl)).filter(|h| *h != 0)
     }
 }
 

@@ -233,12 +233,10 @@ pub fn reasons(a: &Attribution, side: Side, what: &str) -> Vec<String> {
 /// `sender`, `ttl`, `ttl_usual`; the TTL keys only where they apply).
 pub fn write_json(a: &Attribution, side: Side, what: &str, buf: &mut Vec<u8>) {
     let mut o = JsonLine::begin(buf);
-    if a.sender != Sender::Unknown || a.clues.contains(&Clue::TtlStep) {
-        if let Some(h) = a.hops_nearer().filter(|h| *h != 0) {
-            o.raw("hops_nearer", |b| {
-                b.extend_from_slice(itoa::Buffer::new().format(h).as_bytes());
-            });
-        }
+    if let Some(h) = a.hops_nearer() {
+        o.raw("hops_nearer", |b| {
+            b.extend_from_slice(itoa::Buffer::new().format(h).as_bytes());
+        });
     }
     o.raw("reasons", |b| {
         b.push(b'[');

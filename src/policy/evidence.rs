@@ -109,7 +109,7 @@ impl AttributionEvidence {
         let a = e.attribution.as_deref()?;
         let (side, what) = crate::output::attribution::claim(&e.kind)?;
         Some(AttributionEvidence {
-            hops_nearer: a.hops_nearer().filter(|h| *h != 0 && a.ttl != a.ttl_usual),
+            hops_nearer: a.hops_nearer(),
             reasons: crate::output::attribution::reasons(a, side, what),
             sender: a.sender.name().to_string(),
             ttl: a.ttl,

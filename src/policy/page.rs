@@ -18,27 +18,22 @@ pub(super) fn summary_of(e: &Event, link: &LinkWatch) -> String {
     };
     let at = e.ts.to_chrono().format("%H:%M:%S%.3f").to_string();
     let peer = e.conn.map(|c| c.peer.to_string()).unwrap_or_default();
-    let claimed = crate::output::attribution::claim(&e.kind);
-    let what = match (&e.kind, &e.attribution, claimed) {
-        // Who really sent it, when the tracker could tell.
-        (
-            EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Refused,
-            Some(a),
-            Some((side, what)),
-        ) => {
-            let addr = e
-                .conn
-                .map(|c| match side {
-                    Side::Peer => c.peer.to_string(),
-                    Side::Local => c.local.to_string(),
-                })
-                .unwrap_or_default();
-            crate::output::attribution::page_phrase(a, side, what, &addr, &at)
+    // A FIN, RST or refusal the tracker attributed says who really sent it.
+    let attributed = match (&e.kind, e.attribution.as_deref()) {
+        (EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Refused, Some(a)) => {
+            crate::output::attribution::claim(&e.kind).map(|(side, what)| (a, side, what))
         }
-        _ => String::new(),
+        _ => None,
     };
-    let what = if !what.is_empty() {
-        what
+    let what = if let Some((a, side, what)) = attributed {
+        let addr = e
+            .conn
+            .map(|c| match side {
+                Side::Peer => c.peer.to_string(),
+                Side::Local => c.local.to_string(),
+            })
+            .unwrap_or_default();
+        crate::output::attribution::page_phrase(a, side, what, &addr, &at)
     } else {
         match &e.kind {
             EventKind::FinFrom(Side::Peer) => format!("peer {peer} sent FIN at {at} UTC"),

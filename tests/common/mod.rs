@@ -23,6 +23,18 @@ pub fn shared_captures() -> Option<PathBuf> {
     None
 }
 
+/// The events that are faults: each opens an evidence file and gets a
+/// verdict in the incident report (`linewatch::evidence::is_trigger`, by
+/// name).
+pub const FAULTS: [&str; 6] = [
+    "fin",
+    "reset",
+    "reset_ignored",
+    "silence",
+    "black_hole",
+    "link_down",
+];
+
 /// The project's own fixtures folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

@@ -10,22 +10,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::decode::Segment;
-use crate::event::{
-    Accused, Attribution, Clue, Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side,
-};
+use crate::event::{Accused, Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
 use crate::time::{Duration, Timestamp};
 
+mod black_hole;
 mod deadlines;
 mod state;
 mod summary;
+mod verdicts;
 
 pub use state::State;
 pub use summary::{ConnectionSummary, RetireReason};
 
-use super::attribution::{self, Habits, Review, Suspect};
+use super::attribution::{self, Habits, Suspect};
 use super::link::Standing;
 use super::seq::Seq;
 use super::zeek::ZeekView;
+use black_hole::Sent;
 
 /// The thresholds a connection is judged by (from its link, or defaults).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -86,17 +87,6 @@ struct Direction {
     wscale: Option<u8>,
     /// Its header habits, to judge a FIN or RST in its name.
     habits: Habits,
-}
-
-/// What one segment did, for the black-hole rule.
-#[derive(Copy, Clone, Debug)]
-struct Sent {
-    /// A keep-alive (0-1 byte at next-expected - 1).
-    keepalive: bool,
-    /// Retransmitted data already sent.
-    retransmission: bool,
-    /// Its ACK acknowledged something new.
-    ack_progress: bool,
 }
 
 /// The two troubles of an established connection.
@@ -387,102 +377,6 @@ impl Connection {
         }
     }
 
-    /// The current verdict on the connection's last FIN, RST or refusal,
-    /// while it may still be revised.
-    pub fn attribution(&self) -> Option<&Attribution> {
-        self.suspect.as_ref().map(|s| &s.attribution)
-    }
-
-    /// Judges `seg` from `from` (a FIN or RST) against that side's
-    /// habits, and keeps it as the suspect what follows may revise.
-    fn accuse(
-        &mut self,
-        what: Accused,
-        from: Side,
-        seg: &Segment,
-        packet: u64,
-    ) -> Option<Box<Attribution>> {
-        let a = attribution::attribute(&self.dir(from).habits, seg, None);
-        let rcv_nxt = self.dir(from.other()).ack_max;
-        let suspect = Suspect::new(what, self.state, from, seg, packet, rcv_nxt, a);
-        // A connection's second FIN replaces its first: the box is reused.
-        match self.suspect.as_mut() {
-            Some(s) => **s = suspect,
-            None => self.suspect = Some(Box::new(suspect)),
-        }
-        Some(Box::new(a))
-    }
-
-    /// The clue that a RST from `from` lies outside the receiver's
-    /// window, if it does. The window is the receiver's last advertised
-    /// one, scaled when both SYNs were seen with the option; without the
-    /// handshake the scale is unknown and taken as the largest (14), so a
-    /// RST is never wrongly ignored for want of it.
-    fn out_of_window(&self, seg: &Segment, from: Side) -> Option<Clue> {
-        let rcv = self.dir(from.other());
-        let rcv_nxt = rcv.ack_max?;
-        let shift = match (self.local.syn_seen && self.peer.syn_seen, rcv.wscale) {
-            (true, Some(s)) if self.local.wscale.is_some() && self.peer.wscale.is_some() => {
-                s.min(14)
-            }
-            (true, _) => 0,
-            (false, _) => 14,
-        };
-        let window = (u32::from(rcv.window) << shift).max(1);
-        let off = seg.seq.wrapping_sub(rcv_nxt.0);
-        (off >= window).then_some(Clue::OutOfWindow {
-            seq: seg.seq,
-            rcv_nxt: rcv_nxt.0,
-            window,
-        })
-    }
-
-    /// What a segment after the suspect FIN/RST says about it: a revised
-    /// verdict, or a connection up again after a RST its endpoints did
-    /// not obey.
-    #[inline(never)]
-    fn review(
-        &mut self,
-        seg: &Segment,
-        from: Side,
-        ts: Timestamp,
-        packet: u64,
-        out: &mut Vec<Event>,
-    ) {
-        let Some(s) = self.suspect.as_mut() else {
-            return;
-        };
-        if !s.open(ts) {
-            self.suspect = None;
-            return;
-        }
-        let review = s.observe(seg, from);
-        let (of, accused_from, of_packet, before) = (s.what, s.from, s.packet, s.before);
-        let attribution = s.attribution;
-        let up_again = match review {
-            Review::Same => return,
-            Review::Revised => false,
-            Review::UpAgain => {
-                if self.state.is_terminal() {
-                    self.set_state(before);
-                }
-                true
-            }
-        };
-        let mut e = self.event(
-            ts,
-            EventKind::AttributionRevised {
-                of,
-                from: accused_from,
-                of_packet,
-                up_again,
-            },
-            Some(packet),
-        );
-        e.attribution = Some(Box::new(attribution));
-        out.push(e);
-    }
-
     fn set_state(&mut self, to: State) {
         // Every transition passes here; `up_since` follows Established.
         #[cfg(feature = "trace")]
@@ -716,25 +610,26 @@ impl Connection {
                 e.attribution = a;
                 out.push(e);
             }
-            // A RST outside the receiver's window: the endpoint ignores
-            // it (RFC 793, RFC 5961 s3.2), and so do we.
-            (State::Established | State::HalfClosed(_), Control::Rst)
-                if self.out_of_window(seg, from).is_some() =>
-            {
-                let more = self.out_of_window(seg, from);
-                let a = attribution::attribute(&self.dir(from).habits, seg, more);
-                let mut e = ev(self, EventKind::ResetIgnored(from));
-                e.attribution = Some(Box::new(a));
-                out.push(e);
-            }
-            // An abort.
-            (State::Established, Control::Rst) => {
-                let a = self.accuse(Accused::Reset, from, seg, packet);
-                self.set_state(State::Reset(from));
-                let mut e = ev(self, EventKind::ResetFrom(from));
-                e.up_for = up_for;
-                e.attribution = a;
-                out.push(e);
+            // A RST, established or half-closed: an abort. Unless it lies
+            // outside the receiver's window: the endpoint ignores it (RFC
+            // 793, RFC 5961 s3.2), and so do we.
+            (State::Established | State::HalfClosed(_), Control::Rst) => {
+                match self.out_of_window(seg, from) {
+                    Some(clue) => {
+                        let a = attribution::attribute(&self.dir(from).habits, seg, Some(clue));
+                        let mut e = ev(self, EventKind::ResetIgnored(from));
+                        e.attribution = Some(Box::new(a));
+                        out.push(e);
+                    }
+                    None => {
+                        let a = self.accuse(Accused::Reset, from, seg, packet);
+                        self.set_state(State::Reset(from));
+                        let mut e = ev(self, EventKind::ResetFrom(from));
+                        e.up_for = up_for;
+                        e.attribution = a;
+                        out.push(e);
+                    }
+                }
             }
             // Data, ACKs, keep-alives, retransmitted handshake segments.
             (State::Established, Control::None | Control::Syn | Control::SynAck) => {}
@@ -750,15 +645,6 @@ impl Connection {
                 out.push(e);
                 let mut e = ev(self, EventKind::Closed);
                 e.up_for = up_for;
-                out.push(e);
-            }
-            // A RST while half-closed: an abort all the same.
-            (State::HalfClosed(_), Control::Rst) => {
-                let a = self.accuse(Accused::Reset, from, seg, packet);
-                self.set_state(State::Reset(from));
-                let mut e = ev(self, EventKind::ResetFrom(from));
-                e.up_for = up_for;
-                e.attribution = a;
                 out.push(e);
             }
             // Retransmitted FIN, or data still flowing the other way.
@@ -779,74 +665,6 @@ impl Connection {
         }
         if !seg.flags.rst() {
             self.dir_mut(from).habits.learn(seg);
-        }
-    }
-
-    /// Black-hole bookkeeping: has local data gone without any ACK progress?
-    ///
-    /// The clock starts when local sends something the peer has not yet
-    /// acknowledged. An ACK that covers everything stops it; an ACK that
-    /// advances but leaves data in flight (pipelined requests on a busy
-    /// line) restarts it from that ACK: the peer is alive and taking our
-    /// data, so only a stall in acknowledgments is a black hole.
-    fn track_acknowledgment(
-        &mut self,
-        seg: &Segment,
-        from: Side,
-        ts: Timestamp,
-        packet: u64,
-        sent: Sent,
-        out: &mut Vec<Event>,
-    ) {
-        let Sent {
-            keepalive,
-            retransmission,
-            ack_progress,
-        } = sent;
-        match from {
-            Side::Local => {
-                let sends = seg.payload_len > 0 || seg.flags.fin() || keepalive;
-                let acked = match (self.local.snd_max, self.peer.ack_max) {
-                    (Some(sent), Some(acked)) => acked.at_or_after(sent),
-                    _ => false,
-                };
-                if sends && !seg.flags.rst() && (keepalive || !acked) {
-                    if self.awaiting_ack.is_none() {
-                        self.awaiting_ack = Some((ts, packet));
-                        self.awaiting_retransmissions = 0;
-                    } else if retransmission || keepalive {
-                        self.awaiting_retransmissions += 1;
-                    }
-                }
-            }
-            Side::Peer => {
-                let covers = match (self.local.snd_max, seg.flags.ack()) {
-                    (Some(sent), true) => Seq(seg.ack).at_or_after(sent),
-                    _ => false,
-                };
-                // Covered or reset: nothing outstanding. Partial progress:
-                // data still in flight, but the peer is taking it.
-                let settled = covers || seg.flags.rst();
-                if settled || ack_progress {
-                    if let Some((since, _)) = self.awaiting_ack.take() {
-                        if self.black_hole {
-                            self.set_trouble(Trouble::BlackHole, false);
-                            out.push(self.event(
-                                ts,
-                                EventKind::BlackHoleEnded {
-                                    unacked_for: ts.since(since),
-                                },
-                                Some(packet),
-                            ));
-                        }
-                        if !settled {
-                            // The clock restarts at this partial ACK.
-                            self.awaiting_ack = Some((ts, packet));
-                            self.awaiting_retransmissions = 0;
-                        }
-                    }
-                }
-            }
         }
     }
 
