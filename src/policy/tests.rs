@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::event::LinkStatus;
 use crate::mode::replay;
 
 fn fixture(name: &str) -> (Vec<Event>, Config) {
