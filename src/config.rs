@@ -345,6 +345,8 @@ pub struct SlackConfig {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_flows: Option<Spanned<usize>>,
+    event_burst: Option<u32>,
+    event_interval: Option<Spanned<ConfigDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -427,6 +429,9 @@ pub struct Config {
     pub links: Vec<LinkSpec>,
     /// Flow table bound (`[limits] max_flows`).
     pub max_flows: usize,
+    /// Storm control's budget for printed lines (`[limits] event_burst`
+    /// per `event_interval`).
+    pub storm: crate::storm::Limits,
     /// Where the daemon writes its status document (`[daemon] state_dir`).
     pub state_dir: PathBuf,
     /// How often the status document is written.
@@ -448,6 +453,7 @@ impl Default for Config {
         Config {
             links: Vec::new(),
             max_flows: DEFAULT_MAX_FLOWS,
+            storm: crate::storm::Limits::default(),
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             status_interval: DEFAULT_STATUS_INTERVAL,
             host: None,
@@ -565,11 +571,28 @@ impl Config {
             Some(m) => m.into_inner(),
             None => DEFAULT_MAX_FLOWS,
         };
+        let storm = crate::storm::Limits {
+            burst: raw
+                .limits
+                .event_burst
+                .unwrap_or(crate::storm::DEFAULT_BURST),
+            interval: match raw.limits.event_interval {
+                Some(d) if d.get_ref().0 < Duration::from_secs(1) => {
+                    return Err(format!(
+                        "line {}: key `event_interval`: must be at least 1s (default 10s)",
+                        line_of(text, d.span().start)
+                    ))
+                }
+                Some(d) => d.into_inner().0,
+                None => crate::storm::DEFAULT_INTERVAL,
+            },
+        };
         let evidence = raw.evidence.validate()?;
         Ok(Config {
             evidence,
             links,
             max_flows,
+            storm,
             state_dir: raw
                 .daemon
                 .state_dir

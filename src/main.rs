@@ -42,6 +42,11 @@ enum Command {
         /// daemon does: post-mortems, and a PCI-safe cut of a full capture.
         #[arg(long, value_name = "DIR")]
         evidence_dir: Option<PathBuf>,
+        /// Print every line: no storm control (by default a flood's
+        /// repeated lines about connections that never came up are
+        /// summarised as `suppressed`, as the daemon prints them).
+        #[arg(long)]
+        every_line: bool,
     },
     /// Run the daemon: capture on the configured interfaces, print events as JSON lines.
     Run {
@@ -176,11 +181,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             emit,
             evidence_dir,
+            every_line,
         } => {
-            let config = match config {
+            let mut config = match config {
                 Some(p) => Config::load(&p)?,
                 None => Config::default(),
             };
+            if every_line {
+                config.storm.burst = 0;
+            }
             let format = match format {
                 OutputFormat::Text => Format::Text,
                 OutputFormat::Json => Format::Json,

@@ -40,6 +40,8 @@ struct Daemon<'a> {
 #[derive(Serialize)]
 struct Limits {
     max_flows: usize,
+    event_burst: u32,
+    event_interval: String,
 }
 
 /// `[evidence]`, its directory resolved under the state directory.
@@ -199,6 +201,8 @@ impl Config {
             },
             limits: Limits {
                 max_flows: self.max_flows,
+                event_burst: self.storm.burst,
+                event_interval: self.storm.interval.to_string(),
             },
             evidence: Evidence {
                 dir: self.evidence.dir.as_ref().map(|d| d.display().to_string()),

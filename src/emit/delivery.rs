@@ -160,8 +160,9 @@ fn runtime() -> std::io::Result<&'static Runtime> {
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
+#[track_caller]
 fn log(name: &str, msg: &str) {
-    eprintln!("linewatch: {name}: {msg}");
+    crate::logging::warn(&format!("{name}: {msg}"));
 }
 
 /// Jitter: ±25 % from a small xorshift seeded by time and pid.

@@ -373,10 +373,10 @@ impl Emitters {
             .and_then(|()| std::fs::rename(&tmp, &*path));
         match write {
             Ok(()) => *written = now,
-            Err(e) => eprintln!(
-                "linewatch: cannot save open incidents to {}: {e}",
+            Err(e) => crate::logging::warn(&format!(
+                "cannot save open incidents to {}: {e}",
                 path.display()
-            ),
+            )),
         }
     }
 
@@ -394,7 +394,7 @@ impl Emitters {
                 let body = match body {
                     Ok(b) => String::from_utf8_lossy(b),
                     Err(e) => {
-                        eprintln!("linewatch: {to}: cannot encode the notification: {e}");
+                        crate::logging::warn(&format!("{to}: cannot encode the notification: {e}"));
                         continue;
                     }
                 };
@@ -408,14 +408,16 @@ impl Emitters {
         }
         if let Some(d) = &self.pagerduty {
             if let Err(err) = d.enqueue(&pd) {
-                eprintln!(
-                    "linewatch: pagerduty: cannot store the notification in the outbox: {err}"
-                );
+                crate::logging::warn(&format!(
+                    "pagerduty: cannot store the notification in the outbox: {err}"
+                ));
             }
         }
         if let Some(d) = &self.slack {
             if let Err(err) = d.enqueue(&sl) {
-                eprintln!("linewatch: slack: cannot store the notification in the outbox: {err}");
+                crate::logging::warn(&format!(
+                    "slack: cannot store the notification in the outbox: {err}"
+                ));
             }
         }
     }

@@ -246,6 +246,11 @@ pub enum EventKind {
         /// ICMP code.
         code: u8,
     },
+    /// Lines held back by storm control ([`crate::storm`]): how many of
+    /// one kind, about one link or peer, in one interval. About the
+    /// printed stream, not the line: the policy and the counters saw
+    /// every event it stands for.
+    Suppressed(Box<crate::storm::Suppression>),
     /// The link is back to its expected number of connections.
     LinkUp {
         /// Connections established now.

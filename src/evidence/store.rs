@@ -238,12 +238,12 @@ impl Store {
             let _ = fs::remove_file(path.with_extension("json"));
             total = total.saturating_sub(len);
             self.pruned += 1;
-            eprintln!(
-                "linewatch: evidence: over max_disk ({} bytes): removed the oldest file {} ({} removed since start)",
+            crate::logging::warn(&format!(
+                "evidence: over max_disk ({} bytes): removed the oldest file {} ({} removed since start)",
                 self.max_disk,
                 path.display(),
                 self.pruned
-            );
+            ));
         }
         Ok(())
     }

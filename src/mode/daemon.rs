@@ -39,6 +39,7 @@ use crate::notify;
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::apply;
 use crate::status::{self, CaptureDoc, StatusDoc};
+use crate::storm::{Pass, StormControl};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
@@ -98,8 +99,19 @@ pub struct DaemonOptions {
     pub state_dir: Option<PathBuf>,
 }
 
+/// The daemon's own log line, within its call site's budget
+/// ([`crate::logging`]).
+#[track_caller]
 fn log(msg: &str) {
-    eprintln!("linewatch: {msg}");
+    crate::logging::warn(msg);
+}
+
+/// One event: its JSON line on stdout, at once, and its text in the log.
+fn print_event(out: &mut std::io::StdoutLock<'_>, e: &Event) {
+    let _ = writeln!(out, "{}", event_json::line(e));
+    let _ = out.flush();
+    // Not through `log`: storm control already kept the event stream.
+    eprintln!("linewatch: {}", event_text::line(e));
 }
 
 struct Capture {
@@ -246,6 +258,11 @@ struct Daemon {
     recording: Option<Recording>,
     /// The last evidence files, for the status document.
     evidence: evidence::Listed,
+    /// Storm control: what of a flood is printed (every event still
+    /// reaches the emitters).
+    storm: StormControl,
+    /// `suppressed` events waiting to be printed.
+    held: Vec<Event>,
 }
 
 impl Daemon {
@@ -260,11 +277,30 @@ impl Daemon {
         }
         let mut out = self.out.lock();
         for e in new {
-            let _ = writeln!(out, "{}", event_json::line(e));
-            let _ = out.flush();
-            log(&event_text::line(e));
+            let pass = self
+                .storm
+                .event(e, self.tracker.protection(e), &mut self.held);
+            for s in self.held.drain(..) {
+                print_event(&mut out, &s);
+            }
+            if pass == Pass::Print {
+                print_event(&mut out, e);
+            }
         }
         self.printed = self.events.len();
+    }
+
+    /// Prints the `suppressed` events of storm control's windows that
+    /// ended by `now` (all of them with `now` = `None`: stopping).
+    fn print_held(&mut self, now: Option<Timestamp>) {
+        match now {
+            Some(now) => self.storm.advance_to(now, &mut self.held),
+            None => self.storm.finish(&mut self.held),
+        }
+        let mut out = self.out.lock();
+        for s in self.held.drain(..) {
+            print_event(&mut out, &s);
+        }
     }
 
     /// Writes pending events and retired summaries as JSON lines, and
@@ -275,11 +311,20 @@ impl Daemon {
         for e in self.events.drain(..) {
             self.emitters.on_event(&e);
         }
+        if !self.tracker.has_retired() {
+            return;
+        }
         let mut out = self.out.lock();
         let retired: Vec<ConnectionSummary> = self.tracker.drain_retired().collect();
         for c in retired {
-            let _ = writeln!(out, "{}", summary::json_line(&c));
-            let _ = out.flush();
+            let pass = self.storm.summary(&c, &mut self.held);
+            for s in self.held.drain(..) {
+                print_event(&mut out, &s);
+            }
+            if pass == Pass::Print {
+                let _ = writeln!(out, "{}", summary::json_line(&c));
+                let _ = out.flush();
+            }
         }
     }
 
@@ -437,6 +482,9 @@ impl Daemon {
     fn tick(&mut self, now: Timestamp) {
         let start = self.events.len();
         self.tracker.advance_to(now, &mut self.events);
+        self.print_new();
+        self.print_held(Some(now));
+        crate::logging::flush();
         if let Some(r) = &mut self.recording {
             r.on_events(self.events.get(start..).unwrap_or_default());
             r.advance(now);
@@ -499,6 +547,8 @@ impl Daemon {
                 let old_specs: Vec<CaptureSpec> =
                     self.captures.list.iter().map(|c| c.spec.clone()).collect();
                 self.tracker.reconfigure(&config);
+                self.storm.reconfigure(&config);
+                crate::logging::set_limits(config.storm);
                 let new_specs = CaptureSpec::for_links(&config.links);
                 let same = new_specs.len() == old_specs.len()
                     && new_specs
@@ -542,6 +592,7 @@ impl Daemon {
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let config = load(&opts.config)?;
+    crate::logging::set_limits(config.storm);
     let term = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     let usr1 = Arc::new(AtomicBool::new(false));
@@ -598,6 +649,8 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         evidence: evidence::Listed::default(),
         emitters,
         tracker: Tracker::new(&config),
+        storm: StormControl::new(&config),
+        held: Vec::new(),
         config,
         captures,
         state_dir,
@@ -664,6 +717,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         d.on_message(msg);
     }
     d.emit();
+    d.print_held(None);
     if let Some(r) = &mut d.recording {
         r.finish();
     }

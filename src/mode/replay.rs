@@ -28,6 +28,7 @@ use crate::event::Event;
 use crate::evidence::{Recording, StoreError};
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::{apply, FileFront, Front, FrontEnd, Step};
+use crate::storm::{Pass, StormControl};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
@@ -215,14 +216,18 @@ pub fn replay_with(
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
+    let mut held = 0;
     let (front_end, printed) = match emitters {
         Some(emitters) => {
             let mut sink = Inline {
                 printer: Printer::new(format, &mut *out),
                 emitters,
                 events: Vec::new(),
+                storm: StormControl::new(config),
+                held: Vec::new(),
             };
             let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
+            held = sink.storm.held_total();
             let printed = sink.printer.finish();
             (tracked?, printed)
         }
@@ -247,8 +252,12 @@ pub fn replay_with(
                 next: Printout::default(),
                 tx,
                 recycled,
+                storm: StormControl::new(config),
+                kept: 0,
+                scratch: Vec::new(),
             };
             let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
+            held = sink.storm.held_total();
             drop(sink); // the printer sees the end of its queue
             let printed = printer
                 .join()
@@ -259,7 +268,12 @@ pub fn replay_with(
     // A write error stops the printer first; report it over the capture's.
     printed?;
     let FrontEnd { front, failure } = front_end;
-    write_replay_summary(path, &front, &tracker, format, failure.as_ref(), out)?;
+    let counts = Counts {
+        front: &front,
+        tracker: &tracker,
+        held,
+    };
+    write_replay_summary(path, &counts, format, failure.as_ref(), out)?;
     out.flush()?;
     if let Some(e) = failure {
         return Err(e.into());
@@ -344,6 +358,8 @@ fn track(
                 break;
             }
         }
+        // A printer that stopped reports its own error.
+        let _ = sink.finish_storm();
     }
     if let Some(r) = recording {
         r.finish();
@@ -364,6 +380,12 @@ trait Sink {
     /// A batch of steps is done.
     fn end_of_batch(&mut self) -> io::Result<()>;
 
+    /// The capture is done: storm control's open windows give their
+    /// `suppressed` events, which go out like the others.
+    fn finish_storm(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// An evidence file was opened or closed at packet time `now`
     /// (before the sink takes the step's events, so that their pages name
     /// it).
@@ -376,6 +398,9 @@ struct Inline<'o, 'e> {
     printer: Printer<'o>,
     emitters: &'e mut crate::emit::Emitters,
     events: Vec<Event>,
+    storm: StormControl,
+    /// `suppressed` events to print.
+    held: Vec<Event>,
 }
 
 impl Sink for Inline<'_, '_> {
@@ -388,22 +413,44 @@ impl Sink for Inline<'_, '_> {
     }
 
     fn take(&mut self, tracker: &mut Tracker, tick: Option<Timestamp>) -> io::Result<()> {
+        // Every event reaches the emitters; storm control only decides
+        // which are printed.
         for e in self.events.drain(..) {
-            self.printer.event(&e);
-            self.printer.flush()?;
+            let pass = self.storm.event(&e, tracker.protection(&e), &mut self.held);
+            for s in self.held.drain(..) {
+                self.printer.event(&s);
+            }
+            if pass == Pass::Print {
+                self.printer.event(&e);
+                self.printer.flush()?;
+            }
             self.emitters.on_event(&e);
         }
         if let Some(ts) = tick {
+            self.storm.advance_to(ts, &mut self.held);
             self.emitters.advance_to(ts);
         }
         for c in tracker.drain_retired() {
-            self.printer.summary(&c)?;
+            if self.storm.summary(&c, &mut self.held) == Pass::Print {
+                self.printer.summary(&c)?;
+            }
+        }
+        for s in self.held.drain(..) {
+            self.printer.event(&s);
         }
         Ok(())
     }
 
     fn end_of_batch(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn finish_storm(&mut self) -> io::Result<()> {
+        self.storm.finish(&mut self.held);
+        for s in self.held.drain(..) {
+            self.printer.event(&s);
+        }
+        self.printer.flush()
     }
 }
 
@@ -419,6 +466,10 @@ struct Threaded {
     next: Printout,
     tx: Sender<Printout>,
     recycled: Receiver<Printout>,
+    storm: StormControl,
+    /// Events of `next` already past storm control.
+    kept: usize,
+    scratch: Vec<Event>,
 }
 
 impl Sink for Threaded {
@@ -429,15 +480,24 @@ impl Sink for Threaded {
     }
 
     #[inline]
-    fn take(&mut self, tracker: &mut Tracker, _tick: Option<Timestamp>) -> io::Result<()> {
+    fn take(&mut self, tracker: &mut Tracker, tick: Option<Timestamp>) -> io::Result<()> {
+        let events = &mut self.next.events;
+        self.storm
+            .keep_tail(tracker, events, self.kept, &mut self.scratch);
+        if let Some(ts) = tick {
+            self.storm.advance_to(ts, events);
+        }
         if tracker.has_retired() {
             for c in tracker.drain_retired() {
-                self.next.summaries.push(c);
+                if self.storm.summary(&c, &mut self.next.events) == Pass::Print {
+                    self.next.summaries.push(c);
+                }
                 if self.next.summaries.len() >= PRINTOUT_SUMMARIES {
                     self.end_of_batch()?;
                 }
             }
         }
+        self.kept = self.next.events.len();
         if self.next.events.len() >= PRINTOUT_EVENTS {
             self.end_of_batch()?;
         }
@@ -456,9 +516,16 @@ impl Sink for Threaded {
             }
             Err(_) => Printout::default(),
         };
+        self.kept = 0;
         self.tx
             .send(std::mem::replace(&mut self.next, next))
             .map_err(|_| io::Error::other("the printer thread stopped"))
+    }
+
+    fn finish_storm(&mut self) -> io::Result<()> {
+        self.storm.finish(&mut self.next.events);
+        self.kept = self.next.events.len();
+        self.end_of_batch()
     }
 }
 
@@ -532,16 +599,24 @@ impl<'o> Printer<'o> {
     }
 }
 
+/// What the replay's last line counts.
+struct Counts<'a> {
+    front: &'a Front,
+    tracker: &'a Tracker,
+    /// Lines storm control held back.
+    held: u64,
+}
+
 fn write_replay_summary(
     path: &Path,
-    p: &Front,
-    tracker: &Tracker,
+    counts: &Counts<'_>,
     format: Format,
     failure: Option<&CaptureError>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let p = counts.front;
     let d = p.decoder();
-    let t = tracker.stats();
+    let t = counts.tracker.stats();
     let (first, last) = p.span();
     match format {
         Format::Json => {
@@ -564,6 +639,7 @@ fn write_replay_summary(
                 "connections": t.connections,
                 "evicted": t.evicted,
                 "peak_flows": t.peak_flows,
+                "suppressed_lines": counts.held,
                 "first_ts": first.map(|t| t.as_secs_f64()),
                 "last_ts": last.map(|t| t.as_secs_f64()),
                 "complete": failure.is_none(),
@@ -591,6 +667,13 @@ fn write_replay_summary(
                 .collect();
             if !reasons.is_empty() {
                 writeln!(out, "# skipped: {}", reasons.join(" "))?;
+            }
+            if counts.held > 0 {
+                writeln!(
+                    out,
+                    "# {} lines held back by storm control (see the suppressed lines; --every-line prints them all)",
+                    counts.held
+                )?;
             }
             if d.icmp_errors() > 0 {
                 writeln!(

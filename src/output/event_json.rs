@@ -22,21 +22,27 @@ enum Key {
     AfterS,
     Attribution,
     CaptureDegraded,
+    Count,
     DownForS,
     Dropped,
     Established,
     Event,
+    Examples,
     Expected,
+    FirstTs,
     Flags,
     From,
     IcmpCode,
     IcmpType,
     Interface,
+    LastTs,
     Link,
     Local,
     LostForS,
+    Of,
     Packet,
     Peer,
+    PeerHost,
     Reason,
     Retransmissions,
     Revises,
@@ -66,6 +72,10 @@ const KEY_TEXTS: [KeyText; KEY_NAMES.len()] = {
     texts
 };
 
+/// The keys of a `suppressed` event's examples.
+const EXAMPLE_LOCAL: KeyText = KeyText::new("local");
+const EXAMPLE_PEER: KeyText = KeyText::new("peer");
+
 /// Every [`Key`], in order: what each kind's list in
 /// [`kind_keys`] is checked against.
 #[cfg(test)]
@@ -93,17 +103,17 @@ const COMMON_KEYS: [Key; 10] = [
 /// [`write_field`].
 #[derive(Copy, Clone, Debug)]
 struct KindKeys {
-    keys: [Key; COMMON_KEYS.len() + 5],
+    keys: [Key; COMMON_KEYS.len() + 6],
     len: usize,
 }
 
 impl KindKeys {
-    /// [`COMMON_KEYS`] merged with `own` (at most 5 keys, in order).
+    /// [`COMMON_KEYS`] merged with `own` (at most 6 keys, in order).
     /// Only called to initialise statics, so it runs at compile time:
     /// an index out of bounds would fail the build, never a replay.
     #[allow(clippy::indexing_slicing)]
     const fn with(own: &[Key]) -> KindKeys {
-        let mut keys = [Key::Ack; COMMON_KEYS.len() + 5];
+        let mut keys = [Key::Ack; COMMON_KEYS.len() + 6];
         let (mut i, mut j, mut n) = (0, 0, 0);
         while i < COMMON_KEYS.len() || j < own.len() {
             let take_common = j == own.len()
@@ -147,6 +157,14 @@ fn kind_keys(kind: &EventKind) -> &'static [Key] {
     static CAPTURE_RESUMED: KindKeys = KindKeys::with(&[Key::Interface, Key::LostForS]);
     static CAPTURE_DEGRADED: KindKeys = KindKeys::with(&[Key::Dropped, Key::Interface]);
     static CAPTURE_RECOVERED: KindKeys = KindKeys::with(&[Key::Interface]);
+    static SUPPRESSED: KindKeys = KindKeys::with(&[
+        Key::Count,
+        Key::Examples,
+        Key::FirstTs,
+        Key::LastTs,
+        Key::Of,
+        Key::PeerHost,
+    ]);
     static ICMP_ERROR: KindKeys =
         KindKeys::with(&[Key::IcmpCode, Key::IcmpType, Key::Reason, Key::Router]);
     let keys = match kind {
@@ -168,6 +186,7 @@ fn kind_keys(kind: &EventKind) -> &'static [Key] {
         EventKind::CaptureDegraded { .. } => &CAPTURE_DEGRADED,
         EventKind::CaptureRecovered { .. } => &CAPTURE_RECOVERED,
         EventKind::IcmpError { .. } => &ICMP_ERROR,
+        EventKind::Suppressed(_) => &SUPPRESSED,
     };
     keys.as_slice()
 }
@@ -322,6 +341,42 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
             o.u64(name, u64::from(*expected));
         }
         (Key::DownForS, EventKind::LinkUp { down_for, .. }) => secs(o, down_for),
+        (Key::Count, EventKind::Suppressed(held)) => {
+            o.u64(name, held.count);
+        }
+        (Key::Of, EventKind::Suppressed(held)) => {
+            o.str(name, held.of);
+        }
+        (Key::FirstTs, EventKind::Suppressed(held)) => {
+            o.f64(name, held.first.as_secs_f64());
+        }
+        (Key::LastTs, EventKind::Suppressed(held)) => {
+            o.f64(name, held.last.as_secs_f64());
+        }
+        (Key::PeerHost, EventKind::Suppressed(held)) => match held.scope {
+            crate::storm::Scope::Peer(ip) => {
+                o.ip(name, ip);
+            }
+            crate::storm::Scope::Others => {
+                o.str(name, "others");
+            }
+            crate::storm::Scope::Link(_) => {}
+        },
+        (Key::Examples, EventKind::Suppressed(held)) => {
+            o.raw(name, |buf| {
+                buf.push(b'[');
+                for (i, c) in held.examples.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    let mut ex = JsonLine::begin(buf);
+                    ex.addr(&EXAMPLE_LOCAL, Some(c.local));
+                    ex.addr(&EXAMPLE_PEER, Some(c.peer));
+                    ex.end();
+                }
+                buf.push(b']');
+            });
+        }
         // The key is not one this kind of event has.
         (
             Key::From
@@ -342,7 +397,13 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
             | Key::DownForS
             | Key::Revises
             | Key::RevisesPacket
-            | Key::UpAgain,
+            | Key::UpAgain
+            | Key::Count
+            | Key::Of
+            | Key::FirstTs
+            | Key::LastTs
+            | Key::PeerHost
+            | Key::Examples,
             _,
         ) => {}
     }

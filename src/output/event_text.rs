@@ -180,6 +180,26 @@ fn write_columns(e: &Event, buf: &mut Vec<u8>, columns: Columns) {
                 "LINK DOWN: {established}/{expected} connections established"
             );
         }
+        EventKind::Suppressed(held) => {
+            let _ = write!(buf, "suppressed {} more {} lines", held.count, held.of);
+            if let crate::storm::Scope::Peer(ip) = held.scope {
+                let _ = write!(buf, " about {ip}");
+            }
+            if let crate::storm::Scope::Others = held.scope {
+                text(buf, " about other peers");
+            }
+            text(buf, " from ");
+            held.first.write_utc(buf);
+            text(buf, " to ");
+            held.last.write_utc(buf);
+            text(buf, " (storm control)");
+            for (i, c) in held.examples.iter().enumerate() {
+                text(buf, if i == 0 { "; e.g. " } else { ", " });
+                socket_addr(buf, &c.local);
+                text(buf, " -> ");
+                socket_addr(buf, &c.peer);
+            }
+        }
         EventKind::LinkUp {
             established,
             expected,

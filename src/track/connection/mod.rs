@@ -689,6 +689,7 @@ impl Connection {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             retired,
+            came_up: self.up_since,
             zeek_rows: rows,
         }
     }

@@ -60,6 +60,9 @@ pub struct ConnectionSummary {
     pub last_ts: Timestamp,
     /// Why it left the table.
     pub retired: RetireReason,
+    /// When it was established (`None`: never; what a flood is made of,
+    /// which storm control may summarise).
+    pub came_up: Option<Timestamp>,
     /// Zeek's rows for this connection where Zeek's timers or reuse rule
     /// would have split it, in order, the last one as above; empty where
     /// Zeek logs the one row above (nearly always: no allocation then).
