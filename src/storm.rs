@@ -590,7 +590,10 @@ mod tests {
             e.link = None;
             e.conn = Some(Endpoints {
                 local: "10.0.0.1:1".parse().expect("addr"),
-                peer: std::net::SocketAddr::new(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000u32 + i)), 80),
+                peer: std::net::SocketAddr::new(
+                    IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000u32 + i)),
+                    80,
+                ),
             });
             s.event(&e, Protection::Budgeted, &mut out);
         }

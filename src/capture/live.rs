@@ -30,7 +30,7 @@ use crate::pipeline::{Front, Headers, Step, WatchedLink};
 /// Segments per batch before it is sent (a batch also goes on every timeout).
 pub const BATCH: usize = 256;
 /// Batches the channel holds; beyond, new batches are dropped and counted.
-pub const QUEUE_BATCHES: usize = 1024;
+pub const QUEUE_BATCHES: usize = 128;
 /// libpcap read timeout: how long a quiet capture sleeps before flushing.
 pub const READ_TIMEOUT_MS: i32 = 50;
 /// How long a capture thread waits for a quiet interface before it

@@ -90,6 +90,9 @@ pub struct Incident {
     /// Frames the link's ring had dropped at its memory bound by the time
     /// the file opened: the `before` window may start later than asked.
     pub evicted_before: u64,
+    /// Bare SYNs of the link not written to the file while it was open,
+    /// past [`SYNS_KEPT_PER_SECOND`] (a flood).
+    pub syns_not_kept: u64,
     /// Where the interface block's snaplen lies, and the value it should
     /// have (the largest stored frame).
     pub snaplen_at: u64,
@@ -115,7 +118,19 @@ struct Lane {
     enabled: bool,
     ring: Ring,
     open: Option<Open>,
+    /// Bare SYNs kept in the current second of packet time, and which
+    /// second it is (see [`SYNS_KEPT_PER_SECOND`]).
+    syns: (i64, u32),
 }
+
+/// Bare SYNs (connection attempts) a link's evidence keeps per second of
+/// packet time. A reconnecting application makes a few a second and they
+/// are all kept; a SYN flood toward the peer makes hundreds of thousands,
+/// which would push the real connection's frames out of the ring in under
+/// a second (and make the ring's whole memory resident): past the budget
+/// they are not stored (an open file counts them: `syns_not_kept` in its
+/// sidecar).
+pub const SYNS_KEPT_PER_SECOND: u32 = 100;
 
 /// An incident file being written.
 #[derive(Debug)]
@@ -164,6 +179,7 @@ impl Recorder {
             enabled,
             ring: Ring::new(config.memory_per_link),
             open: None,
+            syns: (i64::MIN, 0),
         };
         let lanes = if links.is_empty() {
             vec![lane(Arc::from("all"), true)]
@@ -230,6 +246,7 @@ impl Recorder {
                 to: e.ts,
                 events: Vec::new(),
                 evicted_before: lane.ring.evicted(),
+                syns_not_kept: 0,
                 snaplen_at,
                 snaplen: 0,
                 cut_short: false,
@@ -283,6 +300,21 @@ impl Recorder {
         };
         if !lane.enabled {
             return Ok(());
+        }
+        if let Decoded::Tcp(seg) = decoded {
+            if seg.flags.syn() && !seg.flags.ack() {
+                let second = ts.as_nanos().div_euclid(1_000_000_000);
+                if lane.syns.0 != second {
+                    lane.syns = (second, 0);
+                }
+                if lane.syns.1 >= SYNS_KEPT_PER_SECOND {
+                    if let Some(open) = &mut lane.open {
+                        open.incident.syns_not_kept += 1;
+                    }
+                    return Ok(());
+                }
+                lane.syns.1 += 1;
+            }
         }
         let was_open = lane.open.is_some();
         close_if_due(i, lane, ts, out);

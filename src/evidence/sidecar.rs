@@ -31,6 +31,7 @@ pub fn render(incident: &Incident, sha256: Option<&str>) -> Vec<u8> {
         "sha256": sha256,
         "cut_short_by_end_of_capture": incident.cut_short,
         "ring_evicted_before_open": incident.evicted_before,
+        "syns_not_kept": incident.syns_not_kept,
         "headers_only": true,
         "events": events,
     });

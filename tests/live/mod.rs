@@ -536,6 +536,13 @@ impl Peer {
     /// A client holding one persistent connection, "ping" every 200 ms,
     /// reconnecting every 300 ms when it has none.
     pub fn client(net: &Net, reconnect: bool) -> Peer {
+        Peer::client_every(net, reconnect, Duration::from_millis(200))
+    }
+
+    /// [`Peer::client`] with a heartbeat every `every` (payment links echo
+    /// every 30-60 s; a slow heartbeat is what a flood's eviction bug
+    /// hides behind).
+    pub fn client_every(net: &Net, reconnect: bool, every: Duration) -> Peer {
         let addr = net.server_addr();
         let (tx, rx) = channel::<Cmd>();
         let handle = net.spawn_in(&net.client.clone(), move || {
@@ -582,7 +589,7 @@ impl Peer {
                         continue;
                     }
                     if !muted && Instant::now() >= next_ping {
-                        next_ping = Instant::now() + Duration::from_millis(200);
+                        next_ping = Instant::now() + every;
                         let _ = c.write_all(b"ping");
                     }
                 }
@@ -613,4 +620,84 @@ impl Drop for Peer {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The MAC address of `dev` in namespace `ns`.
+pub fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-j", "link", "show", dev])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v[0]["address"].as_str().unwrap().to_string();
+    let mut mac = [0u8; 6];
+    for (m, part) in mac.iter_mut().zip(text.split(':')) {
+        *m = u8::from_str_radix(part, 16).unwrap();
+    }
+    mac
+}
+
+/// Spoofed SYNs toward the server's address and port, written as fast as
+/// one thread can with libpcap on the client's veth (the interface the
+/// probe captures on) for `for_how_long`, sources cycling through 65,536
+/// addresses of 198.18.0.0/15 (RFC 2544) and their ports. Returns how
+/// many were sent.
+pub fn syn_flood(net: &Net, for_how_long: Duration) -> JoinHandle<u64> {
+    let src_mac = mac_of(&net.client, &net.veth_client);
+    let dst_mac = mac_of(&net.server, &net.veth_server);
+    let dst: std::net::Ipv4Addr = net.server_ip.parse().unwrap();
+    let dev = net.veth_client.clone();
+    net.spawn_in(&net.client.clone(), move || {
+        let frames: Vec<Vec<u8>> = (0..65_536u32)
+            .map(|i| {
+                let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+                    .ipv4(
+                        [198, 18 + (i >> 16) as u8, (i >> 8) as u8, i as u8],
+                        dst.octets(),
+                        64,
+                    )
+                    .tcp(
+                        1024 + (i % 60_000) as u16,
+                        PORT,
+                        i.wrapping_mul(2_654_435_761),
+                        64_240,
+                    )
+                    .syn();
+                let mut f = Vec::with_capacity(builder.size(0));
+                builder.write(&mut f, &[]).unwrap();
+                f
+            })
+            .collect();
+        let mut cap = pcap::Capture::from_device(dev.as_str())
+            .unwrap()
+            .open()
+            .unwrap();
+        let end = Instant::now() + for_how_long;
+        let mut sent = 0u64;
+        'send: loop {
+            for f in &frames {
+                if cap.sendpacket(f.as_slice()).is_ok() {
+                    sent += 1;
+                }
+                if sent % 4096 == 0 && Instant::now() >= end {
+                    break 'send;
+                }
+            }
+        }
+        sent
+    })
+}
+
+/// The daemon's peak and current resident memory (VmHWM, VmRSS), KiB.
+pub fn memory_kib(pid: i32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
 }

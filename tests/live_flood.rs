@@ -1,0 +1,121 @@
+//! The daemon under a SYN flood: 60 s of spoofed SYNs toward the watched
+//! peer's address and port, as fast as one thread writes them, beside a
+//! real persistent connection that sends a heartbeat every 8 s. No false
+//! page (no `link_down`, `discovered`, `silence`, `black_hole`), the real
+//! connection's events are those it has without the flood (none after its
+//! `established`), the printed lines stay few, and the daemon's peak RSS
+//! stays under 48 MiB. Root only; under CI=true it must run.
+
+mod live;
+
+use std::time::{Duration, Instant};
+
+use live::{available, memory_kib, syn_flood, Daemon, Net, Peer, TempDir, SERIAL};
+
+/// 60 s; `LW_FLOOD_SECS` shortens it when investigating.
+fn flood_for() -> Duration {
+    Duration::from_secs(
+        std::env::var("LW_FLOOD_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    )
+}
+const HEARTBEAT: Duration = Duration::from_secs(8);
+/// The issue's bound on the daemon's peak resident memory.
+const MAX_RSS_KIB: u64 = 48 * 1024;
+
+#[test]
+fn a_sixty_second_syn_flood_pages_nothing_and_stays_under_48_mib() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    if cfg!(debug_assertions) {
+        // An unoptimised tracker is ten times slower: under the flood its
+        // queue overflows and heartbeats are lost, which says nothing of
+        // the daemon users run. `.ci/run` runs this test with --release.
+        eprintln!("SKIP: measures the release daemon: cargo test --release --test live_flood");
+        return;
+    }
+    let dir = TempDir::new("flood");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    // Thresholds a payment link would have with an 8 s heartbeat.
+    let config = dir.0.join("linewatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstatus_interval = \"1s\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}\"]\nsilence_after = \"30s\"\nblack_hole_after = \"10s\"\nreconnect_grace = \"5s\"\n",
+            net.veth_client,
+            net.server_addr()
+        ) + &std::env::var("LW_FLOOD_CONFIG").unwrap_or_default(),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client_every(&net, false, HEARTBEAT);
+    let (_, up) = daemon.wait_for("established", Duration::from_secs(10), |_| true);
+    let real = up["local"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, rss_idle) = memory_kib(daemon.pid());
+    let before = daemon.seen.len();
+    let stderr_before = daemon.stderr().lines().count();
+
+    let started = Instant::now();
+    let flood = syn_flood(&net, flood_for());
+    // Sample memory while it lasts.
+    let mut peak_sampled = 0;
+    while started.elapsed() < flood_for() {
+        std::thread::sleep(Duration::from_secs(1));
+        peak_sampled = peak_sampled.max(memory_kib(daemon.pid()).1);
+    }
+    let sent = flood.join().unwrap();
+    // The flood's deadlines (syn_unanswered 10 s after each SYN) and the
+    // last storm windows come out after it.
+    let after = daemon.collect(Duration::from_secs(15), "suppressed");
+    let (hwm, rss_end) = memory_kib(daemon.pid());
+
+    let during: Vec<&serde_json::Value> = daemon.seen[before..].iter().map(|(_, v)| v).collect();
+    let stderr_lines = daemon.stderr().lines().count() - stderr_before;
+    let kinds = |name: &str| during.iter().filter(|v| v["event"] == name).count();
+    let report = format!(
+        "SYNs sent {sent} in {:?} ({:.0}/s); stdout lines {}, stderr lines {stderr_lines}; \
+         suppressed events {} holding back {} lines; capture_degraded {}; \
+         RSS idle {rss_idle} KiB, peak sampled {peak_sampled} KiB, VmHWM {hwm} KiB, end {rss_end} KiB",
+        flood_for(),
+        sent as f64 / flood_for().as_secs_f64(),
+        during.len(),
+        after.len(),
+        after.iter().map(|v| v["count"].as_u64().unwrap_or(0)).sum::<u64>(),
+        kinds("capture_degraded"),
+    );
+    eprintln!("flood: {report}");
+
+    // No false page: nothing about the link or the real connection.
+    for kind in [
+        "link_down",
+        "link_up",
+        "discovered",
+        "silence",
+        "black_hole",
+    ] {
+        assert_eq!(kinds(kind), 0, "{kind}: {report}");
+    }
+    let about_real: Vec<_> = during
+        .iter()
+        .filter(|v| v["local"] == real.as_str())
+        .collect();
+    assert!(about_real.is_empty(), "the real connection: {about_real:?}");
+    // The flood was one: the probe saw it and summarised it.
+    assert!(sent > 100_000, "{report}");
+    assert!(!after.is_empty(), "{report}");
+    // A few hundred lines, not hundreds of thousands.
+    assert!(during.len() < 2_000, "{report}");
+    assert!(stderr_lines < 2_500, "{report}");
+    assert!(hwm < MAX_RSS_KIB, "{report}");
+    // And the connection is still there, still watched.
+    let doc = linewatch::status::read(&daemon.state_dir).unwrap();
+    assert_eq!(doc.links[0].established, 1, "{report}");
+    drop(client);
+    drop(server);
+}
