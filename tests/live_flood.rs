@@ -119,3 +119,60 @@ fn a_sixty_second_syn_flood_pages_nothing_and_stays_under_48_mib() {
     drop(client);
     drop(server);
 }
+
+/// Capture loss for real: the daemon is stopped (SIGSTOP) for 3 s while a
+/// burst fills its small kernel buffer (`buffer_size = 65536`) and the
+/// real connection falls silent, then resumed. The kernel's drops are
+/// reported (`capture_degraded`), the silence the waiting frames reveal
+/// carries `capture_degraded: true`, and no verdict says the line is down
+/// (the policy's health stays below CRITICAL, no incident opens).
+#[test]
+fn a_stopped_daemon_reports_its_lost_packets_and_pages_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("loss");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = dir.0.join("linewatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstatus_interval = \"100ms\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}\"]\nsilence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\nbuffer_size = 65536\n",
+            net.veth_client,
+            net.server_addr()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, false);
+    daemon.wait_for("established", Duration::from_secs(10), |_| true);
+    std::thread::sleep(Duration::from_secs(1));
+    // The real connection falls silent; the probe stops; a burst comes.
+    client.send(live::Cmd::Mute);
+    server.send(live::Cmd::Mute);
+    daemon.signal(nix::sys::signal::Signal::SIGSTOP);
+    let sent = syn_flood(&net, Duration::from_secs(3)).join().unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGCONT);
+    let resumed = Instant::now();
+    // From the moment it runs again, no verdict may say the line is down.
+    let mut worst = Vec::new();
+    while resumed.elapsed() < Duration::from_secs(5) {
+        if let Ok(doc) = linewatch::status::read(&daemon.state_dir) {
+            let v = &doc.links[0].verdict;
+            if v.health == linewatch::policy::Health::Critical || v.incident.is_some() {
+                worst.push(format!("{:?}: {}", v.health, v.reason));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, degraded) = daemon.wait_for("capture_degraded", Duration::from_secs(5), |_| true);
+    let (_, silence) = daemon.wait_for("silence", Duration::from_secs(5), |_| true);
+    eprintln!("loss: {sent} SYNs while stopped; {degraded}; {silence}");
+    assert!(degraded["dropped"].as_u64().unwrap_or(0) > 0, "{degraded}");
+    assert_eq!(silence["capture_degraded"], true, "{silence}");
+    assert!(worst.is_empty(), "the line was judged down: {worst:?}");
+    let seen: Vec<&serde_json::Value> = daemon.seen.iter().map(|(_, v)| v).collect();
+    assert!(!seen.iter().any(|v| v["event"] == "link_down"), "{seen:?}");
+}

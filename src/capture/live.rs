@@ -46,6 +46,10 @@ pub const PRECISION: pcap::Precision = pcap::Precision::Micro;
 const UNSUPPORTED_LINK_RETRY: StdDuration = StdDuration::from_secs(5);
 /// How often kernel drop counters are read.
 pub const STATS_EVERY: StdDuration = StdDuration::from_secs(2);
+/// A capture or tracker loop that did not run for this long was stopped
+/// (SIGSTOP, a starved host): the kernel may have dropped what came
+/// meanwhile, so drop counters are read before anything else is done.
+pub const STALL: StdDuration = StdDuration::from_secs(1);
 
 /// What to capture on one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +170,14 @@ pub enum CaptureMsg {
         capture: usize,
         /// Its link type.
         link: LinkType,
+    },
+    /// The kernel's drop counters went up (read after a stall, before
+    /// the frames that waited are sent): sent in order with the steps, so
+    /// that the tracker knows the capture is degraded before it judges
+    /// the silence those frames may reveal.
+    Dropped {
+        /// Index of the capture.
+        capture: usize,
     },
     /// The capture failed or could not be opened.
     Lost {
@@ -416,6 +428,7 @@ fn pump(
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
     let mut last_stats = Instant::now();
+    let mut last_loop = Instant::now();
     let base = (
         counters.received.load(Ordering::Relaxed),
         counters.dropped.load(Ordering::Relaxed),
@@ -425,6 +438,34 @@ fn pump(
         if stop.load(Ordering::Relaxed) {
             batch.flush();
             return Ok(());
+        }
+        let stalled = last_loop.elapsed() >= STALL;
+        last_loop = Instant::now();
+        if stalled || last_stats.elapsed() >= STATS_EVERY {
+            last_stats = Instant::now();
+            let before = counters.dropped.load(Ordering::Relaxed)
+                + counters.if_dropped.load(Ordering::Relaxed);
+            if let Some(s) = source.stats() {
+                counters
+                    .received
+                    .store(base.0 + u64::from(s.received), Ordering::Relaxed);
+                counters
+                    .dropped
+                    .store(base.1 + u64::from(s.dropped), Ordering::Relaxed);
+                counters
+                    .if_dropped
+                    .store(base.2 + u64::from(s.if_dropped), Ordering::Relaxed);
+            }
+            let after = counters.dropped.load(Ordering::Relaxed)
+                + counters.if_dropped.load(Ordering::Relaxed);
+            if stalled && after > before {
+                batch.flush();
+                // Full channel: the tracker's own look at the counters
+                // finds the drops a little later.
+                let _ = batch.tx.try_send(CaptureMsg::Dropped {
+                    capture: batch.index,
+                });
+            }
         }
         // Drain what is there, then wait up to READ_TIMEOUT for more.
         loop {
@@ -439,20 +480,6 @@ fn pump(
         }
         batch.flush();
         source.wait_readable(READ_TIMEOUT)?;
-        if last_stats.elapsed() >= STATS_EVERY {
-            last_stats = Instant::now();
-            if let Some(s) = source.stats() {
-                counters
-                    .received
-                    .store(base.0 + u64::from(s.received), Ordering::Relaxed);
-                counters
-                    .dropped
-                    .store(base.1 + u64::from(s.dropped), Ordering::Relaxed);
-                counters
-                    .if_dropped
-                    .store(base.2 + u64::from(s.if_dropped), Ordering::Relaxed);
-            }
-        }
     }
 }
 

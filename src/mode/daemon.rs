@@ -50,6 +50,9 @@ pub const INCIDENTS_FILE: &str = "incidents.json";
 pub const CLOCK_LAG: StdDuration = StdDuration::from_millis(250);
 /// How often the tracker is advanced without packets.
 pub const TICK: StdDuration = StdDuration::from_millis(100);
+/// After a stall ([`live::STALL`]), how long ticks wait for the capture
+/// threads to read their drop counters (they do so first thing).
+pub const STALL_GRACE: StdDuration = StdDuration::from_millis(300);
 /// Drops within this long of the last one keep a capture "degraded".
 pub const DEGRADED_HOLD: StdDuration = StdDuration::from_secs(30);
 
@@ -375,6 +378,7 @@ impl Daemon {
                     self.tracker.set_capture_degraded(&iface, degraded);
                 }
             }
+            CaptureMsg::Dropped { .. } => self.check_drops(),
             CaptureMsg::Lost { capture, reason } => {
                 let now = wall_now();
                 if let Some(c) = self.captures.list.get_mut(capture) {
@@ -667,6 +671,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let watchdog = notify::watchdog_interval();
     let mut last_watchdog = Instant::now();
     let mut last_tick = Instant::now();
+    let mut resumed: Option<Instant> = None;
     let mut last_status = Instant::now();
     let mut last_drops = Instant::now();
     while !term.load(Ordering::Relaxed) {
@@ -676,6 +681,18 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
         }
         if last_tick.elapsed() >= TICK {
+            // This loop did not run for a while (the process was stopped
+            // or starved): time must not move on before the capture
+            // threads have said whether the kernel dropped packets
+            // meanwhile, or a silence would be judged as the line's.
+            if last_tick.elapsed() >= live::STALL && resumed.is_none() {
+                resumed = Some(Instant::now());
+            }
+        }
+        if last_tick.elapsed() >= TICK && resumed.is_none_or(|t| t.elapsed() >= STALL_GRACE) {
+            if resumed.take().is_some() {
+                d.check_drops();
+            }
             last_tick = Instant::now();
             let now = wall_now();
             let lagged = Timestamp::from_nanos(now.as_nanos() - CLOCK_LAG.as_nanos() as i64);
