@@ -254,8 +254,12 @@ pub fn write(state_dir: &Path, doc: &StatusDoc) -> std::io::Result<()> {
     let path = status_path(state_dir);
     let tmp = state_dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
     let text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path)
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        // A full disk leaves a truncated file: give its space back.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Why a status document could not be read.

@@ -293,3 +293,180 @@ fn the_page_names_the_evidence_file_and_an_update_carries_its_hash() {
     daemon.collect(Duration::from_millis(10), "-");
     drop((client, server));
 }
+
+/// Waits until `pred` holds for the bodies PagerDuty received.
+fn wait_for_pages(
+    got: &Arc<Mutex<Vec<serde_json::Value>>>,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let bodies = got.lock().unwrap().clone();
+        if pred(&bodies) {
+            return bodies;
+        }
+        assert!(Instant::now() < deadline, "no {what}; got {bodies:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tmpfs mounted on a directory for a test, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        live::sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            dir.to_str().unwrap(),
+        ])
+        .unwrap();
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = live::sh(&["umount", "-l", self.0.to_str().unwrap()]);
+    }
+}
+
+/// The state directory fills up (a tiny tmpfs): status and outbox writes
+/// fail with a clear, rate-limited log line and a probe trouble (its own
+/// page), nothing panics, the line's page is delivered from memory; when
+/// space returns the status document is written again and the probe
+/// trouble resolves. No page is lost.
+#[test]
+fn a_full_state_directory_loses_no_page() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("statefull");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let got = pagerduty(&net);
+    let config = paging_config(&net, &dir, "");
+    let tmpfs = Tmpfs::mount(&dir.0.join("state"), "1m");
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let client = Peer::client(&net, false);
+    daemon.wait_for("established", live_timeout(), |_| true);
+    std::thread::sleep(Duration::from_millis(500));
+    // Fill it: writes fail with ENOSPC from now on.
+    let filler = tmpfs.0.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    drop(f);
+    let full_at = Instant::now();
+    // The line breaks: a page is due.
+    server.send(Cmd::Abort);
+    daemon.wait_for("link_down", live_timeout(), |_| true);
+    let bodies = wait_for_pages(
+        &got,
+        "line trigger and probe trigger",
+        live_timeout(),
+        |b| {
+            b.iter()
+                .any(|b| b["event_action"] == "trigger" && b["dedup_key"] == "linewatch/visa-test")
+                && b.iter().any(|b| {
+                    b["event_action"] == "trigger"
+                        && b["dedup_key"]
+                            .as_str()
+                            .unwrap_or("")
+                            .starts_with("linewatch-probe/")
+                })
+        },
+    );
+    let probe = bodies
+        .iter()
+        .find(|b| {
+            b["dedup_key"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("linewatch-probe/")
+        })
+        .unwrap();
+    let summary = probe["payload"]["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(summary.contains("state directory"), "{summary}");
+    // Let it fail for a while: the log says so, within its budget.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(daemon.is_running(), "{}", daemon.stderr());
+    let stderr = daemon.stderr();
+    let failures = stderr.matches("cannot write status").count();
+    assert!(failures >= 1, "{stderr}");
+    // status_interval 200 ms: about 30 failures in 6 s, 20 logged.
+    assert_eq!(failures, 20, "{failures} lines:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stale = linewatch::status::read(&daemon.state_dir)
+        .unwrap()
+        .written_at;
+
+    // Space returns: status is written again, the probe trouble resolves.
+    std::fs::remove_file(&filler).unwrap();
+    let back = Instant::now();
+    let deadline = back + live_timeout();
+    loop {
+        let doc = linewatch::status::read(&daemon.state_dir).unwrap();
+        if doc.written_at > stale && doc.probe.troubles.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status not written again: {doc:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The probe's incident resolves after its calm hold (60 s).
+    let bodies = wait_for_pages(&got, "probe resolve", Duration::from_secs(75), |b| {
+        b.iter().any(|b| {
+            b["event_action"] == "resolve"
+                && b["dedup_key"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("linewatch-probe/")
+        })
+    });
+    let triggers = bodies
+        .iter()
+        .filter(|b| b["event_action"] == "trigger" && b["dedup_key"] == "linewatch/visa-test")
+        .count();
+    assert_eq!(
+        triggers, 1,
+        "the line's page arrived exactly once: {bodies:?}"
+    );
+    // Nothing is left waiting, in memory or on disk.
+    let deadline = Instant::now() + live_timeout();
+    loop {
+        let doc = linewatch::status::read(&daemon.state_dir).unwrap();
+        if doc.probe.outboxes.iter().all(|o| o.pending == 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{doc:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The rest were counted, and said so when the interval ended.
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("more lines like this one were held back")
+            && stderr.contains("cannot write status"),
+        "{stderr}"
+    );
+    eprintln!(
+        "state dir full for {:?}: {failures} status failures logged",
+        back - full_at
+    );
+    drop(client);
+    drop(daemon);
+    drop(tmpfs);
+}

@@ -208,16 +208,29 @@ impl Delivery {
         })
     }
 
-    /// Stores a notification durably, then wakes the sender.
-    pub fn enqueue(&self, entry: &Entry) -> std::io::Result<()> {
+    /// Stores a notification (durably if the disk takes it, else in
+    /// memory: see [`Outbox`]), then wakes the sender.
+    pub fn enqueue(&self, entry: &Entry) -> std::io::Result<super::outbox::Kept> {
         let mut outbox = self
             .outbox
             .lock()
             .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
-        outbox.push(entry)?;
+        let kept = outbox.push(entry)?;
         drop(outbox);
         self.signals.wake.notify_one();
-        Ok(())
+        Ok(kept)
+    }
+
+    /// Notifications held in memory because the disk refused them, and
+    /// the disk's last word.
+    pub fn unsaved(&self) -> (usize, Option<String>) {
+        self.outbox
+            .lock()
+            .map(|o| {
+                let (n, why) = o.unsaved();
+                (n, why.map(str::to_string))
+            })
+            .unwrap_or((0, None))
     }
 
     /// The destination's name.

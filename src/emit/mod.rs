@@ -59,6 +59,9 @@ pub struct Emitters {
     /// Where open incidents are persisted (the daemon's
     /// `STATE_DIR/incidents.json`), and what was last written there.
     incidents_file: Option<(std::path::PathBuf, Vec<crate::policy::OpenIncident>)>,
+    /// Why the daemon's last write of its status document failed (a
+    /// full or read-only state directory), until one succeeds.
+    state_write_error: Option<String>,
 }
 
 impl std::fmt::Debug for Emitters {
@@ -182,6 +185,7 @@ impl Emitters {
             health: Vec::new(),
             out: Vec::new(),
             incidents_file: None,
+            state_write_error: None,
         };
         match mode {
             EmitMode::Off => {}
@@ -288,9 +292,39 @@ impl Emitters {
             now,
             &mut out,
         );
+        // A state directory that takes no writes: the status document
+        // goes stale and pages wait in memory only.
+        let unsaved: Vec<(usize, Option<String>)> = [&self.pagerduty, &self.slack]
+            .into_iter()
+            .flatten()
+            .map(Delivery::unsaved)
+            .collect();
+        let held: usize = unsaved.iter().map(|(n, _)| n).sum();
+        let why = self
+            .state_write_error
+            .clone()
+            .or_else(|| unsaved.iter().find_map(|(_, w)| w.clone()));
+        self.policy.set_probe_trouble(
+            "state directory",
+            || match &why {
+                Some(w) => format!(
+                    "cannot write to the state directory ({w}); {held} notifications held in memory only; free space there"
+                ),
+                None => "writable again".to_string(),
+            },
+            why.is_some(),
+            now,
+            &mut out,
+        );
         self.policy.advance_to(now, &mut out);
         self.after(&mut out, now);
         self.out = out;
+    }
+
+    /// The daemon's last write of its status document: `None` when it
+    /// succeeded, else why not (a probe trouble until one succeeds).
+    pub fn note_state_write(&mut self, error: Option<String>) {
+        self.state_write_error = error;
     }
 
     /// Gauges and service checks from a status document.
@@ -406,18 +440,21 @@ impl Emitters {
             }
             return;
         }
-        if let Some(d) = &self.pagerduty {
-            if let Err(err) = d.enqueue(&pd) {
-                crate::logging::warn(&format!(
-                    "pagerduty: cannot store the notification in the outbox: {err}"
-                ));
-            }
-        }
-        if let Some(d) = &self.slack {
-            if let Err(err) = d.enqueue(&sl) {
-                crate::logging::warn(&format!(
-                    "slack: cannot store the notification in the outbox: {err}"
-                ));
+        let enqueued = [
+            self.pagerduty.as_ref().map(|d| (d, d.enqueue(&pd))),
+            self.slack.as_ref().map(|d| (d, d.enqueue(&sl))),
+        ];
+        for (d, result) in enqueued.into_iter().flatten() {
+            match result {
+                Ok(outbox::Kept::OnDisk(_)) => {}
+                Ok(outbox::Kept::InMemory(_, err)) => crate::logging::warn(&format!(
+                    "{}: cannot write the notification to the outbox ({err}): it is kept in memory and will be delivered, but is lost if the probe restarts before the state directory has space again",
+                    d.name()
+                )),
+                Err(err) => crate::logging::warn(&format!(
+                    "{}: cannot store the notification in the outbox: {err}",
+                    d.name()
+                )),
             }
         }
     }

@@ -8,7 +8,15 @@
 //! [`MAX_ENTRIES`]; when full, the oldest entry is dropped and counted
 //! (the newest state of an incident matters most to the on-call engineer).
 //! Secrets are not stored: the routing key is added when sending.
+//!
+//! A full (or read-only) state directory does not lose a page: an entry
+//! that cannot be written is kept in memory, in sequence with those on
+//! disk, and delivered all the same; it is written out as soon as space
+//! returns (each push and each delivery attempt try). Only a crash while
+//! the disk is full loses what is held in memory; [`Outbox::unsaved`]
+//! says how much that is, and the probe raises its own trouble for it.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +64,21 @@ pub struct Outbox {
     /// Entries in the directory, counted as they come and go (asked on
     /// every tick: no directory listing for it).
     pending: usize,
+    /// Entries that could not be written (disk full), oldest first, with
+    /// their sequence numbers; at most `max`.
+    unsaved: VecDeque<(u64, Entry)>,
+    /// Why the last write failed, while entries are unsaved.
+    write_error: Option<String>,
+}
+
+/// Where [`Outbox::push`] kept an entry.
+#[derive(Debug)]
+pub enum Kept {
+    /// Written to disk: it survives a restart.
+    OnDisk(u64),
+    /// The write failed; the entry is in memory and will be delivered,
+    /// and written out when space returns.
+    InMemory(u64, std::io::Error),
 }
 
 fn seq_of(p: &Path) -> Option<u64> {
@@ -94,6 +117,8 @@ impl Outbox {
             dropped_full: 0,
             max: max.max(1),
             pending: seqs.len(),
+            unsaved: VecDeque::new(),
+            write_error: None,
         })
     }
 
@@ -109,35 +134,108 @@ impl Outbox {
         self.dir.join(format!("{seq:020}.json"))
     }
 
-    /// Stores an entry durably; returns its sequence number.
-    pub fn push(&mut self, entry: &Entry) -> std::io::Result<u64> {
+    /// Stores an entry durably if it can, else in memory (see the module
+    /// doc); either way it will be delivered.
+    pub fn push(&mut self, entry: &Entry) -> std::io::Result<Kept> {
+        self.save_unsaved();
+        let seq = self.next;
+        self.next += 1;
+        if !self.unsaved.is_empty() {
+            // Older entries still wait in memory: keep the order.
+            return Ok(self.keep_in_memory(
+                seq,
+                entry,
+                std::io::Error::other(
+                    self.write_error
+                        .clone()
+                        .unwrap_or_else(|| "earlier entries unsaved".into()),
+                ),
+            ));
+        }
+        match self.write(seq, entry) {
+            Ok(()) => Ok(Kept::OnDisk(seq)),
+            Err(e) => Ok(self.keep_in_memory(seq, entry, e)),
+        }
+    }
+
+    /// Writes entry `seq` to its file (temporary file, fsync, rename),
+    /// making room first when the outbox is full.
+    fn write(&mut self, seq: u64, entry: &Entry) -> std::io::Result<()> {
         let seqs = Outbox::seqs(&self.dir)?;
-        if seqs.len() >= self.max {
-            for old in seqs.iter().take(seqs.len() + 1 - self.max) {
+        if seqs.len() + self.unsaved.len() >= self.max {
+            for old in seqs
+                .iter()
+                .take(seqs.len() + self.unsaved.len() + 1 - self.max)
+            {
                 fs::remove_file(self.path(*old))?;
                 self.dropped_full += 1;
             }
-            self.pending = self.max - 1;
+            self.pending = self.max.saturating_sub(1 + self.unsaved.len());
         } else {
             self.pending = seqs.len();
         }
-        let seq = self.next;
-        self.next += 1;
         let tmp = self.dir.join(format!(".{seq:020}.tmp"));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.path(seq))?;
+        let written = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.path(seq))
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         self.pending += 1;
         if let Ok(d) = fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        Ok(seq)
+        Ok(())
+    }
+
+    fn keep_in_memory(&mut self, seq: u64, entry: &Entry, e: std::io::Error) -> Kept {
+        if self.pending + self.unsaved.len() >= self.max && self.unsaved.pop_front().is_some() {
+            self.dropped_full += 1;
+        }
+        self.unsaved.push_back((seq, entry.clone()));
+        self.write_error = Some(e.to_string());
+        Kept::InMemory(seq, e)
+    }
+
+    /// Writes out the entries held in memory, oldest first, while the
+    /// disk takes them.
+    fn save_unsaved(&mut self) {
+        while let Some((seq, entry)) = self.unsaved.pop_front() {
+            if let Err(e) = self.write(seq, &entry) {
+                self.write_error = Some(e.to_string());
+                self.unsaved.push_front((seq, entry));
+                return;
+            }
+        }
+        self.write_error = None;
+    }
+
+    /// Entries held in memory because the disk refused them, and why.
+    pub fn unsaved(&self) -> (usize, Option<&str>) {
+        (self.unsaved.len(), self.write_error.as_deref())
     }
 
     /// The oldest entry, if any (unreadable files are set aside as `.bad`).
     pub fn oldest(&mut self) -> std::io::Result<Option<(u64, Entry)>> {
-        for seq in Outbox::seqs(&self.dir)? {
+        if !self.unsaved.is_empty() {
+            self.save_unsaved();
+        }
+        let in_memory = self.unsaved.front().cloned();
+        let seqs = match Outbox::seqs(&self.dir) {
+            Ok(seqs) => seqs,
+            Err(e) if in_memory.is_none() => return Err(e),
+            Err(_) => return Ok(in_memory),
+        };
+        for seq in seqs {
+            if let Some((m, e)) = &in_memory {
+                if *m < seq {
+                    return Ok(Some((*m, e.clone())));
+                }
+            }
             let path = self.path(seq);
             match fs::read(&path)
                 .ok()
@@ -151,11 +249,18 @@ impl Outbox {
                 }
             }
         }
-        Ok(None)
+        Ok(in_memory)
     }
 
     /// Removes a delivered (or permanently rejected) entry.
     pub fn remove(&mut self, seq: u64) -> std::io::Result<()> {
+        if let Some(i) = self.unsaved.iter().position(|(s, _)| *s == seq) {
+            self.unsaved.remove(i);
+            if self.unsaved.is_empty() {
+                self.write_error = None;
+            }
+            return Ok(());
+        }
         match fs::remove_file(self.path(seq)) {
             Ok(()) => {
                 self.pending = self.pending.saturating_sub(1);
@@ -166,9 +271,9 @@ impl Outbox {
         }
     }
 
-    /// Entries waiting (counted, not listed).
+    /// Entries waiting (counted, not listed), on disk and in memory.
     pub fn len(&self) -> usize {
-        self.pending
+        self.pending + self.unsaved.len()
     }
 
     /// Nothing waiting.
@@ -217,6 +322,35 @@ mod tests {
                 text: "resolved".into()
             })
         );
+    }
+
+    #[test]
+    fn a_disk_that_refuses_writes_loses_no_entry_and_keeps_the_order() {
+        let dir =
+            std::env::temp_dir().join(format!("linewatch-outbox-full-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut o = Outbox::with_capacity(&dir, 10).unwrap();
+        assert!(matches!(o.push(&entry("a")).unwrap(), Kept::OnDisk(1)));
+        // The directory goes away (as a full disk, every write fails).
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(o.push(&entry("b")).unwrap(), Kept::InMemory(2, _)));
+        assert!(matches!(o.push(&entry("c")).unwrap(), Kept::InMemory(3, _)));
+        assert_eq!(o.unsaved().0, 2);
+        assert!(o.unsaved().1.is_some());
+        assert_eq!(o.len(), 3);
+        // Delivered from memory all the same, oldest first.
+        let (seq, e) = o.oldest().unwrap_or(None).expect("an entry");
+        assert_eq!((seq, e.dedup_key.as_str()), (2, "b"));
+        o.remove(seq).unwrap();
+        // Space returns: the entry held in memory is written out, in order,
+        // before the next one.
+        fs::create_dir_all(&dir).unwrap();
+        assert!(matches!(o.push(&entry("d")).unwrap(), Kept::OnDisk(4)));
+        assert_eq!(o.unsaved(), (0, None));
+        let on_disk: Vec<u64> = Outbox::seqs(&dir).unwrap();
+        assert_eq!(on_disk, vec![3, 4]);
+        assert_eq!(o.oldest().unwrap().unwrap().1.dedup_key, "c");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

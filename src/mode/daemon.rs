@@ -532,11 +532,15 @@ impl Daemon {
 
     fn write_status(&mut self) {
         let doc = self.status_doc();
-        if let Err(e) = status::write(&self.state_dir, &doc) {
-            log(&format!(
-                "cannot write status to {}: {e}",
-                self.state_dir.display()
-            ));
+        match status::write(&self.state_dir, &doc) {
+            Ok(()) => self.emitters.note_state_write(None),
+            Err(e) => {
+                log(&format!(
+                    "cannot write status to {}: {e} (free space there; pages are held in memory meanwhile)",
+                    self.state_dir.display()
+                ));
+                self.emitters.note_state_write(Some(e.to_string()));
+            }
         }
         // Gauges, service checks and the probe heartbeat go out with it.
         self.emitters.on_status(&doc);
