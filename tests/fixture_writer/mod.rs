@@ -630,6 +630,7 @@ struct Marks {
 
 mod attribution;
 mod scenarios;
+pub mod soak;
 
 /// Every scenario, the attribution ones last.
 pub fn all() -> Vec<Scenario> {

@@ -21,7 +21,7 @@ pub(super) fn handshake(s: &mut Scenario, c: &mut Conv) {
 }
 
 /// ISO-8583 network management echo (0800/0810) and its ACK.
-fn echo(s: &mut Scenario, c: &mut Conv) {
+pub(super) fn echo(s: &mut Scenario, c: &mut Conv) {
     s.segment(c, From::Local, F_ACK | F_PSH, 64, "0800");
     s.segment(c, From::Peer, F_ACK | F_PSH, 64, "0810");
     s.segment(c, From::Local, F_ACK, 0, "");
