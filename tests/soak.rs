@@ -91,6 +91,7 @@ fn generate() {
 }
 
 /// Runs `cmd` and returns its stdout and its own peak RSS (KiB).
+#[allow(clippy::zombie_processes)] // waited for with wait4, which std does not know
 fn run_measured(cmd: &mut Command) -> (String, i64) {
     let child = cmd
         .stdout(Stdio::piped())
