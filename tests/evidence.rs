@@ -541,3 +541,42 @@ fn a_link_with_evidence_off_leaves_no_file() {
     assert_eq!(evidence_files(&dir).len(), 1);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A link whose triggers never stop (a short connection closed every
+/// second for 25 minutes) gets files of at most `MAX_OPEN` (10 minutes)
+/// each, not one file growing for ever, and each sidecar lists at most
+/// `MAX_CITED` events, counting the rest.
+#[test]
+fn endless_triggers_make_bounded_files() {
+    let dir = tempdir("endless");
+    let capture = dir.join("short-connections.pcap");
+    fs::write(
+        &capture,
+        fixture_writer::soak::short_connections(25).capture_bytes(),
+    )
+    .unwrap();
+    let out = dir.join("evidence");
+    replay_with_evidence(&capture, &common::fixtures().join("linewatch.toml"), &out);
+    let files = evidence_files(&out);
+    assert!(files.len() >= 3, "{files:?}");
+    let max_open = linewatch::evidence::MAX_OPEN.as_secs_f64();
+    let mut not_listed = 0;
+    for f in &files {
+        let side: Value =
+            serde_json::from_slice(&fs::read(f.with_extension("json")).unwrap()).unwrap();
+        let listed = side["events"].as_array().unwrap().len();
+        assert!(listed <= linewatch::evidence::MAX_CITED, "{f:?}: {listed}");
+        not_listed += side["events_not_listed"].as_u64().unwrap();
+        let span = |k: &str| {
+            chrono::DateTime::parse_from_rfc3339(side[k].as_str().unwrap())
+                .unwrap()
+                .timestamp() as f64
+        };
+        // `before` (5 min) of frames, then at most MAX_OPEN and `after`.
+        assert!(
+            span("to") - span("from") <= 300.0 + max_open + 60.0 + 1.0,
+            "{f:?}: {side}"
+        );
+    }
+    assert!(not_listed > 0, "10 minutes of triggers exceed the list");
+}

@@ -42,16 +42,13 @@ fn a_sixty_second_syn_flood_pages_nothing_and_stays_under_48_mib() {
     let net = Net::new();
     let server = Peer::server(&net);
     // Thresholds a payment link would have with an 8 s heartbeat.
-    let config = dir.0.join("linewatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nstatus_interval = \"1s\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}\"]\nsilence_after = \"30s\"\nblack_hole_after = \"10s\"\nreconnect_grace = \"5s\"\n",
-            net.veth_client,
-            net.server_addr()
-        ) + &std::env::var("LW_FLOOD_CONFIG").unwrap_or_default(),
-    )
-    .unwrap();
+    let config = net.config_with(
+        &dir.0,
+        "[daemon]\nstatus_interval = \"1s\"\n",
+        &("silence_after = \"30s\"\nblack_hole_after = \"10s\"\nreconnect_grace = \"5s\"\n"
+            .to_string()
+            + &std::env::var("LW_FLOOD_CONFIG").unwrap_or_default()),
+    );
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let client = Peer::client_every(&net, false, HEARTBEAT);
     let (_, up) = daemon.wait_for("established", Duration::from_secs(10), |_| true);
@@ -135,16 +132,11 @@ fn a_stopped_daemon_reports_its_lost_packets_and_pages_nothing() {
     let dir = TempDir::new("loss");
     let net = Net::new();
     let server = Peer::server(&net);
-    let config = dir.0.join("linewatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nstatus_interval = \"100ms\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}\"]\nsilence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\nbuffer_size = 65536\n",
-            net.veth_client,
-            net.server_addr()
-        ),
-    )
-    .unwrap();
+    let config = net.config_with(
+        &dir.0,
+        "[daemon]\nstatus_interval = \"100ms\"\n",
+        "silence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\nbuffer_size = 65536\n",
+    );
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let client = Peer::client(&net, false);
     daemon.wait_for("established", Duration::from_secs(10), |_| true);

@@ -30,47 +30,7 @@ fn expected(name: &str) -> (Value, Config) {
 /// Compares the fields the scenario declared with the events linewatch reported.
 fn assert_timeline(name: &str, declared: &[Value], got: &[Event]) {
     let got: Vec<Value> = got.iter().map(event_json::value).collect();
-    let show = |v: &[Value]| {
-        v.iter()
-            .map(|e| format!("  {e}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(
-        declared.len(),
-        got.len(),
-        "{name}: declared {} events, got {}\ndeclared:\n{}\ngot:\n{}",
-        declared.len(),
-        got.len(),
-        show(declared),
-        show(&got)
-    );
-    for (i, (want, have)) in declared.iter().zip(&got).enumerate() {
-        for (key, w) in want.as_object().unwrap() {
-            let h = &have[key];
-            let same = match (w.as_f64(), h.as_f64()) {
-                (Some(a), Some(b)) if key == "ts" => (a - b).abs() < 1e-6,
-                _ => declared_in(w, h),
-            };
-            assert!(
-                same,
-                "{name}: event {i} field `{key}`: declared {w}, got {h}\ndeclared:\n{}\ngot:\n{}",
-                show(declared),
-                show(&got)
-            );
-        }
-    }
-}
-
-/// Whether `have` says what `want` declares: equal, or for an object
-/// (the attribution) every declared key equal.
-fn declared_in(want: &Value, have: &Value) -> bool {
-    match (want.as_object(), have.as_object()) {
-        (Some(w), Some(h)) => w
-            .iter()
-            .all(|(k, v)| h.get(k).is_some_and(|hv| declared_in(v, hv))),
-        _ => want == have,
-    }
+    common::assert_declared(name, declared, &got);
 }
 
 const SCENARIOS: &[&str] = &[

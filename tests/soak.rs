@@ -138,34 +138,6 @@ fn replay(dir: &Path, days: u32) -> (Vec<Value>, Vec<Value>, i64) {
     (declared, events, peak)
 }
 
-fn check(days: u32, declared: &[Value], events: &[Value]) {
-    let show = |v: &[Value]| {
-        v.iter()
-            .map(|e| format!("  {e}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(
-        declared.len(),
-        events.len(),
-        "{days} days: declared\n{}\ngot\n{}",
-        show(declared),
-        show(events)
-    );
-    for (want, have) in declared.iter().zip(events) {
-        for key in ["event", "packet", "link", "local", "from"] {
-            if let Some(w) = want.get(key) {
-                assert_eq!(w, &have[key], "{key}: declared {want}, got {have}");
-            }
-        }
-        let (w, h) = (
-            want["ts"].as_f64().unwrap_or(f64::NAN),
-            have["ts"].as_f64().unwrap_or(f64::NAN),
-        );
-        assert!((w - h).abs() < 1e-6, "ts: declared {want}, got {have}");
-    }
-}
-
 #[test]
 fn thirty_days_replay_to_the_declared_events_in_flat_memory() {
     let tmp = common::TempDir::new("soak");
@@ -178,11 +150,11 @@ fn thirty_days_replay_to_the_declared_events_in_flat_memory() {
             .env("LW_SOAK_OUT", &dir),
     );
     let (declared, events, day1) = replay(&dir, 1);
-    check(1, &declared, &events);
+    common::assert_declared("1 day", &declared, &events);
     let (declared, events, day10) = replay(&dir, 10);
-    check(10, &declared, &events);
+    common::assert_declared("10 days", &declared, &events);
     let (declared, events, day30) = replay(&dir, 30);
-    check(30, &declared, &events);
+    common::assert_declared("30 days", &declared, &events);
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     let heap: Vec<usize> = [1, 10, 30]
         .iter()

@@ -24,7 +24,9 @@ mod sidecar;
 mod store;
 
 pub use pcapng::{EncodeError, Encoder, MAX_STORED};
-pub use recorder::{is_trigger, Action, Cited, Incident, Recorder, MAX_INDEXED};
+pub use recorder::{
+    is_trigger, Action, Cited, Incident, Recorder, MAX_CITED, MAX_INDEXED_RUNS, MAX_OPEN,
+};
 pub use recording::Recording;
 pub use recording::{RESULT_QUEUE, WRITER_QUEUE};
 pub use ring::{Ring, Stored, PER_FRAME_OVERHEAD};

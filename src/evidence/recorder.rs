@@ -30,11 +30,26 @@ pub fn is_trigger(kind: &EventKind) -> bool {
     )
 }
 
-/// Captured packet numbers an open file remembers (8 bytes each), to give
-/// an event that cites an earlier packet its number within the file. An
-/// event about a packet beyond this many is listed in the sidecar without
+/// Runs of consecutive captured packet numbers an open file remembers (24
+/// bytes each), to give an event that cites an earlier packet its number
+/// within the file. A capture of the link alone is one run however long
+/// the file; every other frame of another link breaks a run. An event
+/// about a packet past the last run kept is listed in the sidecar without
 /// an in-file number.
-pub const MAX_INDEXED: usize = 1_000_000;
+pub const MAX_INDEXED_RUNS: usize = 65_536;
+
+/// Events an incident file's sidecar lists (a few hundred bytes each);
+/// later ones are counted (`events_not_listed`). A link whose triggers
+/// never stop (a FIN a second from short connections) would otherwise
+/// grow its open file's list, and the work per frame, without end.
+pub const MAX_CITED: usize = 1_000;
+
+/// How long one incident file may stay open: triggers keep a file open
+/// for `after` past the last of them, but not past this. The next trigger
+/// then opens a new file (with its own `before` window), so files, and
+/// what an open one holds in memory, stay bounded on a link whose
+/// triggers never stop.
+pub const MAX_OPEN: Duration = Duration::from_secs(600);
 
 /// What the store is to do.
 #[derive(Debug)]
@@ -93,6 +108,8 @@ pub struct Incident {
     /// Bare SYNs of the link not written to the file while it was open,
     /// past [`SYNS_KEPT_PER_SECOND`] (a flood).
     pub syns_not_kept: u64,
+    /// Events of the incident past [`MAX_CITED`], not listed.
+    pub events_not_listed: u64,
     /// Where the interface block's snaplen lies, and the value it should
     /// have (the largest stored frame).
     pub snaplen_at: u64,
@@ -139,8 +156,12 @@ struct Open {
     incident: Incident,
     /// Appending stops once a frame is later than this.
     until: Timestamp,
-    /// Captured packet numbers written, in order.
-    written: Vec<u64>,
+    /// Captured packet numbers written, in order, as runs.
+    written: Written,
+    /// When the file opened: it closes [`MAX_OPEN`] later at the latest.
+    opened: Timestamp,
+    /// Listed events whose packet is still to be written.
+    waiting: usize,
     /// Comments for packets not yet written: (captured packet, text).
     pending: Vec<(u64, String)>,
 }
@@ -225,7 +246,10 @@ impl Recorder {
         let trigger = is_trigger(&e.kind);
         if let Some(open) = &mut lane.open {
             if trigger {
-                open.until = open.until.max(e.ts.plus(after));
+                open.until = open
+                    .until
+                    .max(e.ts.plus(after))
+                    .min(open.opened.plus(MAX_OPEN));
             }
             open.cite(e);
             self.refresh_due();
@@ -247,12 +271,15 @@ impl Recorder {
                 events: Vec::new(),
                 evicted_before: lane.ring.evicted(),
                 syns_not_kept: 0,
+                events_not_listed: 0,
                 snaplen_at,
                 snaplen: 0,
                 cut_short: false,
             },
             until: e.ts.plus(after),
-            written: Vec::new(),
+            written: Written::default(),
+            opened: e.ts,
+            waiting: 0,
             pending: Vec::new(),
             encoder,
         };
@@ -420,14 +447,21 @@ impl Open {
     /// holds it (too late for the comment, which pcapng cannot add to a
     /// written block; the sidecar has it), or when it is written.
     fn cite(&mut self, e: &Event) {
-        let in_file = e
-            .packet
-            .and_then(|p| self.written.binary_search(&p).ok())
-            .map(|i| i as u64 + 1);
+        let in_file = e.packet.and_then(|p| self.written.index_of(p));
         if let (Some(p), None) = (e.packet, in_file) {
-            if self.written.last().is_none_or(|&last| p > last) {
+            if self.written.last().is_none_or(|last| p > last) {
                 self.pending.push((p, comment(e)));
             }
+        }
+        if self.incident.events.len() >= MAX_CITED {
+            self.incident.events_not_listed += 1;
+            return;
+        }
+        if in_file.is_none()
+            && e.packet
+                .is_some_and(|p| self.written.last().is_none_or(|l| p > l))
+        {
+            self.waiting += 1;
         }
         self.incident.events.push(Cited {
             event: e.clone(),
@@ -445,12 +479,14 @@ impl Open {
         self.pending.retain(|(p, _)| *p > frame.packet);
         self.encoder.packet(frame, &comments)?;
         let n = self.incident.packets + 1;
-        if self.written.len() < MAX_INDEXED {
-            self.written.push(frame.packet);
-        }
-        for c in &mut self.incident.events {
-            if c.packet_in_file.is_none() && c.event.packet == Some(frame.packet) {
-                c.packet_in_file = Some(n);
+        self.written.push(frame.packet);
+        // Only events citing a packet not yet written wait for one.
+        if self.waiting > 0 {
+            for c in &mut self.incident.events {
+                if c.packet_in_file.is_none() && c.event.packet == Some(frame.packet) {
+                    c.packet_in_file = Some(n);
+                    self.waiting -= 1;
+                }
             }
         }
         if self.incident.packets == 0 {
@@ -465,6 +501,44 @@ impl Open {
         let mut incident = self.incident;
         incident.snaplen = self.encoder.largest();
         incident
+    }
+}
+
+/// The captured packet numbers an open file holds, in order: runs of
+/// consecutive numbers (first packet, its 0-based index in the file,
+/// length), at most [`MAX_INDEXED_RUNS`].
+#[derive(Debug, Default)]
+struct Written {
+    runs: Vec<(u64, u64, u64)>,
+    /// Packets written (indexed or not).
+    count: u64,
+}
+
+impl Written {
+    fn push(&mut self, packet: u64) {
+        let index = self.count;
+        self.count += 1;
+        if let Some((first, _, len)) = self.runs.last_mut() {
+            if *first + *len == packet {
+                *len += 1;
+                return;
+            }
+        }
+        if self.runs.len() < MAX_INDEXED_RUNS {
+            self.runs.push((packet, index, 1));
+        }
+    }
+
+    /// The 1-based number in the file of captured packet `packet`.
+    fn index_of(&self, packet: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|(first, _, _)| *first <= packet);
+        let (first, index, len) = self.runs.get(i.checked_sub(1)?)?;
+        (packet < first + len).then(|| index + (packet - first) + 1)
+    }
+
+    /// The last packet indexed.
+    fn last(&self) -> Option<u64> {
+        self.runs.last().map(|(first, _, len)| first + len - 1)
     }
 }
 

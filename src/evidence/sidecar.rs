@@ -32,6 +32,7 @@ pub fn render(incident: &Incident, sha256: Option<&str>) -> Vec<u8> {
         "cut_short_by_end_of_capture": incident.cut_short,
         "ring_evicted_before_open": incident.evicted_before,
         "syns_not_kept": incident.syns_not_kept,
+        "events_not_listed": incident.events_not_listed,
         "headers_only": true,
         "events": events,
     });

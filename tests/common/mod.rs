@@ -188,3 +188,50 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Compares the fields a scenario declared (as it wrote its capture) with
+/// the events linewatch reported, as JSON: every declared key, `ts` within
+/// a microsecond, an object (the attribution) by its declared keys.
+pub fn assert_declared(name: &str, declared: &[serde_json::Value], got: &[serde_json::Value]) {
+    let show = |v: &[serde_json::Value]| {
+        v.iter()
+            .map(|e| format!("  {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        declared.len(),
+        got.len(),
+        "{name}: declared {} events, got {}\ndeclared:\n{}\ngot:\n{}",
+        declared.len(),
+        got.len(),
+        show(declared),
+        show(got)
+    );
+    for (i, (want, have)) in declared.iter().zip(got).enumerate() {
+        for (key, w) in want.as_object().unwrap() {
+            let h = &have[key];
+            let same = match (w.as_f64(), h.as_f64()) {
+                (Some(a), Some(b)) if key == "ts" => (a - b).abs() < 1e-6,
+                _ => declared_in(w, h),
+            };
+            assert!(
+                same,
+                "{name}: event {i} field `{key}`: declared {w}, got {h}\ndeclared:\n{}\ngot:\n{}",
+                show(declared),
+                show(got)
+            );
+        }
+    }
+}
+
+/// Whether `have` says what `want` declares: equal, or for an object
+/// (the attribution) every declared key equal.
+fn declared_in(want: &serde_json::Value, have: &serde_json::Value) -> bool {
+    match (want.as_object(), have.as_object()) {
+        (Some(w), Some(h)) => w
+            .iter()
+            .all(|(k, v)| h.get(k).is_some_and(|hv| declared_in(v, hv))),
+        _ => want == have,
+    }
+}

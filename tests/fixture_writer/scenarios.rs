@@ -178,15 +178,20 @@ fn black_hole() -> Scenario {
     handshake(&mut s, &mut c);
     traffic(&mut s, &mut c, 40);
     s.wait(2.0);
-    s.segment(&mut c, From::Local, F_ACK | F_PSH, 180, "0200");
+    black_hole_episode(&mut s, &mut c);
+    traffic(&mut s, &mut c, 30);
+    s
+}
+
+/// A request retransmitted with exponential backoff for 19 s while the
+/// peer stays mute, then its answer: `black_hole` 10 s after the request,
+/// `black_hole_ended` at the answer.
+pub(super) fn black_hole_episode(s: &mut Scenario, c: &mut Conv) {
+    s.segment(c, From::Local, F_ACK | F_PSH, 180, "0200");
     let (first_ts, first_packet) = (c.last_ts, c.last_packet);
-    let mut at = 0.0;
     for rto in [0.3, 0.6, 1.2, 2.4, 4.8, 9.6] {
-        let before = s.now;
         s.wait(rto);
-        at += rto;
-        let _ = (before, at);
-        s.retransmit(&mut c, From::Local, 180);
+        s.retransmit(c, From::Local, 180);
     }
     s.expect_at(
         first_ts + BLACK_HOLE,
@@ -196,11 +201,9 @@ fn black_hole() -> Scenario {
         Some(first_packet),
     );
     s.wait(6.0);
-    s.segment(&mut c, From::Peer, F_ACK | F_PSH, 160, "0210");
-    s.expect(&c, "black_hole_ended", None);
-    s.segment(&mut c, From::Local, F_ACK, 0, "");
-    traffic(&mut s, &mut c, 30);
-    s
+    s.segment(c, From::Peer, F_ACK | F_PSH, 160, "0210");
+    s.expect(c, "black_hole_ended", None);
+    s.segment(c, From::Local, F_ACK, 0, "");
 }
 
 fn icmp_unreachable() -> Scenario {

@@ -5,13 +5,12 @@
 //! a FIN and reconnect again (day 24). Not committed (30 days are 40 MB):
 //! `tests/soak.rs` writes it where it runs, events declared as it goes.
 
-use super::scenarios::{echo, handshake, transaction, HEADER_SNAPLEN, VISA};
+use super::scenarios::{black_hole_episode, echo, handshake, transaction, HEADER_SNAPLEN, VISA};
 use super::{Container, Conv, Framing, From, Scenario, F_ACK, F_FIN, F_PSH, F_RST};
 
 const NS: i64 = 1_000_000_000;
 const GRACE: i64 = 5 * NS;
 const SILENCE: i64 = 45 * NS;
-const BLACK_HOLE: i64 = 10 * NS;
 /// Exchanges a day: one every 15 s.
 const SLOTS_A_DAY: u32 = 5_760;
 
@@ -60,27 +59,6 @@ fn silence(s: &mut Scenario, c: &mut Conv) {
     );
 }
 
-/// A request retransmitted for 19 s without an acknowledgment.
-fn black_hole(s: &mut Scenario, c: &mut Conv) {
-    s.segment(c, From::Local, F_ACK | F_PSH, 180, "0200");
-    let (first_ts, first_packet) = (c.last_ts, c.last_packet);
-    for rto in [0.3, 0.6, 1.2, 2.4, 4.8, 9.6] {
-        s.wait(rto);
-        s.retransmit(c, From::Local, 180);
-    }
-    s.expect_at(
-        first_ts + BLACK_HOLE,
-        &c.clone(),
-        "black_hole",
-        None,
-        Some(first_packet),
-    );
-    s.wait(6.0);
-    s.segment(c, From::Peer, F_ACK | F_PSH, 160, "0210");
-    s.expect(c, "black_hole_ended", None);
-    s.segment(c, From::Local, F_ACK, 0, "");
-}
-
 /// `days` days of the link (the first `days` of the 30-day night: a
 /// shorter night is a prefix of the longer one).
 pub fn night(days: u32) -> Scenario {
@@ -101,7 +79,7 @@ pub fn night(days: u32) -> Scenario {
                 match day {
                     2 | 23 => fin_and_reconnect(&mut s, &mut c, &mut port, &mut seq),
                     9 => silence(&mut s, &mut c),
-                    16 => black_hole(&mut s, &mut c),
+                    16 => black_hole_episode(&mut s, &mut c),
                     _ => {}
                 }
             }
@@ -112,5 +90,35 @@ pub fn night(days: u32) -> Scenario {
             }
         }
     }
+    s
+}
+
+/// `minutes` of a link used with a short connection a second (handshake,
+/// request, answer, close): a trigger (`fin`) every second that never
+/// stops.
+pub fn short_connections(minutes: u32) -> Scenario {
+    let mut s = Scenario::new(
+        "short-connections",
+        "a connection a second, each closed by us",
+        Framing::Ethernet,
+        Container::PcapMicro,
+        HEADER_SNAPLEN,
+    );
+    for i in 0..minutes * 60 {
+        let mut c = Conv::new(
+            &format!("10.0.0.5:{}", 20_000 + i % 40_000),
+            "203.0.113.10:5000",
+            VISA,
+            i.wrapping_mul(7_919),
+            i.wrapping_mul(104_729),
+        );
+        handshake(&mut s, &mut c);
+        transaction(&mut s, &mut c);
+        s.segment(&mut c, From::Local, F_FIN | F_ACK, 0, "");
+        s.segment(&mut c, From::Peer, F_FIN | F_ACK, 0, "");
+        s.segment(&mut c, From::Local, F_ACK, 0, "");
+        s.wait(1.0);
+    }
+    s.expected.clear();
     s
 }

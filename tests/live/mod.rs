@@ -246,8 +246,19 @@ impl Net {
 
     /// Writes a config for one link on the client's veth.
     pub fn config(&self, dir: &std::path::Path) -> PathBuf {
+        self.config_with(
+            dir,
+            "[daemon]\nstatus_interval = \"200ms\"\n",
+            "silence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\n",
+        )
+    }
+
+    /// Writes `dir/linewatch.toml`: `sections` (`[daemon]`, `[evidence]`
+    /// ...), then the link `visa-test` on the client's veth toward the
+    /// server, with `link_keys` (its thresholds).
+    pub fn config_with(&self, dir: &std::path::Path, sections: &str, link_keys: &str) -> PathBuf {
         let text = format!(
-            "[daemon]\nstatus_interval = \"200ms\"\n\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}:{PORT}\"]\nsilence_after = \"1500ms\"\nblack_hole_after = \"1500ms\"\nreconnect_grace = \"500ms\"\n",
+            "{sections}\n[[link]]\nname = \"visa-test\"\ninterface = \"{}\"\npeer = [\"{}:{PORT}\"]\n{link_keys}",
             self.veth_client, self.server_ip
         );
         let path = dir.join("linewatch.toml");
