@@ -23,16 +23,19 @@
 //!
 //! Storm control shapes the *printed* stream only: the policy, the pages
 //! and the DogStatsD counters see every event. It is sans-IO like the
-//! tracker: windows run on event timestamps, and [`StormControl::advance_to`]
-//! closes the windows whose interval has passed, so replay and the daemon
-//! print the same lines for the same packets.
+//! tracker: windows run on the lines' own timestamps (see [`Budget`]), and
+//! [`StormControl::advance_to`] closes the windows whose interval has
+//! passed, so replay and the daemon print the same lines for the same
+//! packets (`tests/live_flood.rs` records a burst with tcpdump while the
+//! daemon watches and replays it).
 //!
 //! Bounds: at most [`MAX_SCOPES`] windows are open at once (each about
 //! 200 bytes); events of a new scope past that share one overflow window
 //! (scope `others`), so a scan of many addresses is summarised too. A
 //! window lives one interval.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -135,18 +138,29 @@ pub struct Held<X> {
 
 #[derive(Debug)]
 struct Window<X> {
+    /// When the interval ends.
+    end: Timestamp,
     printed: u32,
     held: Option<Held<X>>,
-    /// Which window of this key it is (the due queue names it).
+    /// Which window it is (the due heap names it).
     generation: u64,
 }
 
 /// The budget of lines per key and interval that storm control and the
 /// daemon's own log share: the first `burst` lines of a key in an
 /// interval pass, the rest are counted; when the interval ends the count
-/// comes out once. Windows run on the times given (sans-IO); at most
-/// `max_keys` are open, past which a new key counts under `overflow(key)`
-/// (a few shared keys).
+/// comes out once. At most `max_keys` windows are open, past which a new
+/// key counts under `overflow(key)` (a few shared keys).
+///
+/// Windows run on the lines' own times (sans-IO): a window opens at the
+/// time of the first line of its key and holds the lines of that key
+/// until `interval` later. Which window a line falls in therefore depends
+/// only on the times of the lines of its own key, in order, never on when
+/// the caller looks: replay and the daemon, which see the same lines
+/// (the daemon a tick later), keep the same windows. A window is closed
+/// by the first line of its key past its end, or by
+/// [`Budget::advance_to`], which the caller calls once every line up to
+/// that time has been counted.
 #[derive(Debug)]
 pub struct Budget<K, X> {
     limits: Limits,
@@ -154,13 +168,11 @@ pub struct Budget<K, X> {
     max_keys: usize,
     overflow: fn(K) -> K,
     windows: HashMap<K, Window<X>>,
-    /// Windows in the order they opened, with the time they end: intervals
-    /// are all the same length, so that is the order they end in.
-    due: VecDeque<(Timestamp, K, u64)>,
-    /// The latest time seen: windows open on it, so they open in time
-    /// order even when an event is stamped a little earlier than the one
-    /// before it (a deadline fired by a later packet).
-    clock: Timestamp,
+    /// Open windows by end time (a heap: windows of different keys open
+    /// in any order), with their generation.
+    due: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    /// The key of each open window's generation.
+    keys: HashMap<u64, K>,
     generation: u64,
     held_total: u64,
 }
@@ -180,39 +192,44 @@ impl<K: Clone + Eq + std::hash::Hash, X> Budget<K, X> {
             max_keys,
             overflow,
             windows: HashMap::new(),
-            due: VecDeque::new(),
-            clock: Timestamp::from_parts(i64::MIN / 4, 0),
+            due: BinaryHeap::new(),
+            keys: HashMap::new(),
             generation: 0,
             held_total: 0,
         }
     }
 
-    /// Counts one line of `key` at `ts`: whether it is printed. Windows
-    /// that ended by then are closed first, through `closed`.
+    /// Counts one line of `key` at `ts`: whether it is printed. A window
+    /// of its key that ended by then is closed first, through `closed`.
     pub fn count(
         &mut self,
         ts: Timestamp,
         key: K,
         example: impl FnOnce() -> X,
-        closed: impl FnMut(Timestamp, K, Held<X>),
+        mut closed: impl FnMut(Timestamp, K, Held<X>),
     ) -> Pass {
         if self.limits.burst == 0 {
             return Pass::Print;
         }
-        self.clock = self.clock.max(ts);
-        let now = self.clock;
-        self.advance_to(now, closed);
         let key = match self.windows.contains_key(&key) || self.windows.len() < self.max_keys {
             true => key,
             false => (self.overflow)(key),
         };
+        if let Some(w) = self.windows.get(&key) {
+            if w.end <= ts {
+                let generation = w.generation;
+                self.close(generation, &mut closed);
+            }
+        }
         let w = match self.windows.get_mut(&key) {
             Some(w) => w,
             None => {
                 self.generation += 1;
-                self.due
-                    .push_back((now.plus(self.limits.interval), key.clone(), self.generation));
+                let end = ts.plus(self.limits.interval);
+                self.due.push(Reverse((end, self.generation)));
+                self.keys.insert(self.generation, key.clone());
                 self.windows.entry(key).or_insert(Window {
+                    end,
                     printed: 0,
                     held: None,
                     generation: self.generation,
@@ -226,51 +243,55 @@ impl<K: Clone + Eq + std::hash::Hash, X> Budget<K, X> {
         self.held_total += 1;
         let held = w.held.get_or_insert_with(|| Held {
             count: 0,
-            first: now,
-            last: now,
+            first: ts,
+            last: ts,
             examples: Vec::new(),
         });
         held.count += 1;
-        held.last = now;
+        held.first = held.first.min(ts);
+        held.last = held.last.max(ts);
         if held.examples.len() < self.examples {
             held.examples.push(example());
         }
         Pass::Held
     }
 
-    /// Closes every window whose interval ended at or before `now`; those
-    /// that held lines back go to `closed` with the interval's end.
+    /// Closes every window whose interval ended at or before `now` (call
+    /// it once every line up to `now` has been counted); those that held
+    /// lines back go to `closed`, with the interval's end, in end order.
     pub fn advance_to(&mut self, now: Timestamp, mut closed: impl FnMut(Timestamp, K, Held<X>)) {
-        while self.due.front().is_some_and(|(end, _, _)| *end <= now) {
-            if let Some((end, key, generation)) = self.due.pop_front() {
-                self.close(end, key, generation, &mut closed);
+        while let Some(Reverse((end, generation))) = self.due.peek().copied() {
+            if end > now {
+                break;
             }
+            self.close(generation, &mut closed);
         }
     }
 
-    /// Closes every window.
+    /// Closes every window, in end order.
     pub fn finish(&mut self, mut closed: impl FnMut(Timestamp, K, Held<X>)) {
-        while let Some((end, key, generation)) = self.due.pop_front() {
-            self.close(end, key, generation, &mut closed);
+        while let Some(Reverse((_, generation))) = self.due.peek().copied() {
+            self.close(generation, &mut closed);
         }
     }
 
-    fn close(
-        &mut self,
-        end: Timestamp,
-        key: K,
-        generation: u64,
-        closed: &mut impl FnMut(Timestamp, K, Held<X>),
-    ) {
+    /// Closes the window of `generation` (its heap entry goes too, or
+    /// later when it comes up: a generation's key is forgotten here).
+    fn close(&mut self, generation: u64, closed: &mut impl FnMut(Timestamp, K, Held<X>)) {
         if self
-            .windows
-            .get(&key)
-            .is_none_or(|w| w.generation != generation)
+            .due
+            .peek()
+            .is_some_and(|Reverse((_, g))| *g == generation)
         {
-            return;
+            self.due.pop();
         }
-        if let Some(held) = self.windows.remove(&key).and_then(|w| w.held) {
-            closed(end, key, held);
+        let Some(key) = self.keys.remove(&generation) else {
+            return;
+        };
+        if let Some(w) = self.windows.remove(&key) {
+            if let Some(held) = w.held {
+                closed(w.end, key, held);
+            }
         }
     }
 
@@ -341,8 +362,9 @@ impl StormControl {
     }
 
     /// Decides whether event `e` is printed; `protection` is the tracker's
-    /// word on its connection. Closes the windows that ended before it
-    /// first, their `suppressed` events going to `out` (ahead of `e`).
+    /// word on its connection. A window of its kind and scope that ended
+    /// before it closes first, its `suppressed` event going to `out`
+    /// (ahead of `e`).
     pub fn event(&mut self, e: &Event, protection: Protection, out: &mut Vec<Event>) -> Pass {
         if protection == Protection::Always {
             return Pass::Print;
@@ -389,7 +411,7 @@ impl StormControl {
             Some(name) => Scope::Link(name.clone()),
             None => Scope::Peer(c.ends.peer.ip()),
         };
-        self.count(c.last_ts, scope, "connection_summary", Some(c.ends), out)
+        self.count(c.retired_at, scope, "connection_summary", Some(c.ends), out)
     }
 
     fn count(
@@ -409,8 +431,9 @@ impl StormControl {
         )
     }
 
-    /// Closes every window whose interval ended at or before `now`; those
-    /// that held lines back give their `suppressed` event to `out`,
+    /// Closes every window whose interval ended at or before `now` (call
+    /// it once every event and summary up to `now` has been counted);
+    /// those that held lines back give their `suppressed` event to `out`,
     /// stamped with the end of the interval.
     pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         let links = &self.links;

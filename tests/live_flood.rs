@@ -168,3 +168,148 @@ fn a_stopped_daemon_reports_its_lost_packets_and_pages_nothing() {
     let seen: Vec<&serde_json::Value> = daemon.seen.iter().map(|(_, v)| v).collect();
     assert!(!seen.iter().any(|v| v["event"] == "link_down"), "{seen:?}");
 }
+
+/// Replay applies the daemon's rules: a burst of SYNs beside a real
+/// connection, recorded by tcpdump while the daemon watches, replays to
+/// the lines the daemon printed, `suppressed` ones included (packet
+/// numbers aside: the daemon counts from its own start).
+#[test]
+fn a_recorded_burst_replays_to_the_lines_the_daemon_printed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("same-lines");
+    let net = Net::new();
+    let server = Peer::server(&net);
+    let config = net.config_with(
+        &dir.0,
+        "[daemon]\nstatus_interval = \"200ms\"\n\n[limits]\nevent_burst = 5\nevent_interval = \"2s\"\n",
+        "silence_after = \"5s\"\nblack_hole_after = \"2s\"\nreconnect_grace = \"5s\"\n",
+    );
+    let mut daemon = Daemon::start(&net, &config, &dir.0);
+    let pcap = dir.0.join("burst.pcap");
+    let mut tcpdump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.client,
+            "tcpdump",
+            "-i",
+            &net.veth_client,
+        ])
+        .args(["-s", "128", "--immediate-mode", "-U", "-w"])
+        .arg(&pcap)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // tcpdump says "listening on" once its capture is open.
+    let mut err = std::io::BufReader::new(tcpdump.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("listening") {
+        let before = said.len();
+        std::io::BufRead::read_line(&mut err, &mut said).unwrap();
+        assert!(said.len() > before, "tcpdump: {said}");
+    }
+    let client = Peer::client(&net, false);
+    daemon.wait_for("established", Duration::from_secs(10), |_| true);
+    let sent = live::syn_burst(&net, Duration::from_secs(2), Some(300))
+        .join()
+        .unwrap();
+    // Every SYN's deadline and every window end pass while the real
+    // connection's pings keep the replay's clock going.
+    std::thread::sleep(Duration::from_secs(6));
+    // The real connection closes while both still capture.
+    drop(client);
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tcpdump.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tcpdump.wait().unwrap();
+    daemon.collect(Duration::from_millis(500), "");
+    // Each line without its packet number (the daemon counts from its own
+    // start) and its times (two packet sockets stamp a frame apart by a
+    // few microseconds), which are compared apart.
+    let lines = |v: &mut dyn Iterator<Item = serde_json::Value>| {
+        let mut out: Vec<(String, Vec<f64>)> = v
+            .filter(|l| {
+                let e = l["event"].as_str().unwrap_or("");
+                !e.starts_with("capture_") && e != "connection_summary" && e != "replay_summary"
+            })
+            .map(|mut l| {
+                let mut times = Vec::new();
+                if let Some(o) = l.as_object_mut() {
+                    o.remove("packet");
+                    for k in ["ts", "first_ts", "last_ts", "up_for_s"] {
+                        if let Some(t) = o.remove(k) {
+                            times.push(t.as_f64().unwrap_or(f64::NAN));
+                        }
+                    }
+                }
+                (l.to_string(), times)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1[0].total_cmp(&b.1[0])));
+        out
+    };
+    // A capture that dropped packets saw less than tcpdump did.
+    let degraded: Vec<_> = daemon
+        .seen
+        .iter()
+        .filter(|(_, v)| v["event"] == "capture_degraded")
+        .collect();
+    assert!(
+        degraded.is_empty(),
+        "the daemon's capture dropped: {degraded:?}"
+    );
+    let printed = lines(&mut daemon.seen.iter().map(|(_, v)| v.clone()));
+    let replayed = common_replay(&pcap, &config);
+    let replayed = lines(&mut replayed.into_iter());
+    eprintln!(
+        "same lines: {sent} SYNs; daemon {} lines, replay {} lines, {} suppressed",
+        printed.len(),
+        replayed.len(),
+        printed
+            .iter()
+            .filter(|l| l.0.contains("\"suppressed\""))
+            .count()
+    );
+    assert!(printed.iter().any(|l| l.0.contains("\"suppressed\"")));
+    let show = |v: &[(String, Vec<f64>)]| format!("{v:#?}");
+    assert_eq!(
+        printed.iter().map(|l| &l.0).collect::<Vec<_>>(),
+        replayed.iter().map(|l| &l.0).collect::<Vec<_>>(),
+        "daemon:\n{}\nreplay:\n{}",
+        show(&printed),
+        show(&replayed)
+    );
+    for (d, r) in printed.iter().zip(&replayed) {
+        for (a, b) in d.1.iter().zip(&r.1) {
+            assert!((a - b).abs() < 1e-4, "{}: {a} vs {b}", d.0);
+        }
+    }
+    drop(server);
+}
+
+/// `linewatch replay FILE --config CONFIG --format json`, as JSON values.
+fn common_replay(pcap: &std::path::Path, config: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .arg("replay")
+        .arg(pcap)
+        .arg("--config")
+        .arg(config)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

@@ -314,6 +314,12 @@ impl Daemon {
         for e in self.events.drain(..) {
             self.emitters.on_event(&e);
         }
+        self.print_retired();
+    }
+
+    /// Writes the summaries of connections that left the table, within
+    /// storm control's budget.
+    fn print_retired(&mut self) {
         if !self.tracker.has_retired() {
             return;
         }
@@ -486,7 +492,10 @@ impl Daemon {
     fn tick(&mut self, now: Timestamp) {
         let start = self.events.len();
         self.tracker.advance_to(now, &mut self.events);
+        // Every line up to `now` is counted before storm control closes
+        // the windows that ended by then.
         self.print_new();
+        self.print_retired();
         self.print_held(Some(now));
         crate::logging::flush();
         if let Some(r) = &mut self.recording {

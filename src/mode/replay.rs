@@ -427,13 +427,17 @@ impl Sink for Inline<'_, '_> {
             self.emitters.on_event(&e);
         }
         if let Some(ts) = tick {
-            self.storm.advance_to(ts, &mut self.held);
             self.emitters.advance_to(ts);
         }
         for c in tracker.drain_retired() {
             if self.storm.summary(&c, &mut self.held) == Pass::Print {
                 self.printer.summary(&c)?;
             }
+        }
+        // Every line up to the step's time is counted: windows that
+        // ended by then close.
+        if let Some(ts) = tick {
+            self.storm.advance_to(ts, &mut self.held);
         }
         for s in self.held.drain(..) {
             self.printer.event(&s);
@@ -484,9 +488,6 @@ impl Sink for Threaded {
         let events = &mut self.next.events;
         self.storm
             .keep_tail(tracker, events, self.kept, &mut self.scratch);
-        if let Some(ts) = tick {
-            self.storm.advance_to(ts, events);
-        }
         if tracker.has_retired() {
             for c in tracker.drain_retired() {
                 if self.storm.summary(&c, &mut self.next.events) == Pass::Print {
@@ -496,6 +497,11 @@ impl Sink for Threaded {
                     self.end_of_batch()?;
                 }
             }
+        }
+        // Every line up to the step's time is counted: windows that
+        // ended by then close.
+        if let Some(ts) = tick {
+            self.storm.advance_to(ts, &mut self.next.events);
         }
         self.kept = self.next.events.len();
         if self.next.events.len() >= PRINTOUT_EVENTS {

@@ -89,7 +89,8 @@ impl Tracker {
         let gone = self.flows.remove(slot, |c| {
             (c.take_summary(reason), c.link, c.standing(), c.ever_up())
         });
-        if let Some((summary, link, before, ever_up)) = gone {
+        if let Some((mut summary, link, before, ever_up)) = gone {
+            summary.retired_at = ts.max(summary.retired_at);
             if !ever_up {
                 self.embryonic = self.embryonic.saturating_sub(1);
             }

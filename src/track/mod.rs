@@ -255,10 +255,11 @@ impl Tracker {
         self.max_flows = config.max_flows.max(1);
         let now = self.now;
         for slot in gone {
-            if let Some(summary) = self
+            if let Some(mut summary) = self
                 .flows
                 .remove(slot, |c| c.take_summary(RetireReason::CaptureEnd))
             {
+                summary.retired_at = now.max(summary.retired_at);
                 self.retired.push(summary);
             }
         }

@@ -654,6 +654,11 @@ pub fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
 /// addresses of 198.18.0.0/15 (RFC 2544) and their ports. Returns how
 /// many were sent.
 pub fn syn_flood(net: &Net, for_how_long: Duration) -> JoinHandle<u64> {
+    syn_burst(net, for_how_long, None)
+}
+
+/// [`syn_flood`] at `per_second` at most (`None`: as fast as it can).
+pub fn syn_burst(net: &Net, for_how_long: Duration, per_second: Option<u32>) -> JoinHandle<u64> {
     let src_mac = mac_of(&net.client, &net.veth_client);
     let dst_mac = mac_of(&net.server, &net.veth_server);
     let dst: std::net::Ipv4Addr = net.server_ip.parse().unwrap();
@@ -683,10 +688,18 @@ pub fn syn_flood(net: &Net, for_how_long: Duration) -> JoinHandle<u64> {
             .unwrap()
             .open()
             .unwrap();
-        let end = Instant::now() + for_how_long;
+        let start = Instant::now();
+        let end = start + for_how_long;
         let mut sent = 0u64;
         'send: loop {
             for f in &frames {
+                if let Some(rate) = per_second {
+                    let due = start + Duration::from_secs_f64(sent as f64 / f64::from(rate));
+                    if Instant::now() >= end {
+                        break 'send;
+                    }
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 if cap.sendpacket(f.as_slice()).is_ok() {
                     sent += 1;
                 }

@@ -690,6 +690,7 @@ impl Connection {
             last_ts: self.last_ts,
             retired,
             came_up: self.up_since,
+            retired_at: self.last_ts,
             zeek_rows: rows,
         }
     }

@@ -63,6 +63,10 @@ pub struct ConnectionSummary {
     /// When it was established (`None`: never; what a flood is made of,
     /// which storm control may summarise).
     pub came_up: Option<Timestamp>,
+    /// When it left the table, on the packet clock: the deadline that
+    /// retired it, or the packet that pushed it out (the same live and in
+    /// replay, which storm control's windows rely on).
+    pub retired_at: Timestamp,
     /// Zeek's rows for this connection where Zeek's timers or reuse rule
     /// would have split it, in order, the last one as above; empty where
     /// Zeek logs the one row above (nearly always: no allocation then).
