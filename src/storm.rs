@@ -388,10 +388,22 @@ impl StormControl {
         from: usize,
         scratch: &mut Vec<Event>,
     ) {
-        if from >= events.len() {
+        // Most steps' events are all protected (or storm control is
+        // off): nothing moves then.
+        if self.budget.limits().burst == 0 {
             return;
         }
-        scratch.extend(events.drain(from..));
+        let Some(first) = events
+            .get(from..)
+            .and_then(|tail| {
+                tail.iter()
+                    .position(|e| tracker.protection(e) == Protection::Budgeted)
+            })
+            .map(|i| from + i)
+        else {
+            return;
+        };
+        scratch.extend(events.drain(first..));
         for e in scratch.drain(..) {
             if self.event(&e, tracker.protection(&e), events) == Pass::Print {
                 events.push(e);
