@@ -300,6 +300,13 @@ impl<K: Clone + Eq + std::hash::Hash, X> Budget<K, X> {
         self.held_total
     }
 
+    /// The end of the window that ends first (perhaps one already closed
+    /// by a later line of its key: then nothing is due at that time).
+    #[inline]
+    pub fn next_end(&self) -> Option<Timestamp> {
+        self.due.peek().map(|Reverse((end, _))| *end)
+    }
+
     /// Windows open now.
     pub fn open_windows(&self) -> usize {
         self.windows.len()
@@ -381,7 +388,21 @@ impl StormControl {
     /// leave the list, the `suppressed` events of windows they closed take
     /// their place, in order. `scratch` is an empty list lent for the
     /// work (kept by the caller so that it is allocated once).
+    #[inline]
     pub fn keep_tail(
+        &mut self,
+        tracker: &crate::track::Tracker,
+        events: &mut Vec<Event>,
+        from: usize,
+        scratch: &mut Vec<Event>,
+    ) {
+        if from < events.len() {
+            self.keep_events(tracker, events, from, scratch);
+        }
+    }
+
+    #[inline(never)]
+    fn keep_events(
         &mut self,
         tracker: &crate::track::Tracker,
         events: &mut Vec<Event>,
@@ -447,7 +468,17 @@ impl StormControl {
     /// it once every event and summary up to `now` has been counted);
     /// those that held lines back give their `suppressed` event to `out`,
     /// stamped with the end of the interval.
+    #[inline]
     pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        // Called on every replayed frame: nothing due is one comparison.
+        if self.budget.next_end().is_none_or(|end| end > now) {
+            return;
+        }
+        self.close_ended(now, out);
+    }
+
+    #[inline(never)]
+    fn close_ended(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         let links = &self.links;
         self.budget.advance_to(now, |end, key, held| {
             out.push(suppressed(links, end, key, held))
