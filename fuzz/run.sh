@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets, SECONDS each, two at a time (one a core), from
-# the committed seeds plus what earlier runs found (fuzz/corpus, not
-# committed), and prints each run's final libFuzzer statistics.
+# the committed seeds and minimized corpus (corpus-min/, made with
+# `cargo fuzz cmin` from the runs so far) plus what earlier runs on this
+# machine found (fuzz/corpus, not committed), and prints each run's final libFuzzer statistics.
 # RUSTC_BOOTSTRAP=1 lets cargo-fuzz's nightly flags (sanitizer coverage,
 # AddressSanitizer) work on the stable toolchain; `cargo install
 # cargo-fuzz` once first.
@@ -14,6 +15,8 @@ mkdir -p logs
 for t in decode tracker config status; do
   mkdir -p "corpus/$t"
   cp -n "seeds/$t/"* "corpus/$t/" 2>/dev/null || true
+  # The committed corpus, minimized (cargo fuzz cmin) from the runs so far.
+  tar -C "corpus/$t" --skip-old-files -xzf "corpus-min/$t.tar.gz"
 done
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O
 run() { # target
