@@ -556,3 +556,40 @@ fn file_name(e: &Event) -> String {
         e.kind.name()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packet_index_keeps_runs_and_finds_each_packet_in_them() {
+        let mut w = Written::default();
+        // A link's frames 10..=14, then (another link's frames between)
+        // 20 and 21.
+        for p in [10, 11, 12, 13, 14, 20, 21] {
+            w.push(p);
+        }
+        assert_eq!(w.runs, vec![(10, 0, 5), (20, 5, 2)]);
+        assert_eq!(w.index_of(10), Some(1));
+        assert_eq!(w.index_of(14), Some(5));
+        assert_eq!(w.index_of(20), Some(6));
+        assert_eq!(w.index_of(21), Some(7));
+        assert_eq!(w.index_of(15), None, "between runs");
+        assert_eq!(w.index_of(9), None, "before the first");
+        assert_eq!(w.index_of(22), None, "after the last");
+        assert_eq!(w.last(), Some(21));
+    }
+
+    #[test]
+    fn past_its_bound_the_index_stops_but_counts_on() {
+        let mut w = Written::default();
+        for i in 0..(MAX_INDEXED_RUNS as u64 + 10) {
+            w.push(i * 2); // no two consecutive: a run each
+        }
+        assert_eq!(w.runs.len(), MAX_INDEXED_RUNS);
+        assert_eq!(w.count, MAX_INDEXED_RUNS as u64 + 10);
+        let last_indexed = (MAX_INDEXED_RUNS as u64 - 1) * 2;
+        assert_eq!(w.index_of(last_indexed), Some(MAX_INDEXED_RUNS as u64));
+        assert_eq!(w.index_of(last_indexed + 2), None);
+    }
+}
