@@ -312,11 +312,6 @@ impl<K: Clone + Eq + std::hash::Hash, X> Budget<K, X> {
         self.windows.len()
     }
 
-    /// The limits it keeps.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Changes the limits (a config reload); open windows keep counting.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
@@ -351,11 +346,6 @@ impl StormControl {
     pub fn reconfigure(&mut self, config: &crate::config::Config) {
         self.budget.set_limits(config.storm);
         self.links = links_of(config);
-    }
-
-    /// The limits it keeps.
-    pub fn limits(&self) -> Limits {
-        self.budget.limits()
     }
 
     /// Lines held back so far.
@@ -411,7 +401,7 @@ impl StormControl {
     ) {
         // Most steps' events are all protected (or storm control is
         // off): nothing moves then.
-        if self.budget.limits().burst == 0 {
+        if self.budget.limits.burst == 0 {
             return;
         }
         let Some(first) = events
@@ -455,13 +445,8 @@ impl StormControl {
         conn: Option<Endpoints>,
         out: &mut Vec<Event>,
     ) -> Pass {
-        let links = &self.links;
-        self.budget.count(
-            ts,
-            (scope, of),
-            || conn,
-            |end, key, held| out.push(suppressed(links, end, key, held)),
-        )
+        self.budget
+            .count(ts, (scope, of), || conn, into_events(&self.links, out))
     }
 
     /// Closes every window whose interval ended at or before `now` (call
@@ -479,17 +464,12 @@ impl StormControl {
 
     #[inline(never)]
     fn close_ended(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        let links = &self.links;
-        self.budget.advance_to(now, |end, key, held| {
-            out.push(suppressed(links, end, key, held))
-        });
+        self.budget.advance_to(now, into_events(&self.links, out));
     }
 
     /// Closes every window (the capture ended or the daemon stops).
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        let links = &self.links;
-        self.budget
-            .finish(|end, key, held| out.push(suppressed(links, end, key, held)));
+        self.budget.finish(into_events(&self.links, out));
     }
 }
 
@@ -500,6 +480,15 @@ fn links_of(config: &crate::config::Config) -> Vec<LinkRef> {
         .enumerate()
         .map(|(i, l)| LinkRef::new(crate::event::LinkId::of(i), l.name.clone()))
         .collect()
+}
+
+/// What a closed window of events becomes: its `suppressed` event, put
+/// in `out`.
+fn into_events<'a>(
+    links: &'a [LinkRef],
+    out: &'a mut Vec<Event>,
+) -> impl FnMut(Timestamp, Key, Held<Option<Endpoints>>) + 'a {
+    move |end, key, held| out.push(suppressed(links, end, key, held))
 }
 
 /// The `suppressed` event of a closed window.
