@@ -27,6 +27,7 @@ mod attribution;
 mod connection;
 mod leaving;
 mod link;
+mod protection;
 mod seq;
 mod table;
 mod timers;
@@ -349,54 +350,6 @@ impl Tracker {
     /// packet arriving (never later than the true next deadline).
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.timers.peek().map(|(t, _, _)| *t)
-    }
-
-    /// Whether storm control may hold event `e` back: events about a
-    /// connection that was established (a watched connection's FIN, RST,
-    /// silence...), link events and the probe's own are always printed;
-    /// events about attempts that never came up (`syn_unanswered`,
-    /// `refused`, a FIN or RST without a handshake, an ICMP error about a
-    /// flow that is not up) are kept to the budget. See [`crate::storm`].
-    pub fn protection(&self, e: &Event) -> crate::storm::Protection {
-        use crate::storm::Protection;
-        let Some(conn) = e.conn else {
-            return Protection::Always;
-        };
-        match &e.kind {
-            EventKind::SynUnanswered | EventKind::Refused => Protection::Budgeted,
-            // Sent by a connection as it ends: `up_for` says it was up.
-            EventKind::FinFrom(_) | EventKind::ResetFrom(_) | EventKind::Closed => match e.up_for {
-                Some(_) => Protection::Always,
-                None => Protection::Budgeted,
-            },
-            // Changes nothing: the connection is still in the table.
-            EventKind::IcmpError { .. } => {
-                let up = self
-                    .flows
-                    .find(&flow_key(conn.local, conn.peer))
-                    .and_then(|slot| self.flows.get(slot))
-                    .is_some_and(|c| c.ever_up());
-                match up {
-                    true => Protection::Always,
-                    false => Protection::Budgeted,
-                }
-            }
-            EventKind::Established
-            | EventKind::Discovered
-            | EventKind::ResetIgnored(_)
-            | EventKind::AttributionRevised { .. }
-            | EventKind::Silence { .. }
-            | EventKind::SilenceEnded { .. }
-            | EventKind::BlackHole { .. }
-            | EventKind::BlackHoleEnded { .. }
-            | EventKind::LinkDown { .. }
-            | EventKind::LinkUp { .. }
-            | EventKind::CaptureLost { .. }
-            | EventKind::CaptureResumed { .. }
-            | EventKind::CaptureDegraded { .. }
-            | EventKind::CaptureRecovered { .. }
-            | EventKind::Suppressed(_) => Protection::Always,
-        }
     }
 
     /// Whether connections left the table since the last
