@@ -23,16 +23,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::RecvTimeoutError;
 
-use crate::capture::live::{self, CaptureCounters, CaptureMsg, CaptureSpec, QUEUE_BATCHES};
-use crate::capture::{CaptureError, Source};
+use crate::capture::live::{self, CaptureMsg, CaptureSpec};
 use crate::clock::wall_now;
 use crate::config::{Config, ConfigError};
-use crate::decode::LinkType;
 use crate::event::{Event, EventKind};
 use crate::evidence::Recording;
 use crate::notify;
@@ -42,6 +39,10 @@ use crate::status::{self, CaptureDoc, StatusDoc};
 use crate::storm::{Pass, StormControl};
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
+
+mod captures;
+
+use captures::Captures;
 
 /// Open incidents, persisted so a restart resolves what it inherited.
 pub const INCIDENTS_FILE: &str = "incidents.json";
@@ -115,84 +116,6 @@ fn print_event(out: &mut std::io::StdoutLock<'_>, e: &Event) {
     let _ = out.flush();
     // Not through `log`: storm control already kept the event stream.
     eprintln!("linewatch: {}", event_text::line(e));
-}
-
-struct Capture {
-    spec: CaptureSpec,
-    counters: Arc<CaptureCounters>,
-    lost_since: Option<Timestamp>,
-    /// (kernel + interface + queue drops) at the last check.
-    drops_seen: u64,
-    last_drop: Option<Instant>,
-    degraded: bool,
-    /// Its link type, once open (the evidence recorder needs it).
-    link: Option<LinkType>,
-}
-
-struct Captures {
-    list: Vec<Capture>,
-    threads: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
-    rx: Receiver<CaptureMsg>,
-}
-
-impl Captures {
-    /// Opens every capture (so privileges can be dropped after), then
-    /// starts their threads.
-    fn open(config: &Config) -> (Vec<CaptureSpec>, Vec<Result<Source, CaptureError>>) {
-        let specs = CaptureSpec::for_links(&config.links);
-        let opened = specs.iter().map(Source::open_live).collect();
-        (specs, opened)
-    }
-
-    fn start(
-        specs: Vec<CaptureSpec>,
-        opened: Vec<Result<Source, CaptureError>>,
-    ) -> Result<Captures, DaemonError> {
-        let (tx, rx) = bounded(QUEUE_BATCHES);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut list = Vec::new();
-        let mut threads = Vec::new();
-        for (i, (spec, first)) in specs.into_iter().zip(opened).enumerate() {
-            let counters = Arc::new(CaptureCounters::default());
-            log(&format!(
-                "capturing on {} (snaplen {}, filter: {})",
-                spec.interface, spec.snaplen, spec.filter
-            ));
-            let handle = live::spawn(
-                i,
-                spec.clone(),
-                first,
-                tx.clone(),
-                counters.clone(),
-                stop.clone(),
-            )
-            .map_err(|e| DaemonError::Setup(format!("cannot start capture thread: {e}")))?;
-            threads.push(handle);
-            list.push(Capture {
-                spec,
-                counters,
-                lost_since: None,
-                drops_seen: 0,
-                last_drop: None,
-                degraded: false,
-                link: None,
-            });
-        }
-        Ok(Captures {
-            list,
-            threads,
-            stop,
-            rx,
-        })
-    }
-
-    fn shutdown(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Keeps CAP_NET_RAW and CAP_NET_ADMIN across the switch to `user`, so a
