@@ -294,16 +294,14 @@ impl Emitters {
         );
         // A state directory that takes no writes: the status document
         // goes stale and pages wait in memory only.
-        let unsaved: Vec<(usize, Option<String>)> = [&self.pagerduty, &self.slack]
-            .into_iter()
-            .flatten()
-            .map(Delivery::unsaved)
-            .collect();
-        let held: usize = unsaved.iter().map(|(n, _)| n).sum();
-        let why = self
-            .state_write_error
-            .clone()
-            .or_else(|| unsaved.iter().find_map(|(_, w)| w.clone()));
+        // (Asked on every replayed frame: no allocation unless a write
+        // failed.)
+        let (mut held, mut why) = (0, self.state_write_error.clone());
+        for d in [&self.pagerduty, &self.slack].into_iter().flatten() {
+            let (n, w) = d.unsaved();
+            held += n;
+            why = why.or(w);
+        }
         self.policy.set_probe_trouble(
             "state directory",
             || match &why {
