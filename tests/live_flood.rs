@@ -10,7 +10,7 @@ mod live;
 
 use std::time::{Duration, Instant};
 
-use live::{available, memory_kib, syn_flood, Daemon, Net, Peer, TempDir, SERIAL};
+use live::{memory_kib, syn_flood, Daemon, Net, Peer, TempDir};
 
 /// 60 s; `LW_FLOOD_SECS` shortens it when investigating.
 fn flood_for() -> Duration {
@@ -27,10 +27,9 @@ const MAX_RSS_KIB: u64 = 48 * 1024;
 
 #[test]
 fn a_sixty_second_syn_flood_pages_nothing_and_stays_under_48_mib() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
+    let Some(_serial) = live::begin() else {
         return;
-    }
+    };
     if cfg!(debug_assertions) {
         // An unoptimised tracker is ten times slower: under the flood its
         // queue overflows and heartbeats are lost, which says nothing of
@@ -125,10 +124,9 @@ fn a_sixty_second_syn_flood_pages_nothing_and_stays_under_48_mib() {
 /// (the policy's health stays below CRITICAL, no incident opens).
 #[test]
 fn a_stopped_daemon_reports_its_lost_packets_and_pages_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
+    let Some(_serial) = live::begin() else {
         return;
-    }
+    };
     let dir = TempDir::new("loss");
     let net = Net::new();
     let server = Peer::server(&net);
@@ -175,10 +173,9 @@ fn a_stopped_daemon_reports_its_lost_packets_and_pages_nothing() {
 /// numbers aside: the daemon counts from its own start).
 #[test]
 fn a_recorded_burst_replays_to_the_lines_the_daemon_printed() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
+    let Some(_serial) = live::begin() else {
         return;
-    }
+    };
     let dir = TempDir::new("same-lines");
     let net = Net::new();
     let server = Peer::server(&net);

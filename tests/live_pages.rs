@@ -345,10 +345,9 @@ impl Drop for Tmpfs {
 /// trouble resolves. No page is lost.
 #[test]
 fn a_full_state_directory_loses_no_page() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
+    let Some(_serial) = live::begin() else {
         return;
-    }
+    };
     let dir = TempDir::new("statefull");
     let net = Net::new();
     let server = Peer::server(&net);

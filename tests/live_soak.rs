@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use live::{available, memory_kib, Daemon, Net, Peer, TempDir, SERIAL};
+use live::{memory_kib, Daemon, Net, Peer, TempDir};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -73,10 +73,9 @@ fn load(net: &Net, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 
 #[test]
 fn a_long_busy_link_keeps_memory_flat() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !available() {
+    let Some(_serial) = live::begin() else {
         return;
-    }
+    };
     let dir = TempDir::new("soak");
     let net = Net::new();
     let server = Peer::server(&net);

@@ -53,6 +53,13 @@ pub fn available() -> bool {
     false
 }
 
+/// Starts a live test: takes the lock that runs them one at a time, or
+/// `None` when they cannot run here (see [`available`]).
+pub fn begin() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    available().then_some(serial)
+}
+
 /// Loads nftables `rules` in namespace `ns`.
 pub fn nft(ns: &str, rules: &str) {
     let mut child = Command::new("ip")
