@@ -721,14 +721,23 @@ pub fn syn_burst(net: &Net, for_how_long: Duration, per_second: Option<u32>) -> 
 
 /// The daemon's peak and current resident memory (VmHWM, VmRSS), KiB.
 pub fn memory_kib(pid: i32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"))
+}
+
+/// The process's anonymous resident memory in KiB (`RssAnon`: heap,
+/// stacks, the evidence ring): what the daemon itself holds. `VmRSS` also
+/// counts file pages, such as the binary's own code paged in the first
+/// time a path runs (a debug build's text is 12 MiB), which is not growth.
+pub fn anon_kib(pid: i32) -> u64 {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: i32, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
