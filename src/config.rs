@@ -85,6 +85,21 @@ pub enum OnSilence {
     Warning,
 }
 
+/// How a connection in response starvation counts (the line works, the
+/// far application does not answer).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStarvation {
+    /// A WARNING (default): the line is fine, the card network's
+    /// application is not; a page only with `page_on = "warning"`.
+    Warning,
+    /// CRITICAL: for links where no answer is as bad as no line.
+    Critical,
+}
+
+/// Default `max_analyzed`: connections with degradation analytics at once.
+pub const DEFAULT_MAX_ANALYZED: usize = 4_096;
+
 /// Default state directory (systemd's `StateDirectory=linewatch`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/linewatch";
 /// Default status document write interval.
@@ -347,6 +362,7 @@ struct RawLimits {
     max_flows: Option<Spanned<usize>>,
     event_burst: Option<u32>,
     event_interval: Option<Spanned<ConfigDuration>>,
+    max_analyzed: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +380,12 @@ struct RawLink {
     hold_down: Option<ConfigDuration>,
     on_reconnect: Option<OnReconnect>,
     on_silence: Option<OnSilence>,
+    response_sla: Option<ConfigDuration>,
+    response_timeout: Option<ConfigDuration>,
+    on_starvation: Option<OnStarvation>,
+    path_change_after: Option<ConfigDuration>,
+    retransmit_rate_over: Option<Spanned<f64>>,
+    zero_window_after: Option<ConfigDuration>,
     snaplen: Option<Spanned<u32>>,
     buffer_size: Option<Spanned<u32>>,
     evidence: Option<bool>,
@@ -403,6 +425,12 @@ pub struct LinkSpec {
     /// Whether incidents of this link leave evidence files (`evidence`,
     /// default true).
     pub evidence: bool,
+    /// Degradation analytics thresholds (`response_sla`,
+    /// `response_timeout`, `path_change_after`, `retransmit_rate_over`,
+    /// `zero_window_after`).
+    pub analytics: crate::track::Limits,
+    /// How response starvation counts (`on_starvation`, default warning).
+    pub on_starvation: OnStarvation,
 }
 
 impl LinkSpec {
@@ -446,6 +474,9 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     /// `[evidence]`: incident files.
     pub evidence: EvidenceConfig,
+    /// Connections with degradation analytics at once (`[limits]
+    /// max_analyzed`, default 4,096; 0 turns the analytics off).
+    pub max_analyzed: usize,
 }
 
 impl Default for Config {
@@ -461,6 +492,7 @@ impl Default for Config {
             pagerduty: None,
             slack: None,
             evidence: EvidenceConfig::default(),
+            max_analyzed: DEFAULT_MAX_ANALYZED,
         }
     }
 }
@@ -543,6 +575,26 @@ impl Config {
                 Some(i) => Some(i.into_inner()),
                 None => None,
             };
+            let analytics = {
+                let d = crate::track::Limits::default();
+                let retransmit_per_10k = match l.retransmit_rate_over {
+                    Some(r) if !(0.0..=100.0).contains(r.get_ref()) => {
+                        return Err(format!(
+                            "line {}: key `retransmit_rate_over` of link `{name}`: a percentage of data segments from 0 to 100 (default 2.0)",
+                            at(r.span())
+                        ))
+                    }
+                    Some(r) => (r.into_inner() * 100.0).round() as u32,
+                    None => d.retransmit_per_10k,
+                };
+                crate::track::Limits {
+                    response_sla: l.response_sla.map_or(d.response_sla, |v| v.0),
+                    response_timeout: l.response_timeout.map_or(d.response_timeout, |v| v.0),
+                    path_change_after: l.path_change_after.map_or(d.path_change_after, |v| v.0),
+                    retransmit_per_10k,
+                    zero_window_after: l.zero_window_after.map_or(d.zero_window_after, |v| v.0),
+                }
+            };
             links.push(LinkSpec {
                 name: Arc::from(name.as_str()),
                 peers: l.peer.into_inner(),
@@ -559,6 +611,8 @@ impl Config {
                 on_reconnect: l.on_reconnect.unwrap_or(OnReconnect::Warning),
                 on_silence: l.on_silence.unwrap_or(OnSilence::Critical),
                 evidence: l.evidence.unwrap_or(true),
+                analytics,
+                on_starvation: l.on_starvation.unwrap_or(OnStarvation::Warning),
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -590,6 +644,7 @@ impl Config {
         let evidence = raw.evidence.validate()?;
         Ok(Config {
             evidence,
+            max_analyzed: raw.limits.max_analyzed.unwrap_or(DEFAULT_MAX_ANALYZED),
             links,
             max_flows,
             storm,

@@ -172,6 +172,10 @@ pub struct ConnectionDoc {
     pub silent: bool,
     /// Black hole now.
     pub black_hole: bool,
+    /// Round trips, response times and early warnings
+    /// ([`crate::output::analytics`]); absent without analytics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<crate::output::analytics::AnalyticsDoc>,
 }
 
 /// One capture interface.
@@ -239,6 +243,9 @@ pub fn link_doc(v: &LinkView<'_>, health: &LinkHealth, now: Timestamp) -> LinkDo
                 retransmissions_peer: c.retransmissions_from(Side::Peer),
                 silent: c.is_silent(),
                 black_hole: c.is_black_hole(),
+                analytics: c
+                    .analytics(now)
+                    .map(|r| crate::output::analytics::AnalyticsDoc::of(&r)),
             })
             .collect(),
     }

@@ -190,6 +190,16 @@ impl Duration {
         self.0
     }
 
+    /// This span plus `other`, saturating.
+    pub const fn plus(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
+    }
+
+    /// Milliseconds as a float.
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
+
     /// Seconds as a float, for JSON.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / NANOS_PER_SEC as f64

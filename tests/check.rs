@@ -40,6 +40,7 @@ fn conn(state: &str, idle_s: f64, retransmissions: u64) -> ConnectionDoc {
         retransmissions_peer: 0,
         silent: false,
         black_hole: false,
+        analytics: None,
     }
 }
 
@@ -218,7 +219,17 @@ fn ok_link_exits_0() {
     let (state, summary, labels, long) = plugin_output(&out);
     assert_eq!(state, "OK");
     assert_eq!(summary, "visa-primary: 1/1 connections established");
-    assert_eq!(labels, ["established", "idle", "retransmits"]);
+    assert_eq!(
+        labels,
+        [
+            "established",
+            "idle",
+            "retransmits",
+            "rtt",
+            "response",
+            "retransmit_rate"
+        ]
+    );
     assert!(long[0].starts_with("10.0.0.5:40123 -> 203.0.113.10:5000 established, idle 2."));
     assert!(long.last().unwrap().starts_with("status written "));
 }
@@ -349,7 +360,7 @@ fn retransmit_and_established_thresholds() {
     assert!(summary.contains("retransmissions 7 (warning range 5)"));
     assert!(String::from_utf8(out.stdout)
         .unwrap()
-        .contains("'retransmits'=7c;5;10;0\n"));
+        .contains("'retransmits'=7c;5;10;0 "));
     let out = check_dir(
         &dir.0,
         &["--link", "visa-primary", "--established-critical", "2:"],
@@ -374,8 +385,10 @@ fn all_reports_the_worst_link() {
         "{summary}"
     );
     assert!(summary.ends_with("1/2 links OK"), "{summary}");
-    assert_eq!(labels.len(), 6);
-    assert_eq!(labels[0], "visa-primary established");
+    // "visa-primary retransmits" and "visa-primary retransmit_rate" share
+    // their first 19 characters: labels fall back to `metric N link`.
+    assert_eq!(labels.len(), 12);
+    assert_eq!(labels[0], "established 1 visa-primary");
     assert!(long.iter().any(|l| l.starts_with("[OK] visa-primary")));
     assert!(long.iter().any(|l| l.starts_with("[CRITICAL] visa-backup")));
 }
@@ -633,7 +646,17 @@ fn replay_judges_the_fixtures_at_their_last_packet() {
         assert_eq!(got, state, "{file}: {summary}");
         assert!(summary.starts_with("visa: "), "{file}: {summary}");
         assert!(summary.contains(words), "{file}: {summary}");
-        assert_eq!(labels, ["established", "idle", "retransmits"]);
+        assert_eq!(
+            labels,
+            [
+                "established",
+                "idle",
+                "retransmits",
+                "rtt",
+                "response",
+                "retransmit_rate"
+            ]
+        );
         assert!(
             long.last().unwrap().contains("the last packet of"),
             "{long:?}"
@@ -742,4 +765,83 @@ fn live_capture_on_loopback_sees_an_established_connection() {
             .any(|l| l.contains("after a 2.0s capture on lo")),
         "{long:?}"
     );
+}
+
+/// A connection whose analytics show a 40 ms round trip, 180 ms responses
+/// and a 3 % peer retransmission rate.
+fn analysed(mut c: ConnectionDoc) -> ConnectionDoc {
+    use linewatch::output::analytics::{AnalyticsDoc, BySide, WindowDoc};
+    let window = |p50: f64| WindowDoc {
+        p50,
+        min: p50 - 1.0,
+        max: p50 + 5.0,
+        p90: p50 + 2.0,
+        p99: p50 + 4.0,
+        samples: 60,
+        ..WindowDoc::default()
+    };
+    c.analytics = Some(AnalyticsDoc {
+        rtt_ms: Some(window(40.0)),
+        response_ms: Some(window(180.0)),
+        retransmit_rate: BySide {
+            local: Some(0.0),
+            peer: Some(0.03),
+        },
+        ..AnalyticsDoc::default()
+    });
+    c
+}
+
+#[test]
+fn round_trip_and_response_perfdata_and_thresholds() {
+    let l = link(
+        "visa-primary",
+        Health::Ok,
+        vec![analysed(conn("established", 1.0, 0))],
+    );
+    let dir = state_dir("analytics", 0.2, vec![l]);
+    let out = check_dir(&dir.0, &["--link", "visa-primary"]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(plugin_output(&out).0, "OK");
+    assert!(
+        text.contains("'rtt'=40ms;;;0 'response'=180ms;;;0 'retransmit_rate'=3%;;;0;100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rtt p50 40 ms, response p50 180 ms"),
+        "{text}"
+    );
+    let out = check_dir(
+        &dir.0,
+        &[
+            "--link",
+            "visa-primary",
+            "--rtt-warning",
+            "30",
+            "--response-critical",
+            "150",
+        ],
+    );
+    let (state, summary, _, _) = plugin_output(&out);
+    assert_eq!(state, "CRITICAL", "{summary}");
+    assert!(
+        summary.contains("rtt 40 ms (warning range 30)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("response 180 ms (critical range 150)"),
+        "{summary}"
+    );
+    let out = check_dir(
+        &dir.0,
+        &[
+            "--link",
+            "visa-primary",
+            "--rtt-critical",
+            "50",
+            "--response-warning",
+            "200",
+        ],
+    );
+    assert_eq!(plugin_output(&out).0, "OK");
 }

@@ -333,6 +333,15 @@ impl Emitters {
         self.print_dry();
     }
 
+    /// Round-trip and response-time samples since the last call
+    /// ([`crate::track::Tracker::drain_fresh`]), as metrics.
+    pub fn on_fresh(&mut self, fresh: &[crate::track::Fresh]) {
+        if let Some(s) = &mut self.statsd {
+            s.on_fresh(fresh);
+        }
+        self.print_dry();
+    }
+
     fn after(&mut self, out: &mut Vec<Notification>, ts: Timestamp) {
         let now = self.policy.health();
         for (name, h, _) in &now {

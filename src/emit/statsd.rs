@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cadence::{
-    BufferedUdpMetricSink, Counted, Gauged, MetricSink, QueuingMetricSink, StatsdClient,
+    BufferedUdpMetricSink, Counted, Distributed, Gauged, MetricSink, QueuingMetricSink,
+    StatsdClient,
 };
 
 use crate::event::{Event, EventKind, Side};
@@ -246,6 +247,73 @@ impl Statsd {
         m.send();
     }
 
+    /// Round trips and response times taken since the last call, as
+    /// DogStatsD distributions in ms (`linewatch.rtt`,
+    /// `linewatch.response_time`), and slow responses as a count. One
+    /// value per histogram bucket, with a sample rate of 1/count: the
+    /// agent counts it `count` times, so a link with a thousand samples a
+    /// second is a few dozen datagrams per interval, within a bucket's
+    /// precision (1.6 %).
+    pub fn on_fresh(&mut self, fresh: &[crate::track::Fresh]) {
+        use crate::track::Measure;
+        for f in fresh {
+            let link = f.link.as_deref().unwrap_or("none");
+            let peer = f.ends.peer.to_string();
+            let value = (f.value_ms * 1_000.0).round() / 1_000.0;
+            let rate = 1.0 / f64::from(f.count.max(1));
+            let m = match f.measure {
+                Measure::Rtt => self.client.distribution_with_tags("rtt", value),
+                Measure::Response => self.client.distribution_with_tags("response_time", value),
+                Measure::SlowResponses => {
+                    self.client
+                        .count_with_tags("slow_responses", u64::from(f.count))
+                        .with_tag("link", link)
+                        .with_tag("peer", &peer)
+                        .send();
+                    continue;
+                }
+            };
+            let m = if f.count > 1 {
+                m.with_sampling_rate(rate)
+            } else {
+                m
+            };
+            m.with_tag("link", link).with_tag("peer", &peer).send();
+        }
+    }
+
+    /// A connection's rates as gauges: retransmission rate (percent of
+    /// data segments in the last complete minute) and zero-window time by
+    /// side, the round-trip floor.
+    fn analytics_gauges(&self, link: &str, peer: &str, a: &crate::output::analytics::AnalyticsDoc) {
+        for (side, rate, zero) in [
+            ("local", a.retransmit_rate.local, a.zero_window_s.local),
+            ("peer", a.retransmit_rate.peer, a.zero_window_s.peer),
+        ] {
+            if let Some(r) = rate {
+                self.client
+                    .gauge_with_tags("connection.retransmit_rate", r * 100.0)
+                    .with_tag("link", link)
+                    .with_tag("peer", peer)
+                    .with_tag("side", side)
+                    .send();
+            }
+            self.client
+                .gauge_with_tags("connection.zero_window", zero)
+                .with_tag("link", link)
+                .with_tag("peer", peer)
+                .with_tag("side", side)
+                .send();
+        }
+        if let Some(floor) = a.rtt_ms.as_ref().and_then(|r| r.floor) {
+            self.client
+                .gauge_with_tags("connection.rtt_floor", floor)
+                .with_tag("link", link)
+                .with_tag("peer", peer)
+                .send();
+        }
+    }
+
     /// Gauges and the service check from a status document (called each
     /// time the daemon writes it), plus the probe heartbeat.
     pub fn on_status(&mut self, doc: &StatusDoc) {
@@ -263,6 +331,9 @@ impl Statsd {
                 .with_tag("iface", &iface)
                 .send();
             for c in &l.connections {
+                if let Some(a) = &c.analytics {
+                    self.analytics_gauges(&l.name, &c.peer, a);
+                }
                 for (side, last) in [("local", c.last_from_local), ("peer", c.last_from_peer)] {
                     if let Some(t) = last {
                         self.client

@@ -92,6 +92,10 @@ pub struct LinkCount {
     pub established: u32,
     /// Established connections that are silent or black-holed.
     pub troubled: u32,
+    /// Established connections in response starvation.
+    pub starving: u32,
+    /// Established connections degraded (retransmissions, closed window).
+    pub degraded: u32,
     /// Up, down or not yet known.
     pub status: LinkStatus,
 }
@@ -251,6 +255,38 @@ pub enum EventKind {
     /// printed stream, not the line: the policy and the counters saw
     /// every event it stands for.
     Suppressed(Box<crate::storm::Suppression>),
+    /// The round-trip floor toward the peer moved and stayed moved for
+    /// `path_change_after`: the carrier moved the line (backup circuit,
+    /// reroute). Evidence for the carrier, not a failure.
+    PathChanged {
+        /// The floor before.
+        floor_before: Duration,
+        /// The floor now.
+        floor: Duration,
+        /// When the first sample off the old floor was seen.
+        since: Timestamp,
+    },
+    /// Our requests are acknowledged, but the peer has sent no answer for
+    /// `response_timeout`: the line works, the far application does not.
+    ResponseStarvation {
+        /// How long the oldest outstanding request has waited.
+        waiting_for: Duration,
+        /// Requests outstanding.
+        outstanding: u32,
+    },
+    /// The peer answers again.
+    ResponseStarvationEnded {
+        /// How long no answer came, from the starvation's start.
+        starved_for: Duration,
+    },
+    /// The connection works but is degraded: retransmissions or a closed
+    /// receive window past their thresholds.
+    Degraded(Degradation),
+    /// The degradation is over.
+    DegradedEnded {
+        /// How long it lasted.
+        lasted: Duration,
+    },
     /// The link is back to its expected number of connections.
     LinkUp {
         /// Connections established now.
@@ -260,6 +296,40 @@ pub enum EventKind {
         /// How long the link was down.
         down_for: Duration,
     },
+}
+
+/// Why a connection is degraded: one reason, with its figures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Degradation {
+    /// One side retransmitted more than the threshold of its data
+    /// segments in the last complete minute.
+    Retransmissions {
+        /// Whose data was retransmitted.
+        side: Side,
+        /// Retransmitted data segments per 10,000.
+        per_10k: u32,
+        /// Data segments it sent in that minute.
+        data_segments: u32,
+    },
+    /// One side's receive window has been closed for longer than the
+    /// threshold: its application is not reading.
+    ZeroWindow {
+        /// Whose window is closed.
+        side: Side,
+        /// For how long, when it was judged.
+        closed_for: Duration,
+    },
+}
+
+impl Degradation {
+    /// The side it is about.
+    pub fn side(self) -> Side {
+        match self {
+            Degradation::Retransmissions { side, .. } | Degradation::ZeroWindow { side, .. } => {
+                side
+            }
+        }
+    }
 }
 
 /// The events an attribution is made for (and may be revised on).

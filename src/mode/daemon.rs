@@ -189,6 +189,8 @@ struct Daemon {
     storm: StormControl,
     /// `suppressed` events waiting to be printed.
     held: Vec<Event>,
+    /// Round-trip and response-time samples on their way to the metrics.
+    fresh: Vec<crate::track::Fresh>,
 }
 
 impl Daemon {
@@ -474,8 +476,14 @@ impl Daemon {
                 self.emitters.note_state_write(Some(e.to_string()));
             }
         }
-        // Gauges, service checks and the probe heartbeat go out with it.
+        // Gauges, service checks and the probe heartbeat go out with it,
+        // and the round-trip and response-time samples since the last one.
         self.emitters.on_status(&doc);
+        self.fresh.clear();
+        self.tracker.drain_fresh(&mut self.fresh);
+        if !self.fresh.is_empty() {
+            self.emitters.on_fresh(&self.fresh);
+        }
     }
 
     fn reload(&mut self, path: &Path) {
@@ -591,6 +599,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         tracker: Tracker::new(&config),
         storm: StormControl::new(&config),
         held: Vec::new(),
+        fresh: Vec::new(),
         config,
         captures,
         state_dir,

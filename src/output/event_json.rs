@@ -31,15 +31,19 @@ enum Key {
     Expected,
     FirstTs,
     Flags,
+    FloorBeforeMs,
+    FloorMs,
     From,
     IcmpCode,
     IcmpType,
     Interface,
     LastTs,
+    LastedS,
     Link,
     Local,
     LostForS,
     Of,
+    Outstanding,
     Packet,
     Peer,
     PeerHost,
@@ -50,10 +54,13 @@ enum Key {
     Router,
     Seq,
     SilentForS,
+    Since,
+    StarvedForS,
     Ts,
     UnackedForS,
     UpAgain,
     UpForS,
+    WaitingForS,
 }
 
 /// The JSON name of each [`Key`], indexed by the key: strum's snake_case
@@ -165,6 +172,11 @@ fn kind_keys(kind: &EventKind) -> &'static [Key] {
         Key::Of,
         Key::PeerHost,
     ]);
+    static PATH_CHANGED: KindKeys = KindKeys::with(&[Key::FloorBeforeMs, Key::FloorMs, Key::Since]);
+    static STARVATION: KindKeys = KindKeys::with(&[Key::Outstanding, Key::WaitingForS]);
+    static STARVATION_ENDED: KindKeys = KindKeys::with(&[Key::StarvedForS]);
+    static DEGRADED: KindKeys = KindKeys::with(&[Key::From, Key::Reason]);
+    static DEGRADED_ENDED: KindKeys = KindKeys::with(&[Key::LastedS]);
     static ICMP_ERROR: KindKeys =
         KindKeys::with(&[Key::IcmpCode, Key::IcmpType, Key::Reason, Key::Router]);
     let keys = match kind {
@@ -187,6 +199,11 @@ fn kind_keys(kind: &EventKind) -> &'static [Key] {
         EventKind::CaptureRecovered { .. } => &CAPTURE_RECOVERED,
         EventKind::IcmpError { .. } => &ICMP_ERROR,
         EventKind::Suppressed(_) => &SUPPRESSED,
+        EventKind::PathChanged { .. } => &PATH_CHANGED,
+        EventKind::ResponseStarvation { .. } => &STARVATION,
+        EventKind::ResponseStarvationEnded { .. } => &STARVATION_ENDED,
+        EventKind::Degraded(_) => &DEGRADED,
+        EventKind::DegradedEnded { .. } => &DEGRADED_ENDED,
     };
     keys.as_slice()
 }
@@ -262,6 +279,31 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
         ) => {
             o.str(name, side.name());
         }
+        (Key::From, EventKind::Degraded(d)) => {
+            o.str(name, d.side().name());
+        }
+        (Key::Reason, EventKind::Degraded(d)) => {
+            o.str(name, &super::event_text::degradation_words(d));
+        }
+        (Key::FloorBeforeMs, EventKind::PathChanged { floor_before, .. }) => {
+            o.f64(name, floor_before.as_millis_f64());
+        }
+        (Key::FloorMs, EventKind::PathChanged { floor, .. }) => {
+            o.f64(name, floor.as_millis_f64());
+        }
+        (Key::Since, EventKind::PathChanged { since, .. }) => {
+            o.f64(name, since.as_secs_f64());
+        }
+        (Key::Outstanding, EventKind::ResponseStarvation { outstanding, .. }) => {
+            o.u64(name, u64::from(*outstanding));
+        }
+        (Key::WaitingForS, EventKind::ResponseStarvation { waiting_for, .. }) => {
+            secs(o, waiting_for)
+        }
+        (Key::StarvedForS, EventKind::ResponseStarvationEnded { starved_for }) => {
+            secs(o, starved_for)
+        }
+        (Key::LastedS, EventKind::DegradedEnded { lasted }) => secs(o, lasted),
         (Key::Attribution, kind) => {
             if let (Some(a), Some((side, what))) = (&e.attribution, super::attribution::claim(kind))
             {
@@ -403,7 +445,14 @@ fn write_field(e: &Event, key: Key, o: &mut JsonLine<'_>) {
             | Key::FirstTs
             | Key::LastTs
             | Key::PeerHost
-            | Key::Examples,
+            | Key::Examples
+            | Key::FloorBeforeMs
+            | Key::FloorMs
+            | Key::Since
+            | Key::Outstanding
+            | Key::WaitingForS
+            | Key::StarvedForS
+            | Key::LastedS,
             _,
         ) => {}
     }
@@ -450,7 +499,7 @@ mod tests {
     #[test]
     fn keys_are_listed_in_sorted_order_and_each_at_its_index() {
         assert_eq!(Key::Ack as usize, 0);
-        assert_eq!(Key::UpForS as usize, KEY_NAMES.len() - 1);
+        assert_eq!(Key::WaitingForS as usize, KEY_NAMES.len() - 1);
         for (i, key) in KEYS.iter().enumerate() {
             assert_eq!(*key as usize, i, "KEYS lists every key in order");
         }

@@ -14,6 +14,35 @@ enum Columns {
     What,
 }
 
+/// Why a connection is degraded, in words (`peer retransmitted 3.40 % of
+/// 1200 data segments in the last minute`).
+pub fn degradation_words(d: &crate::event::Degradation) -> String {
+    use crate::event::Degradation;
+    match *d {
+        Degradation::Retransmissions {
+            side,
+            per_10k,
+            data_segments,
+        } => format!(
+            "{} retransmitted {:.2} % of {data_segments} data segments in the last minute",
+            side.name(),
+            f64::from(per_10k) / 100.0
+        ),
+        Degradation::ZeroWindow {
+            side: Side::Peer,
+            closed_for,
+        } => format!(
+            "the peer's receive window has been closed for {closed_for}: its application is not reading"
+        ),
+        Degradation::ZeroWindow {
+            side: Side::Local,
+            closed_for,
+        } => format!(
+            "our receive window has been closed for {closed_for}: our application is not reading"
+        ),
+    }
+}
+
 /// The event's text line appended to `buf` (no newline): straight into
 /// the replay's line buffer, with no `String` or `fmt` on the common lines.
 pub fn write(e: &Event, buf: &mut Vec<u8>) {
@@ -209,6 +238,45 @@ fn write_columns(e: &Event, buf: &mut Vec<u8>, columns: Columns) {
                 buf,
                 "link up: {established}/{expected} connections established (down for {down_for})"
             );
+        }
+        EventKind::PathChanged {
+            floor_before,
+            floor,
+            since,
+        } => {
+            let _ = write!(
+                buf,
+                "path changed: round-trip floor {:.1} ms -> {:.1} ms since ",
+                floor_before.as_millis_f64(),
+                floor.as_millis_f64()
+            );
+            since.write_utc(buf);
+            text(buf, " (the carrier moved the line?) ");
+            conn(buf, false);
+        }
+        EventKind::ResponseStarvation {
+            waiting_for,
+            outstanding,
+        } => {
+            let _ = write!(
+                buf,
+                "RESPONSE STARVATION: {outstanding} request(s) acknowledged but unanswered for {waiting_for}: the line works, the peer's application does not answer "
+            );
+            conn(buf, false);
+        }
+        EventKind::ResponseStarvationEnded { starved_for } => {
+            let _ = write!(buf, "responses again after {starved_for} ");
+            conn(buf, false);
+        }
+        EventKind::Degraded(d) => {
+            text(buf, "degraded: ");
+            text(buf, &degradation_words(d));
+            text(buf, " ");
+            conn(buf, false);
+        }
+        EventKind::DegradedEnded { lasted } => {
+            let _ = write!(buf, "degradation over after {lasted} ");
+            conn(buf, false);
         }
     }
     if let Some(up) = e.up_for {

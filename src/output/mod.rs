@@ -13,6 +13,7 @@
 //! daemon, the policy and tests.
 
 pub mod addr;
+pub mod analytics;
 pub mod attribution;
 pub mod event_json;
 pub mod event_text;

@@ -14,6 +14,9 @@ use crate::track::ConnectionSummary;
 /// `zeek_rows` only where Zeek would have logged several rows.
 pub fn write_json(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     let mut o = JsonLine::begin(buf);
+    if let Some(a) = &c.analytics {
+        o.raw("analytics", |buf| super::analytics::write_json(a, buf));
+    }
     o.str("conn_state", c.conn_state)
         .str("event", "connection_summary")
         .f64("first_ts", c.first_ts.as_secs_f64())
@@ -91,6 +94,10 @@ pub fn write_text(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     text(buf, ", ");
     text(buf, c.retired.name());
     text(buf, ")");
+    if let Some(a) = &c.analytics {
+        text(buf, "\n    ");
+        super::analytics::write_text(a, buf);
+    }
     if c.zeek_rows.len() > 1 {
         for r in &c.zeek_rows {
             // Writing into a Vec cannot fail.

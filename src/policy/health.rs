@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LinkSpec, OnReconnect, OnSilence};
+use crate::config::{LinkSpec, OnReconnect, OnSilence, OnStarvation};
 use crate::event::{LinkCount, LinkId, LinkStatus};
 use crate::time::Timestamp;
 
@@ -27,7 +27,8 @@ pub enum Health {
     /// Expected connections established, no silence, no black hole.
     Ok,
     /// Degraded: short of connections within the grace, silence or black
-    /// hole on one of several connections, or the capture is degraded.
+    /// hole on one of several connections, response starvation, a
+    /// degraded connection, or the capture is degraded.
     Warning,
     /// Down: short of connections past the grace, or the last connection
     /// silent or black-holed.
@@ -94,6 +95,10 @@ pub enum Why {
     CaptureDegraded,
     /// Some established connections are silent or black-holed.
     SomeTroubled,
+    /// Requests acknowledged but unanswered past `response_timeout`.
+    Starving,
+    /// Retransmissions or a closed receive window past their thresholds.
+    Degraded,
     /// Short of connections, within the reconnect grace.
     Short,
     /// A connection was closed or reset less than `hold_down` ago (and
@@ -167,14 +172,21 @@ impl Facts {
     /// and the capture. What `linewatch check`'s threshold options are
     /// applied on top of (they replace the count rule and its grace).
     pub fn beyond_count(&self, spec: &LinkSpec) -> (Health, Why) {
+        let starving = self.count.starving > 0;
         if self.capture_lost {
             (Health::Unknown, Why::CaptureLost)
         } else if self.all_troubled() && spec.on_silence == OnSilence::Critical {
             (Health::Critical, Why::AllTroubled)
+        } else if starving && spec.on_starvation == OnStarvation::Critical {
+            (Health::Critical, Why::Starving)
         } else if self.capture_degraded {
             (Health::Warning, Why::CaptureDegraded)
         } else if self.count.troubled > 0 {
             (Health::Warning, Why::SomeTroubled)
+        } else if starving {
+            (Health::Warning, Why::Starving)
+        } else if self.count.degraded > 0 {
+            (Health::Warning, Why::Degraded)
         } else {
             (Health::Ok, Why::Fine)
         }
@@ -201,6 +213,14 @@ impl Facts {
                 c.established
             ),
             Why::CaptureDegraded => "capture degraded: the probe is losing packets".to_string(),
+            Why::Starving => format!(
+                "{} of {} established connections get no answers: requests acknowledged, unanswered for {} (the line works, the peer's application does not)",
+                c.starving, c.established, spec.analytics.response_timeout
+            ),
+            Why::Degraded => format!(
+                "{} of {} established connections degraded (retransmissions or a closed receive window)",
+                c.degraded, c.established
+            ),
             Why::Short => format!("{counted}, within the reconnect grace"),
             Why::RecentDrop => format!(
                 "{counted}; a connection was closed or reset less than {} ago",

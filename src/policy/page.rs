@@ -49,6 +49,16 @@ pub(super) fn summary_of(e: &Event, link: &LinkWatch) -> String {
             EventKind::Refused => format!("{peer} refused our connection at {at} UTC"),
             EventKind::SynUnanswered => format!("{peer} did not answer our SYN (at {at} UTC)"),
             EventKind::LinkDown { .. } => format!("link down at {at} UTC"),
+            EventKind::ResponseStarvation {
+                waiting_for,
+                outstanding,
+            } => format!(
+                "{peer} acknowledges our requests but has answered none for {waiting_for} ({outstanding} outstanding, at {at} UTC): the line works, the application does not"
+            ),
+            EventKind::Degraded(d) => format!(
+                "degraded at {at} UTC: {}",
+                crate::output::event_text::degradation_words(d)
+            ),
             other => format!("{} at {at} UTC", other.name()),
         }
     };

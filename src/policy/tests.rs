@@ -229,6 +229,8 @@ fn ev(
     r.count = crate::event::LinkCount {
         established,
         troubled,
+        starving: 0,
+        degraded: 0,
         status: if established >= expected {
             LinkStatus::Up
         } else {

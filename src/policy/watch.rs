@@ -89,7 +89,10 @@ impl LinkWatch {
                 f.unreplaced -= 1;
                 noted.reconnect = true;
             }
-            EventKind::Silence { .. } | EventKind::BlackHole { .. } => {
+            EventKind::Silence { .. }
+            | EventKind::BlackHole { .. }
+            | EventKind::ResponseStarvation { .. }
+            | EventKind::Degraded(_) => {
                 self.last_trouble = Some(e.clone());
             }
             EventKind::IcmpError { .. } => self.last_icmp = Some(e.clone()),

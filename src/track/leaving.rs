@@ -86,14 +86,20 @@ impl Tracker {
         ts: Timestamp,
         out: &mut Vec<Event>,
     ) {
+        // Its standing before the summary takes its analytics.
         let gone = self.flows.remove(slot, |c| {
-            (c.take_summary(reason), c.link, c.standing(), c.ever_up())
+            let before = c.standing();
+            (c.take_summary(reason), c.link, before, c.ever_up())
         });
         if let Some((mut summary, link, before, ever_up)) = gone {
             summary.retired_at = ts.max(summary.retired_at);
             if !ever_up {
                 self.embryonic = self.embryonic.saturating_sub(1);
             }
+            self.analyzed.now = self
+                .analyzed
+                .now
+                .saturating_sub(usize::from(summary.analytics.is_some()));
             self.retired.push(summary);
             let after = Standing::default();
             self.link_changed(

@@ -24,12 +24,25 @@ pub struct Standing {
     pub up: bool,
     /// Silent or black-holed now.
     pub troubled: bool,
+    /// In response starvation now.
+    pub starving: bool,
+    /// Degraded now (retransmissions, a closed window).
+    pub degraded: bool,
 }
 
 impl Standing {
     /// Counts among the link's troubled established connections.
     fn troubled_up(self) -> bool {
         self.up && self.troubled
+    }
+}
+
+/// Moves `count` by one when `flag` of an established connection changed.
+fn follow(count: &mut u32, before: bool, after: bool) {
+    match (before, after) {
+        (false, true) => *count += 1,
+        (true, false) => *count = count.saturating_sub(1),
+        (true, true) | (false, false) => {}
     }
 }
 
@@ -76,6 +89,7 @@ impl Link {
                 black_hole_after: spec.black_hole_after,
                 linger: LINGER,
                 idle_timeout: None,
+                limits: spec.analytics,
             },
             spec: spec.clone(),
             count: LinkCount::default(),
@@ -144,11 +158,21 @@ impl Link {
         after: Standing,
         ts: Timestamp,
     ) -> Option<Event> {
-        match (before.troubled_up(), after.troubled_up()) {
-            (false, true) => self.count.troubled += 1,
-            (true, false) => self.count.troubled = self.count.troubled.saturating_sub(1),
-            (true, true) | (false, false) => {}
-        }
+        follow(
+            &mut self.count.troubled,
+            before.troubled_up(),
+            after.troubled_up(),
+        );
+        follow(
+            &mut self.count.starving,
+            before.up && before.starving,
+            after.up && after.starving,
+        );
+        follow(
+            &mut self.count.degraded,
+            before.up && before.degraded,
+            after.up && after.degraded,
+        );
         if before.up == after.up {
             return None;
         }
@@ -200,6 +224,8 @@ impl Link {
     pub fn recount(&mut self, standing: Standing) {
         self.count.established += u32::from(standing.up);
         self.count.troubled += u32::from(standing.troubled_up());
+        self.count.starving += u32::from(standing.up && standing.starving);
+        self.count.degraded += u32::from(standing.up && standing.degraded);
     }
 
     /// When the link goes down if nothing changes: at start, give the

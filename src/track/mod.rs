@@ -23,6 +23,7 @@
 //! entries of connections that left the table are dropped once they
 //! outnumber the live ones.
 
+mod analytics;
 mod attribution;
 mod connection;
 mod leaving;
@@ -33,6 +34,7 @@ mod table;
 mod timers;
 mod zeek;
 
+pub use analytics::{Fresh, Limits, Measure, Report, RttReport, SideReport, WindowStats};
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
 pub use link::{Link, Standing};
 pub use seq::Seq;
@@ -93,24 +95,33 @@ fn feed(
     default: &Thresholds,
     timers: &mut Timers,
     slot: SlotId,
+    analyzed: &mut Analyzed,
     out: &mut Vec<Event>,
 ) -> Change {
     let before = conn.standing();
     let was_up = conn.ever_up();
-    conn.on_segment(seg, ts, packet, first, out);
+    let th = thresholds_of(links, default, conn.link);
+    conn.on_segment(seg, ts, packet, first, &th.limits, out);
+    if conn.is_up() && !conn.is_analyzed() && analyzed.now < analyzed.max {
+        conn.start_analytics();
+        analyzed.now += 1;
+    }
     let change = Change {
         link: conn.link,
         before,
         after: conn.standing(),
         became_up: !was_up && conn.ever_up(),
     };
-    arm(
-        conn,
-        thresholds_of(links, default, change.link),
-        timers,
-        slot,
-    );
+    arm(conn, th, timers, slot);
     change
+}
+
+/// Connections with analytics now, and the most there may be
+/// (`[limits] max_analyzed`).
+#[derive(Copy, Clone, Debug, Default)]
+struct Analyzed {
+    now: usize,
+    max: usize,
 }
 
 /// Puts `conn`'s next deadline in the timer queue if it is earlier than the
@@ -150,6 +161,15 @@ pub struct LinkView<'a> {
     pub down_since: Option<Timestamp>,
     /// Its connections in the table, in creation order.
     pub connections: Vec<&'a Connection>,
+}
+
+/// What the degradation analytics hold now: the memory benchmark's figure.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnalyticsStats {
+    /// Connections with analytics.
+    pub connections: usize,
+    /// Bytes their analytics hold (the boxes and their histograms).
+    pub heap_bytes: usize,
 }
 
 /// Counters the tracker keeps about itself.
@@ -193,6 +213,7 @@ pub struct Tracker {
     /// Slots still to retire while finishing, the oldest connection last.
     finishing: Vec<SlotId>,
     stats: TrackerStats,
+    analyzed: Analyzed,
 }
 
 impl Tracker {
@@ -207,6 +228,7 @@ impl Tracker {
                 black_hole_after: DEFAULT_BLACK_HOLE_AFTER,
                 linger: LINGER,
                 idle_timeout: Some(IDLE_TIMEOUT),
+                limits: Limits::default(),
             },
             max_flows: config.max_flows.max(1),
             embryonic: 0,
@@ -219,6 +241,10 @@ impl Tracker {
             hosts: attribution::Hosts::default(),
             finishing: Vec::new(),
             stats: TrackerStats::default(),
+            analyzed: Analyzed {
+                now: 0,
+                max: config.max_analyzed,
+            },
         }
     }
 
@@ -261,6 +287,10 @@ impl Tracker {
                 .remove(slot, |c| c.take_summary(RetireReason::CaptureEnd))
             {
                 summary.retired_at = now.max(summary.retired_at);
+                self.analyzed.now = self
+                    .analyzed
+                    .now
+                    .saturating_sub(usize::from(summary.analytics.is_some()));
                 self.retired.push(summary);
             }
         }
@@ -297,7 +327,30 @@ impl Tracker {
             .collect()
     }
 
-    /// Counters.
+    /// The round-trip and response-time samples taken since the last call,
+    /// bucketed, for the metrics (the daemon asks each status interval).
+    pub fn drain_fresh(&mut self, out: &mut Vec<Fresh>) {
+        for (_, c) in self.flows.iter_mut() {
+            if c.is_analyzed() {
+                c.drain_fresh(out);
+            }
+        }
+    }
+
+    /// What the degradation analytics hold now (walks the table: for
+    /// benchmarks and the status document, not per packet).
+    pub fn analytics_stats(&self) -> AnalyticsStats {
+        let mut heap_bytes = 0;
+        for (_, _, c) in self.flows.iter() {
+            heap_bytes += c.analytics_heap_bytes();
+        }
+        AnalyticsStats {
+            connections: self.analyzed.now,
+            heap_bytes,
+        }
+    }
+
+    /// Counters the tracker keeps about itself.
     pub fn stats(&self) -> &TrackerStats {
         &self.stats
     }
@@ -484,6 +537,7 @@ impl Tracker {
                     &self.default_thresholds,
                     &mut self.timers,
                     slot,
+                    &mut self.analyzed,
                     out,
                 );
                 if change.became_up {
@@ -527,6 +581,7 @@ impl Tracker {
             &self.default_thresholds,
             &mut self.timers,
             slot,
+            &mut self.analyzed,
             out,
         );
         let embryonic = self.flows.get(slot).is_some_and(|c| !c.ever_up());

@@ -49,7 +49,12 @@ impl Tracker {
             | EventKind::CaptureResumed { .. }
             | EventKind::CaptureDegraded { .. }
             | EventKind::CaptureRecovered { .. }
-            | EventKind::Suppressed(_) => Protection::Always,
+            | EventKind::Suppressed(_)
+            | EventKind::PathChanged { .. }
+            | EventKind::ResponseStarvation { .. }
+            | EventKind::ResponseStarvationEnded { .. }
+            | EventKind::Degraded(_)
+            | EventKind::DegradedEnded { .. } => Protection::Always,
         }
     }
 }

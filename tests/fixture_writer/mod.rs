@@ -126,6 +126,16 @@ pub struct Conv {
     /// Packet number of the last packet of this connection.
     pub last_packet: u64,
     pub last_ts: i64,
+    /// The receive window each side advertises (64,240 unless a scenario
+    /// closes one).
+    pub local_window: u16,
+    pub peer_window: u16,
+    /// Each side echoes the other's last TSval (RFC 7323); off, TSecr is
+    /// 0 (the fixtures written before round trips were measured).
+    pub echo_timestamps: bool,
+    /// The last TSval each side sent: what the other side echoes.
+    last_tsval_local: u32,
+    last_tsval_peer: u32,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -152,6 +162,11 @@ impl Conv {
             pseq,
             last_packet: 0,
             last_ts: 0,
+            local_window: 64_240,
+            peer_window: 64_240,
+            echo_timestamps: false,
+            last_tsval_local: 0,
+            last_tsval_peer: 0,
         }
     }
 }
@@ -230,7 +245,23 @@ impl Scenario {
             From::Local => &mut c.local_habit,
             From::Peer => &mut c.peer_habit,
         };
-        let marks = self.marks(habit);
+        let mut marks = self.marks(habit);
+        let (echo, window) = match from {
+            From::Local => (c.last_tsval_peer, c.local_window),
+            From::Peer => (c.last_tsval_local, c.peer_window),
+        };
+        marks.tsecr = if !c.echo_timestamps || (flags & F_SYN != 0 && flags & F_ACK == 0) {
+            0
+        } else {
+            echo
+        };
+        marks.window = window;
+        if let Some(v) = marks.tsval {
+            match from {
+                From::Local => c.last_tsval_local = v,
+                From::Peer => c.last_tsval_peer = v,
+            }
+        }
         let bytes = self.frame(src, dst, seq, ack, flags, &payload, marks);
         if flags & (F_FIN | F_RST) != 0 {
             self.truth.push((self.packets() + 1, "endpoint"));
@@ -265,6 +296,8 @@ impl Scenario {
             tsval: habit
                 .ts
                 .map(|start| start.wrapping_add(((self.now - EPOCH * NS) / 1_000_000) as u32)),
+            tsecr: 0,
+            window: 64_240,
         }
     }
 
@@ -380,8 +413,10 @@ impl Scenario {
                 .ip(ip_header(src, dst, marks)),
             Framing::LinuxSll2 => PacketBuilder::ip(ip_header(src, dst, marks)),
         };
-        let mut tcp = builder.tcp(src.port(), dst.port(), seq, 64_240);
-        let ts = marks.tsval.map(|v| TcpOptionElement::Timestamp(v, 0));
+        let mut tcp = builder.tcp(src.port(), dst.port(), seq, marks.window);
+        let ts = marks
+            .tsval
+            .map(|v| TcpOptionElement::Timestamp(v, marks.tsecr));
         if flags & F_SYN != 0 {
             let mut options = vec![
                 TcpOptionElement::MaximumSegmentSize(1460),
@@ -626,6 +661,10 @@ struct Marks {
     id: u16,
     df: bool,
     tsval: Option<u32>,
+    /// The timestamp echoed (the other side's last TSval).
+    tsecr: u32,
+    /// The receive window advertised (unscaled).
+    window: u16,
 }
 
 mod attribution;

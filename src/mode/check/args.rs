@@ -25,7 +25,8 @@ linewatch check --link NAME [--state-dir DIR] [--max-age SECONDS] [THRESHOLDS] [
        linewatch check --replay FILE --peer ADDR:PORT [--expect-connections N] [THRESHOLDS] [-t SECONDS]
        linewatch check --interface IF --peer ADDR:PORT [--duration 10s] [--expect-connections N] [THRESHOLDS] [-t SECONDS]
 THRESHOLDS: --established-warning/--established-critical RANGE, --idle-warning/--idle-critical RANGE,
-            --retransmits-warning/--retransmits-critical RANGE (RANGE: 10, 10:, ~:10, 10:20, @10:20)";
+            --retransmits-warning/--retransmits-critical RANGE, --rtt-warning/--rtt-critical RANGE (ms),
+            --response-warning/--response-critical RANGE (ms) (RANGE: 10, 10:, ~:10, 10:20, @10:20)";
 
 /// Nagios/Icinga plugin: judges a link, exits 0 OK, 1 WARNING, 2 CRITICAL,
 /// 3 UNKNOWN.
@@ -75,6 +76,18 @@ pub struct CheckArgs {
     /// Retransmissions: CRITICAL range.
     #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
     pub retransmits_critical: Option<Range>,
+    /// Round-trip time (the worst connection's median, ms): WARNING range.
+    #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub rtt_warning: Option<Range>,
+    /// Round-trip time: CRITICAL range.
+    #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub rtt_critical: Option<Range>,
+    /// Response time (the worst connection's median, ms): WARNING range.
+    #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub response_warning: Option<Range>,
+    /// Response time: CRITICAL range.
+    #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub response_critical: Option<Range>,
     /// Hard timeout: UNKNOWN after this long [default: 10 s; with
     /// --interface, the capture duration + 10 s].
     #[arg(short = 't', long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -223,6 +236,10 @@ pub(super) fn thresholds_of(args: &CheckArgs) -> Thresholds {
         idle_critical: args.idle_critical.clone(),
         retransmits_warning: args.retransmits_warning.clone(),
         retransmits_critical: args.retransmits_critical.clone(),
+        rtt_warning: args.rtt_warning.clone(),
+        rtt_critical: args.rtt_critical.clone(),
+        response_warning: args.response_warning.clone(),
+        response_critical: args.response_critical.clone(),
     }
 }
 

@@ -26,6 +26,14 @@ pub struct Thresholds {
     pub retransmits_warning: Option<Range>,
     /// `--retransmits-critical`.
     pub retransmits_critical: Option<Range>,
+    /// `--rtt-warning` (ms, the worst connection's round-trip median).
+    pub rtt_warning: Option<Range>,
+    /// `--rtt-critical`.
+    pub rtt_critical: Option<Range>,
+    /// `--response-warning` (ms, the worst connection's response median).
+    pub response_warning: Option<Range>,
+    /// `--response-critical`.
+    pub response_critical: Option<Range>,
 }
 
 impl Thresholds {
@@ -38,6 +46,10 @@ impl Thresholds {
             || self.idle_critical.is_some()
             || self.retransmits_warning.is_some()
             || self.retransmits_critical.is_some()
+            || self.rtt_warning.is_some()
+            || self.rtt_critical.is_some()
+            || self.response_warning.is_some()
+            || self.response_critical.is_some()
     }
 
     /// The established critical range in force: as given, else `1:` when
@@ -103,6 +115,14 @@ fn connection_line(c: &ConnectionDoc, age: f64) -> String {
         c.retransmissions_local,
         c.retransmissions_peer
     );
+    if let Some(a) = &c.analytics {
+        if let Some(r) = &a.rtt_ms {
+            s.push_str(&format!(", rtt p50 {} ms", num(r.p50)));
+        }
+        if let Some(r) = &a.response_ms {
+            s.push_str(&format!(", response p50 {} ms", num(r.p50)));
+        }
+    }
     if c.silent {
         s.push_str(", SILENT");
     }
@@ -156,6 +176,25 @@ pub fn judge_link(link: &LinkDoc, age: f64, thresholds: &Thresholds) -> LinkVerd
                 .saturating_add(c.retransmissions_peer)
         })
         .fold(0, u64::saturating_add);
+    // The worst established connection's figures (the median of its last
+    // minute; the retransmission rate of its last complete minute, %).
+    let worst = |f: &dyn Fn(&crate::output::analytics::AnalyticsDoc) -> Option<f64>| {
+        link.connections
+            .iter()
+            .filter(|c| is_up(c))
+            .filter_map(|c| c.analytics.as_ref().and_then(f))
+            .max_by(f64::total_cmp)
+    };
+    let rtt = worst(&|a| a.rtt_ms.as_ref().map(|r| r.p50));
+    let response = worst(&|a| a.response_ms.as_ref().map(|r| r.p50));
+    let retransmit_rate = worst(&|a| {
+        let r = a.retransmit_rate;
+        r.local
+            .into_iter()
+            .chain(r.peer)
+            .max_by(f64::total_cmp)
+            .map(|v| v * 100.0)
+    });
     let est_crit = thresholds.established_critical();
     let count_words = format!(
         "{}/{} connections established",
@@ -201,6 +240,26 @@ pub fn judge_link(link: &LinkDoc, age: f64, thresholds: &Thresholds) -> LinkVerd
                 thresholds.retransmits_warning.as_ref(),
                 thresholds.retransmits_critical.as_ref(),
             ),
+            match rtt {
+                Some(v) => check(
+                    "rtt",
+                    &format!("{} ms", num(v)),
+                    v,
+                    thresholds.rtt_warning.as_ref(),
+                    thresholds.rtt_critical.as_ref(),
+                ),
+                None => (Health::Ok, None),
+            },
+            match response {
+                Some(v) => check(
+                    "response",
+                    &format!("{} ms", num(v)),
+                    v,
+                    thresholds.response_warning.as_ref(),
+                    thresholds.response_critical.as_ref(),
+                ),
+                None => (Health::Ok, None),
+            },
         ];
         for (s, words) in checks {
             state = state.worst(s);
@@ -258,6 +317,33 @@ pub fn judge_link(link: &LinkDoc, age: f64, thresholds: &Thresholds) -> LinkVerd
                 .map(|r| r.to_string()),
             min: Some(0.0),
             max: None,
+        },
+        Perf {
+            label: "rtt".into(),
+            value: rtt,
+            uom: "ms",
+            warn: thresholds.rtt_warning.as_ref().map(|r| r.to_string()),
+            crit: thresholds.rtt_critical.as_ref().map(|r| r.to_string()),
+            min: Some(0.0),
+            max: None,
+        },
+        Perf {
+            label: "response".into(),
+            value: response,
+            uom: "ms",
+            warn: thresholds.response_warning.as_ref().map(|r| r.to_string()),
+            crit: thresholds.response_critical.as_ref().map(|r| r.to_string()),
+            min: Some(0.0),
+            max: None,
+        },
+        Perf {
+            label: "retransmit_rate".into(),
+            value: retransmit_rate,
+            uom: "%",
+            warn: None,
+            crit: None,
+            min: Some(0.0),
+            max: Some(100.0),
         },
     ];
     LinkVerdict {

@@ -21,6 +21,7 @@ fn conn(state: &str, idle_s: f64) -> ConnectionDoc {
         retransmissions_peer: 0,
         silent: false,
         black_hole: false,
+        analytics: None,
     }
 }
 
@@ -129,7 +130,9 @@ fn critical_link_reports_who_ended_the_connection() {
     let text = o.render();
     let first = text.lines().next().unwrap();
     assert!(first.starts_with("LINEWATCH CRITICAL - visa-primary: 0/1"));
-    assert!(first.ends_with("| 'established'=0;;;0;1 'idle'=U;;;0 'retransmits'=0c;;;0"));
+    assert!(first.ends_with(
+        "| 'established'=0;;;0;1 'idle'=U;;;0 'retransmits'=0c;;;0 'rtt'=U;;;0 'response'=U;;;0 'retransmit_rate'=U;;;0;100"
+    ), "{first}");
     assert!(text.contains("\n10.0.0.5:40123 -> 203.0.113.10:5000 fin_from_peer, idle 42s"));
     assert!(text.contains("status written 2.0s ago by pid 4242"));
 }
@@ -417,15 +420,24 @@ fn all_reports_the_worst_link_with_prefixed_perfdata() {
         "CRITICAL visa-backup: 0/1 connections established, peer 203.0.113.10:5000 sent RST 3.0s ago; 1/2 links OK"
     );
     let labels: Vec<&str> = o.perfdata.iter().map(|p| p.label.as_str()).collect();
+    // "visa-primary retransmits" and "visa-primary retransmit_rate"
+    // share their first 19 characters: the labels fall back to
+    // `metric N link`.
     assert_eq!(
         labels,
         [
-            "visa-primary established",
-            "visa-primary idle",
-            "visa-primary retransmits",
-            "visa-backup established",
-            "visa-backup idle",
-            "visa-backup retransmits"
+            "established 1 visa-primary",
+            "idle 1 visa-primary",
+            "retransmits 1 visa-primary",
+            "rtt 1 visa-primary",
+            "response 1 visa-primary",
+            "retransmit_rate 1 visa-primary",
+            "established 2 visa-backup",
+            "idle 2 visa-backup",
+            "retransmits 2 visa-backup",
+            "rtt 2 visa-backup",
+            "response 2 visa-backup",
+            "retransmit_rate 2 visa-backup"
         ]
     );
     assert_eq!(o.long[0], "[OK] visa-primary: 1/1 connections established");
@@ -486,7 +498,7 @@ fn long_link_names_fall_back_to_unique_labels() {
     );
     heads.sort();
     heads.dedup();
-    assert_eq!(heads.len(), 6);
+    assert_eq!(heads.len(), 12);
 }
 
 // ---- perfdata and output ----

@@ -23,6 +23,9 @@ impl Connection {
                 if !self.silent {
                     at(self.last_ts.plus(th.silence_after));
                 }
+                if let Some(t) = self.analytics_deadline(&th.limits) {
+                    at(t);
+                }
             }
             State::SynReceived | State::HalfClosed(_) => {}
             State::Closed | State::Reset(_) | State::Refused | State::SynUnanswered => {
@@ -84,6 +87,10 @@ impl Connection {
                 ));
                 return None;
             }
+        }
+        if self.state == State::Established && self.analytics_deadline(&th.limits) == Some(due) {
+            self.analytics_due(due, &th.limits, out);
+            return None;
         }
         if self.state.is_terminal() && self.last_ts.plus(th.linger) == due {
             return Some(RetireReason::Finished);

@@ -13,6 +13,7 @@ use crate::decode::Segment;
 use crate::event::{Accused, Endpoints, Event, EventKind, Evidence, LinkId, LinkRef, Side};
 use crate::time::{Duration, Timestamp};
 
+mod analyzed;
 mod black_hole;
 mod deadlines;
 mod state;
@@ -22,6 +23,7 @@ mod verdicts;
 pub use state::State;
 pub use summary::{ConnectionSummary, RetireReason};
 
+use super::analytics::{Analytics, Limits, Seen};
 use super::attribution::{self, Habits, Suspect};
 use super::link::Standing;
 use super::seq::Seq;
@@ -40,6 +42,8 @@ pub struct Thresholds {
     /// Retire a connection idle this long; `None` for watched links (they
     /// are persistent: silence is reported, the connection is kept).
     pub idle_timeout: Option<Duration>,
+    /// What the degradation analytics judge by.
+    pub limits: Limits,
 }
 
 /// What the segment asks of the state machine (RST beats SYN beats FIN).
@@ -139,6 +143,10 @@ pub struct Connection {
     /// who sent it. Boxed: nearly every connection has none.
     suspect: Option<Box<Suspect>>,
     zeek: ZeekView,
+    /// Round trips, responses and early warnings, once established (and
+    /// if the tracker's budget allowed it). Boxed: only watched,
+    /// established connections have them.
+    pub(super) analytics: Option<Box<Analytics>>,
 }
 
 /// Is `sa` on an ephemeral port relative to `other`? Used to pick the local
@@ -209,6 +217,7 @@ impl Connection {
             last_icmp: None,
             suspect: None,
             zeek: ZeekView::new(seg),
+            analytics: None,
         }
     }
 
@@ -289,9 +298,15 @@ impl Connection {
     /// black-holed.
     #[inline]
     pub fn standing(&self) -> Standing {
+        let (starving, degraded) = self
+            .analytics
+            .as_deref()
+            .map_or((false, false), |a| (a.is_starving(), a.is_degraded()));
         Standing {
             up: self.is_up(),
             troubled: self.silent | self.black_hole,
+            starving,
+            degraded,
         }
     }
 
@@ -422,6 +437,7 @@ impl Connection {
         ts: Timestamp,
         packet: u64,
         first: bool,
+        limits: &Limits,
         out: &mut Vec<Event>,
     ) {
         let from = self.side_of(seg);
@@ -440,6 +456,7 @@ impl Connection {
             && seg.seq_len() > 0
             && !seg.flags.rst()
             && dir.snd_max.is_some_and(|m| m.at_or_after(end));
+        let advanced = !seg.flags.rst() && dir.snd_max.is_none_or(|m| end.after(m));
         dir.packets += 1;
         dir.keepalives += u64::from(keepalive);
         dir.retransmissions += u64::from(retransmission);
@@ -663,6 +680,15 @@ impl Connection {
         if self.state.is_terminal() {
             self.awaiting_ack = None;
         }
+        if self.analytics.is_some() {
+            let seen = Seen {
+                from,
+                retransmission,
+                keepalive,
+                advanced,
+            };
+            self.analyze(seg, ts, packet, seen, limits, out);
+        }
         if !seg.flags.rst() {
             self.dir_mut(from).habits.learn(seg);
         }
@@ -692,6 +718,10 @@ impl Connection {
             came_up: self.up_since,
             retired_at: self.last_ts,
             zeek_rows: rows,
+            analytics: self
+                .analytics
+                .take()
+                .map(|a| Box::new(a.report(self.last_ts))),
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct ConnectionSummary {
     /// would have split it, in order, the last one as above; empty where
     /// Zeek logs the one row above (nearly always: no allocation then).
     pub zeek_rows: Vec<ZeekRow>,
+    /// Round trips, responses and early warnings, if the connection had
+    /// analytics.
+    pub analytics: Option<Box<super::super::analytics::Report>>,
 }
 
 impl ConnectionSummary {
