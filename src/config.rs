@@ -98,7 +98,7 @@ pub enum OnStarvation {
 }
 
 /// Default `max_analyzed`: connections with degradation analytics at once.
-pub const DEFAULT_MAX_ANALYZED: usize = 4_096;
+pub const DEFAULT_MAX_ANALYZED: usize = 1_024;
 
 /// Default state directory (systemd's `StateDirectory=linewatch`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/linewatch";

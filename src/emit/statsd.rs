@@ -253,7 +253,7 @@ impl Statsd {
     /// value per histogram bucket, with a sample rate of 1/count: the
     /// agent counts it `count` times, so a link with a thousand samples a
     /// second is a few dozen datagrams per interval, within a bucket's
-    /// precision (1.6 %).
+    /// precision (0.4 %).
     pub fn on_fresh(&mut self, fresh: &[crate::track::Fresh]) {
         use crate::track::Measure;
         for f in fresh {
@@ -465,6 +465,58 @@ impl LineSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Distributions against a real UDP listener, byte for byte: one
+    /// value per bucket, its count as the sample rate.
+    #[test]
+    fn round_trips_and_responses_are_distributions_with_sample_rates() {
+        use crate::track::{Fresh, Measure};
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        listener
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut s = Statsd::new(&listener.local_addr().unwrap().to_string(), "gw-a").unwrap();
+        let ends = crate::event::Endpoints {
+            local: "10.0.0.5:40123".parse().unwrap(),
+            peer: "203.0.113.10:5000".parse().unwrap(),
+        };
+        let fresh = |measure, value_ms, count| Fresh {
+            link: Some(Arc::from("visa-primary")),
+            ends,
+            measure,
+            value_ms,
+            count,
+        };
+        s.on_fresh(&[
+            fresh(Measure::Rtt, 40.019_531, 4),
+            fresh(Measure::Rtt, 41.5, 1),
+            fresh(Measure::Response, 150.25, 3),
+            fresh(Measure::SlowResponses, 0.0, 2),
+        ]);
+        // The queue's thread sends what it buffered as it stops.
+        s.flush();
+        drop(s);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < 4 {
+            let n = listener.recv(&mut buf).unwrap();
+            got.extend(
+                String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        let tags = "#link:visa-primary,peer:203.0.113.10:5000";
+        assert_eq!(
+            got,
+            [
+                format!("linewatch.rtt:40.02|d|@0.25|{tags}"),
+                format!("linewatch.rtt:41.5|d|{tags}"),
+                format!("linewatch.response_time:150.25|d|@0.3333333333333333|{tags}"),
+                format!("linewatch.slow_responses:2|c|{tags}"),
+            ]
+        );
+    }
 
     #[test]
     fn event_lines_follow_the_datagram_format() {

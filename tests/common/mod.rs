@@ -73,7 +73,7 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
 }
 
 /// Is `l` one well-formed DogStatsD line: a metric
-/// (`linewatch.NAME:VALUE|c|g[|#k:v,...]`), an event
+/// (`linewatch.NAME:VALUE|c|g|d[|@RATE][|#k:v,...]`), an event
 /// (`_e{TITLE_LEN,TEXT_LEN}:TITLE|TEXT|d:..|h:..|t:..|#..`) or a service
 /// check (`_sc|NAME|STATUS|d:TS|h:HOST|#TAGS|m:MESSAGE`)?
 pub fn dogstatsd_line_ok(l: &str) -> bool {
@@ -128,10 +128,20 @@ pub fn dogstatsd_line_ok(l: &str) -> bool {
             return false;
         };
         let fields: Vec<&str> = rest.split('|').collect();
+        // A sample rate (`@0.25`, in (0, 1]) may follow the type.
+        let rate_ok = |f: &str| {
+            f.strip_prefix('@')
+                .and_then(|r| r.parse::<f64>().ok())
+                .is_some_and(|r| r > 0.0 && r <= 1.0)
+        };
         name.starts_with("linewatch.")
             && fields.first().is_some_and(|v| v.parse::<f64>().is_ok())
-            && fields.get(1).is_some_and(|t| matches!(*t, "c" | "g"))
-            && fields.iter().skip(2).all(|f| tags_ok(f))
+            && fields.get(1).is_some_and(|t| matches!(*t, "c" | "g" | "d"))
+            && fields
+                .iter()
+                .skip(2)
+                .enumerate()
+                .all(|(i, f)| tags_ok(f) || (i == 0 && rate_ok(f)))
     }
 }
 
@@ -140,6 +150,7 @@ fn the_dogstatsd_line_check_rejects_malformed_lines() {
     for good in [
         "linewatch.fin:1|c|#link:visa,side:peer",
         "linewatch.probe.heartbeat:1|g",
+        "linewatch.rtt:40.02|d|@0.25|#link:visa,peer:203.0.113.10:5000",
         "_sc|linewatch.link|2|d:1700000000|h:gw-a|#link:visa|m:visa: 0/1 connections",
         "_e{5,4}:title|text|d:1|h:gw|t:error|#link:visa",
     ] {
@@ -150,6 +161,8 @@ fn the_dogstatsd_line_check_rejects_malformed_lines() {
         "other.fin:1|c",
         "linewatch.fin:1|ms",
         "linewatch.fin:1|c|link:visa",
+        "linewatch.rtt:40|d|@2",
+        "linewatch.rtt:40|d|#link:visa|@0.5",
         "_sc|linewatch.link|7|m:x",
         "_sc|linewatch.link|0|d:1",
         "_sc||0|m:x",

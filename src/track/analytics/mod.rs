@@ -17,9 +17,10 @@
 //!
 //! Bounds: one [`Analytics`] per established connection, boxed and made
 //! on the first segment after the handshake, at most
-//! [`crate::track::MAX_ANALYZED`] at once (further connections go
-//! without); each is about 600 bytes plus its histograms (sparse: a few
-//! dozen bytes a slice when samples cluster, at most 1 KiB a slice).
+//! `[limits] max_analyzed` at once (1,024 by default; further connections
+//! go without until one leaves); each is about 600 bytes plus its
+//! histograms (sparse: a few dozen bytes a slice when samples cluster, at
+//! most 1 KiB a slice, 15 slices: 15 KiB at worst).
 
 mod histogram;
 mod path;
