@@ -495,6 +495,7 @@ impl Daemon {
                 let old_specs: Vec<CaptureSpec> =
                     self.captures.list.iter().map(|c| c.spec.clone()).collect();
                 self.tracker.reconfigure(&config);
+                self.tracker.keep_fresh_samples(config.statsd.is_some());
                 self.storm.reconfigure(&config);
                 crate::logging::set_limits(config.storm);
                 let new_specs = CaptureSpec::for_links(&config.links);
@@ -596,7 +597,11 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         recording,
         evidence: evidence::Listed::default(),
         emitters,
-        tracker: Tracker::new(&config),
+        tracker: {
+            let mut t = Tracker::new(&config);
+            t.keep_fresh_samples(config.statsd.is_some());
+            t
+        },
         storm: StormControl::new(&config),
         held: Vec::new(),
         fresh: Vec::new(),

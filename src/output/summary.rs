@@ -14,7 +14,12 @@ use crate::track::ConnectionSummary;
 /// `zeek_rows` only where Zeek would have logged several rows.
 pub fn write_json(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     let mut o = JsonLine::begin(buf);
-    if let Some(a) = &c.analytics {
+    // Connections with nothing measured (a SYN, a FIN) carry no object.
+    if let Some(a) = c
+        .analytics
+        .as_deref()
+        .filter(|a| super::analytics::has_figures(a))
+    {
         o.raw("analytics", |buf| super::analytics::write_json(a, buf));
     }
     o.str("conn_state", c.conn_state)
@@ -95,8 +100,11 @@ pub fn write_text(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     text(buf, c.retired.name());
     text(buf, ")");
     if let Some(a) = &c.analytics {
+        let at = buf.len();
         text(buf, "\n    ");
-        super::analytics::write_text(a, buf);
+        if !super::analytics::write_text(a, buf) {
+            buf.truncate(at);
+        }
     }
     if c.zeek_rows.len() > 1 {
         for r in &c.zeek_rows {

@@ -103,7 +103,7 @@ fn feed(
     let th = thresholds_of(links, default, conn.link);
     conn.on_segment(seg, ts, packet, first, &th.limits, out);
     if conn.is_up() && !conn.is_analyzed() && analyzed.now < analyzed.max {
-        conn.start_analytics();
+        conn.start_analytics(analyzed.fresh);
         analyzed.now += 1;
     }
     let change = Change {
@@ -122,6 +122,8 @@ fn feed(
 struct Analyzed {
     now: usize,
     max: usize,
+    /// New analytics keep their samples for [`Tracker::drain_fresh`].
+    fresh: bool,
 }
 
 /// Puts `conn`'s next deadline in the timer queue if it is earlier than the
@@ -244,6 +246,7 @@ impl Tracker {
             analyzed: Analyzed {
                 now: 0,
                 max: config.max_analyzed,
+                fresh: false,
             },
         }
     }
@@ -280,6 +283,7 @@ impl Tracker {
         }
         self.links = links;
         self.max_flows = config.max_flows.max(1);
+        self.analyzed.max = config.max_analyzed;
         let now = self.now;
         for slot in gone {
             if let Some(mut summary) = self
@@ -325,6 +329,13 @@ impl Tracker {
             .enumerate()
             .map(|(i, spec)| Link::new(LinkId::of(i), spec))
             .collect()
+    }
+
+    /// Keep the round-trip and response-time samples of connections that
+    /// start their analytics from now on, for [`Tracker::drain_fresh`]
+    /// (the daemon with DogStatsD; replay does without).
+    pub fn keep_fresh_samples(&mut self, on: bool) {
+        self.analyzed.fresh = on;
     }
 
     /// The round-trip and response-time samples taken since the last call,

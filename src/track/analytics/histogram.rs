@@ -15,7 +15,15 @@
 //! them per direction per connection. This is the sparse form of its
 //! bucketing.
 
+use smallvec::SmallVec;
+
 use crate::time::{Duration, Timestamp};
+
+/// A slice's buckets: the first [`INLINE`] in the slice itself (samples
+/// cluster: a steady line needs a handful), more on the heap.
+type Buckets = SmallVec<[(u16, u32); INLINE]>;
+/// Buckets a slice holds without a heap allocation.
+const INLINE: usize = 4;
 
 /// At most this many distinct buckets in one slice (8 bytes each).
 pub const MAX_BUCKETS: usize = 128;
@@ -60,13 +68,32 @@ pub fn micros(d: Duration) -> u32 {
     (d.as_nanos().max(0) / 1_000).min(i64::from(u32::MAX)) as u32
 }
 
+/// Sorts `buckets` by bucket and adds up repeated ones.
+fn merge_sorted(buckets: &mut Buckets) {
+    buckets.sort_unstable_by_key(|&(b, _)| b);
+    buckets.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            kept.1 = kept.1.saturating_add(later.1);
+            true
+        } else {
+            false
+        }
+    });
+}
+
 /// Samples counted in one span of time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Slice {
     /// Which span (time divided by [`SLICE`]); only meaningful with samples.
     epoch: i64,
-    /// `(bucket, count)`, sorted by bucket.
-    buckets: Vec<(u16, u32)>,
+    /// `(bucket, count)`, in the order first seen (a bucket may appear
+    /// twice after the slice was full once); sorted when read.
+    buckets: Buckets,
+    /// Index of the bucket the last sample went to: samples cluster, so
+    /// the next one usually goes there too (no search).
+    hint: u8,
+    /// `buckets` is sorted with no bucket twice (since the last append).
+    sorted: bool,
     /// Exact extremes, in microseconds.
     min: u32,
     max: u32,
@@ -78,6 +105,7 @@ pub struct Slice {
 
 impl Slice {
     /// Counts one sample.
+    #[inline]
     pub fn record(&mut self, us: u32, approximate: bool) {
         if self.count == 0 {
             self.min = us;
@@ -89,15 +117,47 @@ impl Slice {
         self.count = self.count.saturating_add(1);
         self.approximate = self.approximate.saturating_add(u32::from(approximate));
         let b = bucket(us);
+        if let Some(e) = self
+            .buckets
+            .get_mut(usize::from(self.hint))
+            .filter(|e| e.0 == b)
+        {
+            e.1 = e.1.saturating_add(1);
+            return;
+        }
+        self.record_in(b);
+    }
+
+    /// [`Slice::record`] off its fast path: a bucket other than the last.
+    /// New buckets are appended (no shifting): the slice is sorted only
+    /// when it is full, or read.
+    #[inline(never)]
+    fn record_in(&mut self, b: u16) {
+        if self.buckets.len() < MAX_BUCKETS {
+            self.hint = self.buckets.len() as u8;
+            self.buckets.push((b, 1));
+            self.sorted = false;
+            return;
+        }
+        // Full: merge the buckets appended twice, then count in the
+        // bucket itself or, if there is none and no room, the nearest.
+        if !self.sorted {
+            merge_sorted(&mut self.buckets);
+            self.sorted = true;
+        }
         match self.buckets.binary_search_by_key(&b, |&(k, _)| k) {
             Ok(i) => {
                 if let Some(e) = self.buckets.get_mut(i) {
                     e.1 = e.1.saturating_add(1);
                 }
+                self.hint = i as u8;
             }
-            Err(i) if self.buckets.len() < MAX_BUCKETS => self.buckets.insert(i, (b, 1)),
+            Err(i) if self.buckets.len() < MAX_BUCKETS => {
+                // Room after merging: in its place, keeping the order.
+                self.buckets.insert(i, (b, 1));
+                self.hint = i as u8;
+            }
             Err(i) => {
-                // Full: the nearest bucket in use takes it.
                 let left = i.checked_sub(1);
                 let pick = match (left.and_then(|l| self.buckets.get(l)), self.buckets.get(i)) {
                     (Some(&(l, _)), Some(&(r, _))) if b - l <= r - b => left,
@@ -119,8 +179,10 @@ impl Slice {
     /// Forgets its samples, keeping its allocation.
     pub fn clear(&mut self) {
         self.buckets.clear();
+        self.sorted = false;
         self.count = 0;
         self.approximate = 0;
+        self.hint = 0;
     }
 
     /// `(bucket midpoint in µs, count)` for each bucket in use, in order.
@@ -130,7 +192,11 @@ impl Slice {
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<(u16, u32)>()
+        if self.buckets.spilled() {
+            self.buckets.capacity() * std::mem::size_of::<(u16, u32)>()
+        } else {
+            0
+        }
     }
 }
 
@@ -162,20 +228,40 @@ pub struct Window {
     slices: [Slice; SLICES],
     /// Epoch of the newest slice with samples.
     newest: Option<i64>,
+    /// The slice samples go to now, and when its span ends (no division
+    /// per sample).
+    current: usize,
+    current_end: i64,
 }
 
 impl Window {
     /// Counts a sample of `us` microseconds taken at `ts`.
+    #[inline]
     pub fn record(&mut self, ts: Timestamp, us: u32, approximate: bool) {
-        let epoch = ts.as_nanos().div_euclid(SLICE.as_nanos());
+        let t = ts.as_nanos();
+        let span = SLICE.as_nanos();
+        if self.newest.is_none() || t >= self.current_end || t < self.current_end - span {
+            self.turn(t);
+        }
+        if let Some(s) = self.slices.get_mut(self.current) {
+            s.record(us, approximate);
+        }
+    }
+
+    /// Moves to the slice of time `t`, clearing it if it held an older span.
+    #[inline(never)]
+    fn turn(&mut self, t: i64) {
+        let span = SLICE.as_nanos();
+        let epoch = t.div_euclid(span);
         let i = epoch.rem_euclid(SLICES as i64) as usize;
         if let Some(s) = self.slices.get_mut(i) {
             if s.is_empty() || s.epoch != epoch {
                 s.clear();
                 s.epoch = epoch;
             }
-            s.record(us, approximate);
         }
+        self.current = i;
+        self.current_end = (epoch + 1).saturating_mul(span);
         self.newest = Some(self.newest.map_or(epoch, |n| n.max(epoch)));
     }
 
@@ -187,41 +273,79 @@ impl Window {
             .filter(move |s| !s.is_empty() && s.epoch > newest - SLICES as i64)
     }
 
-    /// The window's figures, or `None` before the first sample.
+    /// The window's figures, or `None` before the first sample. The live
+    /// slices' buckets are gathered and sorted: on the stack when they are
+    /// few (32), as they are when samples cluster.
     pub fn stats(&self) -> Option<WindowStats> {
         let mut count = 0u64;
         let (mut min, mut max, mut approximate) = (u32::MAX, 0u32, 0u32);
-        let mut merged: Vec<(f64, u32)> = Vec::new();
+        let mut small = [(0u16, 0u32); 32];
+        let mut large = Vec::new();
+        let mut n = 0;
         for s in self.live() {
             count += u64::from(s.count);
             min = min.min(s.min);
             max = max.max(s.max);
             approximate = approximate.saturating_add(s.approximate);
-            merged.extend(s.buckets());
+            n += s.buckets.len();
         }
         if count == 0 {
             return None;
         }
-        merged.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let quantile = |q: f64| {
-            // The smallest value with at least q of the samples at or below.
-            let rank = ((q * count as f64).ceil() as u64).max(1);
-            let mut seen = 0u64;
-            for &(v, c) in &merged {
-                seen += u64::from(c);
-                if seen >= rank {
-                    // A bucket's midpoint, clamped to the exact extremes.
-                    return v.clamp(f64::from(min), f64::from(max));
+        // One bucket (a steady line, a short connection): every
+        // percentile is its midpoint.
+        if n == 1 {
+            if let Some(&(b, _)) = self.live().find_map(|s| s.buckets.first()) {
+                let v = midpoint(b).clamp(f64::from(min), f64::from(max)) / 1_000.0;
+                return Some(WindowStats {
+                    min_ms: f64::from(min) / 1_000.0,
+                    p50_ms: v,
+                    p90_ms: v,
+                    p99_ms: v,
+                    max_ms: f64::from(max) / 1_000.0,
+                    samples: count.min(u64::from(u32::MAX)) as u32,
+                    approximate,
+                });
+            }
+        }
+        let all: &mut [(u16, u32)] = if n <= small.len() {
+            let mut i = 0;
+            for e in self.live().flat_map(|s| s.buckets.iter()) {
+                if let Some(slot) = small.get_mut(i) {
+                    *slot = *e;
+                    i += 1;
                 }
             }
-            f64::from(max)
+            small.get_mut(..i).unwrap_or_default()
+        } else {
+            large.extend(self.live().flat_map(|s| s.buckets.iter().copied()));
+            &mut large
         };
+        all.sort_unstable_by_key(|&(b, _)| b);
+        // The smallest value with at least q of the samples at or below.
+        // ceil(q × count), in integers: 1/2, 9/10, 99/100.
+        let ranks =
+            [(1, 2), (9, 10), (99, 100)].map(|(n, d): (u64, u64)| (n * count).div_ceil(d).max(1));
+        let mut found = [f64::from(max); 3];
+        let mut next = 0;
+        let mut seen = 0u64;
+        for &(b, c) in all.iter() {
+            seen += u64::from(c);
+            while ranks.get(next).is_some_and(|&r| seen >= r) {
+                if let Some(f) = found.get_mut(next) {
+                    // A bucket's midpoint, clamped to the exact extremes.
+                    *f = midpoint(b).clamp(f64::from(min), f64::from(max));
+                }
+                next += 1;
+            }
+        }
         let ms = |us: f64| us / 1_000.0;
+        let [p50, p90, p99] = found;
         Some(WindowStats {
             min_ms: ms(f64::from(min)),
-            p50_ms: ms(quantile(0.50)),
-            p90_ms: ms(quantile(0.90)),
-            p99_ms: ms(quantile(0.99)),
+            p50_ms: ms(p50),
+            p90_ms: ms(p90),
+            p99_ms: ms(p99),
             max_ms: ms(f64::from(max)),
             samples: count.min(u64::from(u32::MAX)) as u32,
             approximate,
@@ -274,7 +398,7 @@ mod tests {
         for us in 0..10_000u32 {
             s.record(us * 97, false);
         }
-        assert_eq!(s.buckets.len(), MAX_BUCKETS);
+        assert!(s.buckets.len() <= MAX_BUCKETS);
         assert_eq!(s.count, 10_000);
         assert_eq!(s.buckets().map(|(_, c)| c).sum::<u32>(), 10_000);
     }

@@ -25,6 +25,7 @@
 mod histogram;
 mod path;
 mod response;
+mod ring;
 mod rtt;
 
 pub use histogram::WindowStats;
@@ -129,8 +130,10 @@ pub struct Analytics {
     path: PathWatch,
     response: ResponseMeter,
     sides: Pair<SideCounts>,
-    /// Epoch (minute) of `sides[..].now`.
+    /// Epoch (minute) of `sides[..].now`, and its start and end in
+    /// nanoseconds (no division per segment).
     minute: i64,
+    minute_span: (i64, i64),
     /// Response starvation since (the oldest request's deadline passed).
     starving_since: Option<Timestamp>,
     /// Degraded since, and why.
@@ -166,6 +169,13 @@ fn per_10k(part: u32, whole: u32) -> u32 {
 }
 
 impl Analytics {
+    /// Keep samples for [`Analytics::drain`] (or not).
+    pub fn keep_fresh(&mut self, fresh: bool) {
+        let slice = || fresh.then(Box::default);
+        self.rtt.local.fresh = slice();
+        self.response.fresh = slice();
+    }
+
     /// Feeds one segment of an established connection at `ts`; pushes
     /// what it found to `out`.
     pub fn on_segment(
@@ -277,8 +287,21 @@ impl Analytics {
 
     /// Starts a new minute if `ts` is in a later one, judging the one that
     /// ended.
+    #[inline]
     fn roll_minute(&mut self, ts: Timestamp, limits: &Limits, out: &mut Vec<EventKind>) {
-        let epoch = ts.as_nanos().div_euclid(MINUTE.as_nanos());
+        let t = ts.as_nanos();
+        if t >= self.minute_span.0 && t < self.minute_span.1 {
+            return;
+        }
+        self.new_minute(t, limits, out);
+    }
+
+    #[inline(never)]
+    fn new_minute(&mut self, t: i64, limits: &Limits, out: &mut Vec<EventKind>) {
+        let ts = Timestamp::from_nanos(t);
+        let span = MINUTE.as_nanos();
+        let epoch = t.div_euclid(span);
+        self.minute_span = (epoch.saturating_mul(span), (epoch + 1).saturating_mul(span));
         if epoch == self.minute {
             return;
         }
@@ -315,7 +338,15 @@ impl Analytics {
 
     /// A receive window closed past the limit degrades the connection;
     /// reopened, the degradation it caused ends.
+    #[inline]
     fn judge_zero_window(&mut self, ts: Timestamp, limits: &Limits, out: &mut Vec<EventKind>) {
+        // Nearly always: no window closed, nothing degraded.
+        if self.sides.local.zero_since.is_none()
+            && self.sides.peer.zero_since.is_none()
+            && self.degraded.is_none()
+        {
+            return;
+        }
         let closed = [Side::Peer, Side::Local].into_iter().find_map(|side| {
             let since = self.sides.of(side).zero_since?;
             (ts >= since.plus(limits.zero_window_after)).then_some(Degradation::ZeroWindow {
@@ -447,18 +478,21 @@ impl Analytics {
     /// distributions: a bucket is one datagram value with a sample rate of
     /// 1/count, so a busy link is a few dozen datagrams per interval.
     pub fn drain(&mut self, mut f: impl FnMut(Measure, f64, u32)) {
-        for (v, c) in self.rtt.local.fresh.buckets() {
+        for (v, c) in self.rtt.local.fresh.iter().flat_map(|s| s.buckets()) {
             f(Measure::Rtt, v / 1_000.0, c);
         }
-        for (v, c) in self.response.fresh.buckets() {
+        for (v, c) in self.response.fresh.iter().flat_map(|s| s.buckets()) {
             f(Measure::Response, v / 1_000.0, c);
         }
         if self.response.fresh_slow > 0 {
             f(Measure::SlowResponses, 0.0, self.response.fresh_slow);
         }
-        self.rtt.local.fresh.clear();
-        self.rtt.peer.fresh.clear();
-        self.response.fresh.clear();
+        for s in [&mut self.rtt.local.fresh, &mut self.response.fresh]
+            .into_iter()
+            .flatten()
+        {
+            s.clear();
+        }
         self.response.fresh_slow = 0;
     }
 

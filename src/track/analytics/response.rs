@@ -20,15 +20,16 @@
 use crate::time::{Duration, Timestamp};
 
 use super::histogram::{micros, Slice, Window};
+use super::ring::Ring;
 
 /// Requests remembered while outstanding.
-pub const OUTSTANDING: usize = 32;
+pub const OUTSTANDING: usize = 16;
 
 /// Response times of one connection.
 #[derive(Clone, Debug, Default)]
 pub struct ResponseMeter {
     /// Start times of requests not answered yet, oldest first.
-    requests: Vec<Timestamp>,
+    requests: Ring<Timestamp, OUTSTANDING>,
     /// A local message has started and not ended (no PSH yet).
     local_in_message: bool,
     /// A peer message has started and not ended.
@@ -37,8 +38,9 @@ pub struct ResponseMeter {
     owed: u32,
     /// The last minute of samples.
     pub(super) window: Window,
-    /// Samples since the metrics last took them, and the slow ones.
-    pub(super) fresh: Slice,
+    /// Samples since the metrics last took them, and the slow ones (kept
+    /// only when there: the daemon with DogStatsD).
+    pub(super) fresh: Option<Box<Slice>>,
     pub(super) fresh_slow: u32,
     /// Samples taken, approximate ones among them.
     pub(super) samples: u64,
@@ -86,7 +88,7 @@ impl ResponseMeter {
         while self.requests.len() > 1
             && self.requests.first().is_some_and(|&t| t.plus(timeout) < ts)
         {
-            self.requests.remove(0);
+            self.requests.pop_front();
             self.unanswered += 1;
         }
         if self.requests.is_empty() {
@@ -94,15 +96,19 @@ impl ResponseMeter {
             return None;
         }
         let approximate = self.requests.len() > 1;
-        let asked = self.requests.remove(0);
+        let asked = self.requests.pop_front()?;
         let d = ts.since(asked);
         let us = micros(d);
         self.window.record(ts, us, approximate);
-        self.fresh.record(us, approximate);
+        if let Some(f) = self.fresh.as_deref_mut() {
+            f.record(us, approximate);
+        }
         self.samples += 1;
         self.approximate += u64::from(approximate);
         self.slow += u64::from(d > sla);
-        self.fresh_slow = self.fresh_slow.saturating_add(u32::from(d > sla));
+        if self.fresh.is_some() {
+            self.fresh_slow = self.fresh_slow.saturating_add(u32::from(d > sla));
+        }
         Some((us, approximate))
     }
 
@@ -132,9 +138,11 @@ impl ResponseMeter {
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
-        self.requests.capacity() * std::mem::size_of::<Timestamp>()
-            + self.window.heap_bytes()
-            + self.fresh.heap_bytes()
+        self.window.heap_bytes()
+            + self
+                .fresh
+                .as_deref()
+                .map_or(0, |f| std::mem::size_of::<Slice>() + f.heap_bytes())
     }
 }
 

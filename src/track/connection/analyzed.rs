@@ -10,8 +10,10 @@ use super::{Connection, State};
 
 impl Connection {
     /// Gives the connection its analytics (the tracker's budget allowed).
-    pub(in crate::track) fn start_analytics(&mut self) {
-        self.analytics = Some(Box::default());
+    pub(in crate::track) fn start_analytics(&mut self, fresh: bool) {
+        let mut a: Box<Analytics> = Box::default();
+        a.keep_fresh(fresh);
+        self.analytics = Some(a);
     }
 
     /// Has analytics.
@@ -57,20 +59,22 @@ impl Connection {
         limits: &Limits,
         out: &mut Vec<Event>,
     ) {
-        let Some(mut a) = self.analytics.take() else {
+        let up = matches!(self.state, State::Established | State::HalfClosed(_));
+        let Some(a) = self.analytics.as_deref_mut() else {
             return;
         };
         let mut found = Vec::new();
-        if matches!(self.state, State::Established | State::HalfClosed(_)) {
+        if up {
             a.on_segment(seg, ts, seen, limits, &mut found);
         }
         // A FIN or RST either way: no answer is owed any more.
         if seg.flags.fin() || seg.flags.rst() {
             a.on_end();
         }
-        self.analytics = Some(a);
-        for kind in found {
-            out.push(self.event(ts, kind, Some(packet)));
+        if !found.is_empty() {
+            for kind in found {
+                out.push(self.event(ts, kind, Some(packet)));
+            }
         }
     }
 
