@@ -238,3 +238,28 @@ fn a_capture_unreadable_to_its_end_gets_a_report_that_says_so() {
     );
     assert!(md.contains("## Verdict"), "{md}");
 }
+
+/// The figures of each connection, and in HTML a response-time graph of
+/// the affected one. The fixture's answers come half a millisecond after
+/// each request (the fixture writer's burst spacing), acknowledging it.
+#[test]
+fn the_report_shows_round_trips_and_response_times() {
+    let capture = common::fixtures().join("iso8583-fin-from-peer.pcap");
+    let config = common::fixtures().join("linewatch.toml");
+    let md = report(&capture, &config, "md");
+    assert!(
+        md.contains("10.0.0.5:40123 -> 203.0.113.10:5000: rtt p50 0.5 ms p99 0.5 ms (floor 0.5), response p50 0.5 ms p99 0.5 ms ("),
+        "{md}"
+    );
+    let html = report(&capture, &config, "html");
+    assert!(
+        html.contains("Green: each response time"),
+        "no response-time graph"
+    );
+    assert!(html.contains("\nresponse time\n"), "the graph's caption");
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "time-sequence and response-time graphs"
+    );
+}

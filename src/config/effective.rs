@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 use toml_edit::DocumentMut;
 
-use super::{Config, LinkSpec, OnReconnect, OnSilence, PageOn, PeerSpec, Secret};
+use super::{Config, LinkSpec, OnReconnect, OnSilence, OnStarvation, PageOn, PeerSpec, Secret};
 use crate::time::Duration;
 
 /// The document, in the order the example config documents it.
@@ -42,6 +42,7 @@ struct Limits {
     max_flows: usize,
     event_burst: u32,
     event_interval: String,
+    max_analyzed: usize,
 }
 
 /// `[evidence]`, its directory resolved under the state directory.
@@ -119,6 +120,12 @@ struct Link<'a> {
     on_reconnect: OnReconnect,
     on_silence: OnSilence,
     evidence: bool,
+    response_sla: Human,
+    response_timeout: Human,
+    on_starvation: OnStarvation,
+    path_change_after: Human,
+    retransmit_rate_over: f64,
+    zero_window_after: Human,
 }
 
 impl<'a> Link<'a> {
@@ -139,6 +146,12 @@ impl<'a> Link<'a> {
             on_reconnect: l.on_reconnect,
             on_silence: l.on_silence,
             evidence: l.evidence,
+            response_sla: Human(l.analytics.response_sla),
+            response_timeout: Human(l.analytics.response_timeout),
+            on_starvation: l.on_starvation,
+            path_change_after: Human(l.analytics.path_change_after),
+            retransmit_rate_over: f64::from(l.analytics.retransmit_per_10k) / 100.0,
+            zero_window_after: Human(l.analytics.zero_window_after),
         }
     }
 }
@@ -203,6 +216,7 @@ impl Config {
                 max_flows: self.max_flows,
                 event_burst: self.storm.burst,
                 event_interval: self.storm.interval.to_string(),
+                max_analyzed: self.max_analyzed,
             },
             evidence: Evidence {
                 dir: self.evidence.dir.as_ref().map(|d| d.display().to_string()),

@@ -103,3 +103,67 @@ fn draw(a: &Affected, out: &mut String) -> Result<(), Box<dyn std::error::Error>
     root.present()?;
     Ok(())
 }
+
+/// The colour of the response-time series.
+const RESPONSE_COLOUR: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+
+/// Response time against time for `a` (at least two answers), as SVG:
+/// the card network's answers getting slower before the fault.
+pub fn response_svg(a: &Affected) -> Option<Result<String, String>> {
+    let series = a.responses();
+    if series.len() < 2 {
+        return None;
+    }
+    let mut out = String::new();
+    Some(
+        draw_responses(a, &series, &mut out)
+            .map(|()| out)
+            .map_err(|e| format!("drawing the response-time graph: {e}")),
+    )
+}
+
+fn draw_responses(
+    a: &Affected,
+    series: &[(crate::time::Timestamp, f64)],
+    out: &mut String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let t0 = a.points.first().map_or(0, |p| p.ts.as_nanos());
+    let x = |ts: crate::time::Timestamp| (ts.as_nanos() - t0) as f64 / 1e9;
+    let x_max = series
+        .iter()
+        .map(|(t, _)| x(*t))
+        .chain(a.faults.iter().map(|t| x(*t)))
+        .fold(1.0f64, f64::max);
+    let y_max = series.iter().map(|(_, ms)| *ms).fold(1.0f64, f64::max);
+    let root = SVGBackend::with_string(out, (SIZE.0, SIZE.1 * 2 / 3)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("response time", ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..x_max * 1.02, 0f64..y_max * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds from the first packet shown")
+        .y_desc("ms")
+        .draw()?;
+    let pts: Vec<(f64, f64)> = series.iter().map(|(t, ms)| (x(*t), *ms)).collect();
+    chart.draw_series(LineSeries::new(
+        pts.iter().copied(),
+        RESPONSE_COLOUR.stroke_width(1),
+    ))?;
+    chart.draw_series(
+        pts.iter()
+            .map(|&p| Circle::new(p, 3, RESPONSE_COLOUR.filled())),
+    )?;
+    for t in &a.faults {
+        let fx = x(*t);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(fx, 0.0), (fx, y_max * 1.1)],
+            FAULT_COLOUR.stroke_width(1),
+        )))?;
+    }
+    root.present()?;
+    Ok(())
+}

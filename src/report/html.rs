@@ -96,6 +96,9 @@ pub fn render(r: &Report) -> String {
             };
         }
         h.push_str("</tr>\n");
+        if let Some(f) = super::connection_figures(c) {
+            let _ = writeln!(h, "<tr><td colspan=\"6\">{}</td></tr>", escape(&f));
+        }
     }
     h.push_str("</table>\n");
     for a in &r.affected {
@@ -124,6 +127,16 @@ pub fn render(r: &Report) -> String {
             Err(e) => {
                 let _ = writeln!(h, "<p>{}</p>", escape(&e));
             }
+        }
+        match graph::response_svg(a) {
+            Some(Ok(svg)) => {
+                let _ = writeln!(h, "<div class=\"graph\">{svg}</div>");
+                h.push_str("<p>Green: each response time (our request to the peer's first data after it), as the analytics pair them; grey line: the fault.</p>\n");
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(h, "<p>{}</p>", escape(&e));
+            }
+            None => {}
         }
     }
     h.push_str("<h2>Check it yourself</h2>\n<pre>");

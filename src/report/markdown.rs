@@ -76,6 +76,11 @@ pub fn render(r: &Report) -> String {
             "| {conn} | {state} | `{history}` | {packets} | {retrans} | {span} |"
         );
     }
+    for c in &r.connections {
+        if let Some(f) = super::connection_figures(c) {
+            let _ = writeln!(m, "\n{} -> {}: {f}", c.ends.local, c.ends.peer);
+        }
+    }
     for a in &r.affected {
         let _ = writeln!(m, "\n### {} <-> {}\n", a.ends.local, a.ends.peer);
         for l in a.last_packets() {
@@ -83,7 +88,7 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(
             m,
-            "- Time-sequence graph: in the HTML report (`linewatch report --format html`)."
+            "- Time-sequence and response-time graphs: in the HTML report (`linewatch report --format html`)."
         );
     }
     m.push_str("\n## Check it yourself\n\n```\n");

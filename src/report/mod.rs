@@ -113,6 +113,34 @@ pub struct Affected {
 }
 
 impl Affected {
+    /// The response times of its packets shown, in order: (when the
+    /// answer came, milliseconds), paired as the analytics pair them
+    /// ([`crate::track::ResponseMeter`]: a run of our data ending with PSH
+    /// is a request, the peer's next data its answer). For the report's
+    /// response-time graph.
+    pub fn responses(&self) -> Vec<(Timestamp, f64)> {
+        let limits = crate::track::Limits::default();
+        let mut m = crate::track::ResponseMeter::default();
+        let mut out = Vec::new();
+        for p in self.points.iter().filter(|p| p.mark == Mark::Data) {
+            match p.from {
+                Side::Local => m.on_local_data(p.ts, p.flags.psh()),
+                Side::Peer => {
+                    let answer = m.on_peer_data(
+                        p.ts,
+                        p.flags.psh(),
+                        limits.response_sla,
+                        limits.response_timeout,
+                    );
+                    if let Some((us, _)) = answer {
+                        out.push((p.ts, f64::from(us) / 1_000.0));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The last packet each way before the first fault (one line per
     /// side, ours first), then the ICMP errors about the connection, in
     /// words, as both renderings show them.
@@ -191,6 +219,15 @@ pub struct Report {
     /// Why the capture could not be read to its end, if it could not:
     /// the report covers the frames before.
     pub unread: Option<String>,
+}
+
+/// A connection's round trips and response times in words, as both
+/// renderings show them, if it had analytics with figures.
+pub fn connection_figures(c: &ConnectionSummary) -> Option<String> {
+    let a = c.analytics.as_deref()?;
+    let mut buf = Vec::new();
+    crate::output::analytics::write_text(a, &mut buf)
+        .then(|| String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// A connection's row as both renderings show it: ours -> peer, Zeek

@@ -34,7 +34,9 @@ mod table;
 mod timers;
 mod zeek;
 
-pub use analytics::{Fresh, Limits, Measure, Report, RttReport, SideReport, WindowStats};
+pub use analytics::{
+    Fresh, Limits, Measure, Report, ResponseMeter, RttReport, SideReport, WindowStats,
+};
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
 pub use link::{Link, Standing};
 pub use seq::Seq;
