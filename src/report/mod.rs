@@ -126,12 +126,7 @@ impl Affected {
             match p.from {
                 Side::Local => m.on_local_data(p.ts, p.flags.psh()),
                 Side::Peer => {
-                    let answer = m.on_peer_data(
-                        p.ts,
-                        p.flags.psh(),
-                        limits.response_sla,
-                        limits.response_timeout,
-                    );
+                    let answer = m.on_peer_data(p.ts, p.flags.psh(), limits.response_sla);
                     if let Some((us, _)) = answer {
                         out.push((p.ts, f64::from(us) / 1_000.0));
                     }

@@ -259,19 +259,14 @@ impl Analytics {
             match from {
                 Side::Local => self.response.on_local_data(ts, seg.flags.psh()),
                 Side::Peer => {
-                    let answered = self.response.on_peer_data(
-                        ts,
-                        seg.flags.psh(),
-                        limits.response_sla,
-                        limits.response_timeout,
-                    );
-                    if answered.is_some() {
-                        if let Some(since) = self.starving_since.take() {
-                            self.response.forget_backlog();
-                            out.push(EventKind::ResponseStarvationEnded {
-                                starved_for: ts.since(since),
-                            });
-                        }
+                    self.response
+                        .on_peer_data(ts, seg.flags.psh(), limits.response_sla);
+                    // Any data from the peer: its application is alive.
+                    if let Some(since) = self.starving_since.take() {
+                        self.response.forget_backlog();
+                        out.push(EventKind::ResponseStarvationEnded {
+                            starved_for: ts.since(since),
+                        });
                     }
                 }
             }
@@ -415,13 +410,13 @@ impl Analytics {
         self.judge_zero_window(due, limits, out);
     }
 
-    /// The oldest request awaiting an answer, on a connection whose peer
-    /// has answered before: a connection where only we ever send data (a
-    /// one-way feed) is not a request/response protocol, and its silence
-    /// back is no starvation.
+    /// The oldest request awaiting an answer, the peer silent since, on a
+    /// connection whose peer has answered before: a connection where only
+    /// we ever send data (a one-way feed) is not a request/response
+    /// protocol, and its silence back is no starvation.
     fn awaited(&self) -> Option<Timestamp> {
         (self.response.samples > 0)
-            .then(|| self.response.oldest())
+            .then(|| self.response.awaited())
             .flatten()
     }
 

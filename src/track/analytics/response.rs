@@ -1,22 +1,33 @@
 //! Response time of a request/response protocol (ISO 8583) carried on a
 //! persistent connection, from segment boundaries and lengths only.
 //!
-//! A *message* is a run of data segments from one side ending with PSH
-//! (the sender's stack sets PSH on the last segment of each write). A
-//! local message is a *request*; its response time is the gap to the
-//! first data segment of the peer's next message (the peer's bare ACKs do
-//! not count). With one request outstanding the pairing is exact; with
-//! several (pipelining), the peer's message answers the oldest and the
-//! sample is marked approximate.
+//! The conversation goes in *turns*: a run of data from one side until
+//! the other side sends data. Within a turn, a *message* is a run of data
+//! segments ending with PSH (the sender's stack sets PSH on the last
+//! segment of each write). Each message of a local turn is a *request*;
+//! the peer's turn answers them in order: its first message answers the
+//! oldest request, exactly when it was the only one outstanding, marked
+//! approximate when several were (pipelining). The response time is the
+//! gap from the request's first segment to the answer's first segment (the
+//! peer's bare ACKs do not count).
 //!
-//! A message from the peer while no request is outstanding is the peer's
-//! own request (a network-management echo from the card network): our
-//! next message answers it and is not a request, so the peer's next
-//! unsolicited echo is not read as a 60 s response.
+//! * Peer messages beyond the requests of the turn (a response written in
+//!   several PSH segments) continue the answer; they pair with nothing.
+//! * A peer turn that starts with nothing outstanding is the peer's own
+//!   request (a network-management echo from the card network): the
+//!   first messages of our next turn answer it and are no requests, so the
+//!   peer's next echo is not read as a 60 s response.
+//! * When our next turn starts, requests the peer's turn left unpaired (it
+//!   wrote two answers in one segment, or never answers that message) are
+//!   counted `unanswered` and dropped: requests are outstanding only while
+//!   the peer has sent nothing since, which is what response starvation
+//!   means (found on a capture of HTTPS, where the pairing of PSH segments
+//!   drifted and a phantom request starved an idle connection).
 //!
-//! Bounds: at most [`OUTSTANDING`] requests remembered; past that the
-//! newest are counted, not timed.
+//! Bounds: at most [`OUTSTANDING`] requests per turn; past that they are
+//! counted, not timed.
 
+use crate::event::Side;
 use crate::time::{Duration, Timestamp};
 
 use super::histogram::{micros, Slice, Window};
@@ -30,6 +41,11 @@ pub const OUTSTANDING: usize = 16;
 pub struct ResponseMeter {
     /// Start times of requests not answered yet, oldest first.
     requests: Ring<Timestamp, OUTSTANDING>,
+    /// Whose turn it is: who sent data last.
+    turn: Option<Side>,
+    /// The peer's turn began with no request outstanding: its messages
+    /// are its own requests.
+    peer_asks: bool,
     /// A local message has started and not ended (no PSH yet).
     local_in_message: bool,
     /// A peer message has started and not ended.
@@ -49,13 +65,19 @@ pub struct ResponseMeter {
     pub(super) slow: u64,
     /// Requests not timed because too many were outstanding.
     pub(super) untimed: u64,
-    /// Requests taken as never answered.
+    /// Requests the peer's turn left unpaired.
     pub(super) unanswered: u64,
 }
 
 impl ResponseMeter {
     /// A local data segment at `ts` (`push`: PSH set, the message ends).
     pub fn on_local_data(&mut self, ts: Timestamp, push: bool) {
+        if self.turn != Some(Side::Local) {
+            // Our turn: what the peer's turn left unpaired never will be.
+            self.turn = Some(Side::Local);
+            self.local_in_message = false;
+            self.forget_backlog();
+        }
         if !self.local_in_message {
             if self.owed > 0 {
                 self.owed -= 1;
@@ -70,32 +92,24 @@ impl ResponseMeter {
 
     /// A peer data segment at `ts`. Returns the response time in µs if it
     /// starts the answer to a request, and whether it was approximate.
-    /// With several requests outstanding, those older than `timeout` are
-    /// taken as never to be answered (counted in `unanswered`), so one
-    /// request the peer ignored does not shift every later pairing.
-    pub fn on_peer_data(
-        &mut self,
-        ts: Timestamp,
-        push: bool,
-        sla: Duration,
-        timeout: Duration,
-    ) -> Option<(u32, bool)> {
+    pub fn on_peer_data(&mut self, ts: Timestamp, push: bool, sla: Duration) -> Option<(u32, bool)> {
+        if self.turn != Some(Side::Peer) {
+            self.turn = Some(Side::Peer);
+            self.peer_in_message = false;
+            self.peer_asks = self.requests.is_empty();
+            self.owed = 0;
+        }
         let starts = !self.peer_in_message;
         self.peer_in_message = !push;
         if !starts {
             return None;
         }
-        while self.requests.len() > 1
-            && self.requests.first().is_some_and(|&t| t.plus(timeout) < ts)
-        {
-            self.requests.pop_front();
-            self.unanswered += 1;
-        }
-        if self.requests.is_empty() {
+        if self.peer_asks {
             self.owed = self.owed.saturating_add(1).min(OUTSTANDING as u32);
             return None;
         }
         let approximate = self.requests.len() > 1;
+        // Nothing left: the answer goes on in another PSH segment.
         let asked = self.requests.pop_front()?;
         let d = ts.since(asked);
         let us = micros(d);
@@ -112,9 +126,18 @@ impl ResponseMeter {
         Some((us, approximate))
     }
 
-    /// The peer answered after a starvation: the requests it left
-    /// unanswered meanwhile never will be (the acquirer timed them out);
-    /// pairing starts afresh.
+    /// Requests are outstanding and the peer has sent no data since the
+    /// oldest was sent: when that one was sent.
+    pub fn awaited(&self) -> Option<Timestamp> {
+        match self.turn {
+            Some(Side::Local) => self.requests.first().copied(),
+            Some(Side::Peer) | None => None,
+        }
+    }
+
+    /// Drops the requests outstanding, counted as unanswered: the peer's
+    /// turn left them unpaired, or it answered after a starvation (the
+    /// acquirer timed the others out).
     pub fn forget_backlog(&mut self) {
         self.unanswered += self.requests.len() as u64;
         self.requests.clear();
@@ -154,7 +177,6 @@ mod tests {
         Timestamp::from_nanos(n * 1_000_000)
     }
     const SLA: Duration = Duration::from_secs(2);
-    const TIMEOUT: Duration = Duration::from_secs(15);
 
     #[test]
     fn serial_requests_are_timed_exactly() {
@@ -162,15 +184,15 @@ mod tests {
         r.on_local_data(ms(0), false);
         r.on_local_data(ms(1), true); // one request in two segments
         assert_eq!(
-            r.on_peer_data(ms(150), true, SLA, TIMEOUT),
+            r.on_peer_data(ms(150), true, SLA),
             Some((150_000, false))
         );
         r.on_local_data(ms(1000), true);
         assert_eq!(
-            r.on_peer_data(ms(1150), false, SLA, TIMEOUT),
+            r.on_peer_data(ms(1150), false, SLA),
             Some((150_000, false))
         );
-        assert_eq!(r.on_peer_data(ms(1151), true, SLA, TIMEOUT), None); // same answer
+        assert_eq!(r.on_peer_data(ms(1151), true, SLA), None); // same answer
         assert_eq!((r.samples, r.approximate), (2, 0));
     }
 
@@ -180,11 +202,11 @@ mod tests {
         r.on_local_data(ms(0), true);
         r.on_local_data(ms(10), true);
         assert_eq!(
-            r.on_peer_data(ms(100), true, SLA, TIMEOUT),
+            r.on_peer_data(ms(100), true, SLA),
             Some((100_000, true))
         );
         assert_eq!(
-            r.on_peer_data(ms(110), true, SLA, TIMEOUT),
+            r.on_peer_data(ms(110), true, SLA),
             Some((100_000, false))
         );
         assert_eq!(r.approximate, 1);
@@ -193,9 +215,48 @@ mod tests {
     #[test]
     fn an_answer_to_the_peers_echo_is_not_a_request() {
         let mut r = ResponseMeter::default();
-        assert_eq!(r.on_peer_data(ms(0), true, SLA, TIMEOUT), None); // their echo
+        assert_eq!(r.on_peer_data(ms(0), true, SLA), None); // their echo
         r.on_local_data(ms(1), true); // our answer
         assert_eq!(r.outstanding(), 0);
-        assert_eq!(r.on_peer_data(ms(60_000), true, SLA, TIMEOUT), None); // next echo
+        assert_eq!(r.on_peer_data(ms(60_000), true, SLA), None); // next echo
+    }
+}
+
+#[cfg(test)]
+mod turns {
+    use super::*;
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp::from_nanos(n * 1_000_000)
+    }
+    const SLA: Duration = Duration::from_secs(2);
+
+    /// An answer in several PSH segments pairs once; the requests of the
+    /// next turn pair with the next answer, not with its second segment.
+    #[test]
+    fn an_answer_in_several_push_segments_is_one_answer() {
+        let mut r = ResponseMeter::default();
+        r.on_local_data(ms(0), true);
+        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, false)));
+        assert_eq!(r.on_peer_data(ms(101), true, SLA), None);
+        assert_eq!(r.on_peer_data(ms(102), true, SLA), None);
+        r.on_local_data(ms(500), true);
+        assert_eq!(r.on_peer_data(ms(620), true, SLA), Some((120_000, false)));
+        assert_eq!(r.awaited(), None);
+    }
+
+    /// Two answers in one segment leave a request unpaired: it is dropped
+    /// when our next turn starts, not left to starve the connection.
+    #[test]
+    fn a_request_left_unpaired_is_dropped_at_our_next_turn() {
+        let mut r = ResponseMeter::default();
+        r.on_local_data(ms(0), true);
+        r.on_local_data(ms(1), true);
+        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, true)));
+        assert_eq!(r.awaited(), None, "the peer spoke since");
+        r.on_local_data(ms(1_000), true);
+        assert_eq!(r.unanswered, 1);
+        assert_eq!(r.awaited(), Some(ms(1_000)));
+        assert_eq!(r.on_peer_data(ms(1_050), true, SLA), Some((50_000, false)));
     }
 }
