@@ -88,10 +88,10 @@ fn replay(s: &Scenario) -> Replayed {
 
 impl Replayed {
     /// The watched connection's analytics, as it left the table.
-    fn report(&self) -> &Report {
+    fn report(&self) -> Report {
         self.connections
             .iter()
-            .find_map(|c| c.analytics.as_deref())
+            .find_map(|c| c.figures())
             .expect("the connection had analytics")
     }
 

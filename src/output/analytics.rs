@@ -147,53 +147,114 @@ impl AnalyticsDoc {
 /// [`JsonLine`] as the rest of the replay's lines are: serde's derive cost
 /// 8,600 instructions a summary on the bench capture.
 pub fn write_json(r: &Report, buf: &mut Vec<u8>) {
-    let d = AnalyticsDoc::of(r);
-    let window = |buf: &mut Vec<u8>, w: &Option<WindowDoc>| match w {
+    // Written from the report, each figure rounded as the document rounds
+    // it (ms to the µs, seconds to the ms, rates to 4 decimals) and put
+    // in its shortest form in integer arithmetic: serde_json's float
+    // formatter and `f64::round` were two thirds of this object's cost.
+    let ms = |o: &mut JsonLine<'_>, key: &'static str, v: f64| {
+        o.raw(key, |b| short_decimal(b, v, 3));
+    };
+    let window = |buf: &mut Vec<u8>, w: Option<&WindowStats>, rtt: Option<&RttReport>| match w {
         None => buf.extend_from_slice(b"null"),
         Some(w) => {
             let mut o = JsonLine::begin(buf);
-            if let Some(a) = w.ambiguous {
-                o.u64("ambiguous", a);
+            if let Some(r) = rtt {
+                o.u64("ambiguous", r.ambiguous);
             }
             o.u64("approximate", u64::from(w.approximate));
-            if let Some(f) = w.floor {
-                o.f64("floor", f);
+            if let Some(f) = rtt.and_then(|r| r.floor_ms) {
+                ms(&mut o, "floor", f);
             }
-            o.f64("max", w.max)
-                .f64("min", w.min)
-                .f64("p50", w.p50)
-                .f64("p90", w.p90)
-                .f64("p99", w.p99)
-                .u64("samples", u64::from(w.samples));
+            ms(&mut o, "max", w.max_ms);
+            ms(&mut o, "min", w.min_ms);
+            ms(&mut o, "p50", w.p50_ms);
+            ms(&mut o, "p90", w.p90_ms);
+            ms(&mut o, "p99", w.p99_ms);
+            o.u64("samples", u64::from(w.samples));
             o.end();
         }
     };
-    let pair_u64 = |buf: &mut Vec<u8>, p: BySide<u64>| {
+    let pair = |buf: &mut Vec<u8>, local: u64, peer: u64| {
         let mut o = JsonLine::begin(buf);
-        o.u64("local", p.local).u64("peer", p.peer);
+        o.u64("local", local).u64("peer", peer);
         o.end();
     };
+    let rtt = |b: &mut Vec<u8>, r: &RttReport| window(b, r.window.as_ref(), Some(r));
     let mut o = JsonLine::begin(buf);
-    o.raw("dup_acks", |b| pair_u64(b, d.dup_acks))
-        .raw("local_rtt_ms", |b| window(b, &d.local_rtt_ms))
-        .raw("out_of_order", |b| pair_u64(b, d.out_of_order))
-        .u64("outstanding", u64::from(d.outstanding))
-        .raw("response_ms", |b| window(b, &d.response_ms))
+    o.raw("dup_acks", |b| pair(b, r.local.dup_acks, r.peer.dup_acks))
+        .raw("local_rtt_ms", |b| rtt(b, &r.local_rtt))
+        .raw("out_of_order", |b| {
+            pair(b, r.local.out_of_order, r.peer.out_of_order)
+        })
+        .u64("outstanding", u64::from(r.outstanding))
+        .raw("response_ms", |b| window(b, r.response.as_ref(), None))
         .raw("retransmit_rate", |b| {
             let mut p = JsonLine::begin(b);
-            p.opt_f64("local", d.retransmit_rate.local)
-                .opt_f64("peer", d.retransmit_rate.peer);
+            for (key, v) in [
+                ("local", r.local.retransmit_rate),
+                ("peer", r.peer.retransmit_rate),
+            ] {
+                match v {
+                    Some(v) => p.raw(key, |b| short_decimal(b, v, 4)),
+                    None => p.null(key),
+                };
+            }
             p.end();
         })
-        .raw("rtt_ms", |b| window(b, &d.rtt_ms))
-        .u64("slow_responses", d.slow_responses)
+        .raw("rtt_ms", |b| rtt(b, &r.rtt))
+        .u64("slow_responses", r.slow_responses)
         .raw("zero_window_s", |b| {
             let mut p = JsonLine::begin(b);
-            p.f64("local", d.zero_window_s.local)
-                .f64("peer", d.zero_window_s.peer);
+            p.raw("local", |b| {
+                short_decimal(b, r.local.zero_window.as_secs_f64(), 3)
+            })
+            .raw("peer", |b| {
+                short_decimal(b, r.peer.zero_window.as_secs_f64(), 3)
+            });
             p.end();
         });
     o.end();
+}
+
+/// Non-negative `v` rounded to `places` (3 or 4) decimals, in its
+/// shortest decimal form with at least one decimal (`40.0`, `40.12`):
+/// what serde_json writes for the rounded value.
+fn short_decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
+    let scale: u64 = if places == 4 { 10_000 } else { 1_000 };
+    // Half away from zero, as `f64::round`, for a non-negative value.
+    let scaled = (v.max(0.0) * scale as f64 + 0.5) as u64;
+    let (mut int, mut frac) = (scaled / scale, scaled % scale);
+    // Digits right to left into a stack buffer, then one copy.
+    let mut out = [0u8; 32];
+    let mut at = out.len();
+    let mut put = |c: u8| {
+        at -= 1;
+        if let Some(slot) = out.get_mut(at) {
+            *slot = c;
+        }
+    };
+    let mut width = places;
+    if frac == 0 {
+        width = 1;
+    } else {
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+    }
+    for _ in 0..width {
+        put(b'0' + (frac % 10) as u8);
+        frac /= 10;
+    }
+    put(b'.');
+    loop {
+        put(b'0' + (int % 10) as u8);
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(out.get(at..).unwrap_or_default());
 }
 
 /// `v` with one decimal (`40.1`), without `fmt`: replay writes one such
@@ -300,6 +361,33 @@ mod tests {
     use super::*;
     use crate::time::Duration;
     use crate::track::SideReport;
+
+    /// Rounded figures written as serde_json writes the same floats.
+    #[test]
+    fn short_decimals_are_serde_jsons_floats() {
+        for v in [
+            0.0,
+            0.001,
+            0.05,
+            0.1,
+            12.5,
+            40.123,
+            800.394,
+            99.999,
+            1_234_567.891,
+            3.0,
+        ] {
+            let mut ours = Vec::new();
+            short_decimal(&mut ours, v, 3);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&v).unwrap()
+            );
+        }
+        let mut ours = Vec::new();
+        short_decimal(&mut ours, 0.0125, 4);
+        assert_eq!(ours, b"0.0125");
+    }
 
     /// The hand-written JSON is what serde writes of the document.
     #[test]

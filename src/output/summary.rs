@@ -15,12 +15,8 @@ use crate::track::ConnectionSummary;
 pub fn write_json(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     let mut o = JsonLine::begin(buf);
     // Connections with nothing measured (a SYN, a FIN) carry no object.
-    if let Some(a) = c
-        .analytics
-        .as_deref()
-        .filter(|a| super::analytics::has_figures(a))
-    {
-        o.raw("analytics", |buf| super::analytics::write_json(a, buf));
+    if let Some(a) = c.figures().filter(super::analytics::has_figures) {
+        o.raw("analytics", |buf| super::analytics::write_json(&a, buf));
     }
     o.str("conn_state", c.conn_state)
         .str("event", "connection_summary")
@@ -99,7 +95,7 @@ pub fn write_text(c: &ConnectionSummary, buf: &mut Vec<u8>) {
     text(buf, ", ");
     text(buf, c.retired.name());
     text(buf, ")");
-    if let Some(a) = &c.analytics {
+    if let Some(a) = &c.figures() {
         let at = buf.len();
         text(buf, "\n    ");
         if !super::analytics::write_text(a, buf) {

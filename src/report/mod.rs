@@ -219,9 +219,9 @@ pub struct Report {
 /// A connection's round trips and response times in words, as both
 /// renderings show them, if it had analytics with figures.
 pub fn connection_figures(c: &ConnectionSummary) -> Option<String> {
-    let a = c.analytics.as_deref()?;
+    let a = c.figures()?;
     let mut buf = Vec::new();
-    crate::output::analytics::write_text(a, &mut buf)
+    crate::output::analytics::write_text(&a, &mut buf)
         .then(|| String::from_utf8_lossy(&buf).into_owned())
 }
 

@@ -35,7 +35,7 @@ mod timers;
 mod zeek;
 
 pub use analytics::{
-    Fresh, Limits, Measure, Report, ResponseMeter, RttReport, SideReport, WindowStats,
+    Analytics, Fresh, Limits, Measure, Report, ResponseMeter, RttReport, SideReport, WindowStats,
 };
 pub use connection::{Connection, ConnectionSummary, RetireReason, State, Thresholds};
 pub use link::{Link, Standing};

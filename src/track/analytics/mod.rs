@@ -76,14 +76,14 @@ impl Default for Limits {
 }
 
 /// Counts of one side in one minute.
-#[derive(Copy, Clone, Debug, Default)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 struct Minute {
     data: u32,
     retransmissions: u32,
 }
 
 /// What one side did, apart from round-trip times.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SideCounts {
     /// This minute and the last complete one.
     now: Minute,
@@ -122,7 +122,7 @@ pub struct Seen {
 }
 
 /// Analytics of one connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Analytics {
     /// Round trips timed on each side's data: ours (to the peer and
     /// back), the peer's (to our host and back).
@@ -141,7 +141,7 @@ pub struct Analytics {
 }
 
 /// One thing per side, named by the side (never an index).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Pair<T> {
     local: T,
     peer: T,

@@ -37,7 +37,7 @@ struct Off {
 }
 
 /// The watch on one connection's path.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PathWatch {
     /// The floor the path is judged against, µs, and when learning ends.
     floor: Option<(u32, Timestamp)>,

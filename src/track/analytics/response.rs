@@ -37,7 +37,7 @@ use super::ring::Ring;
 pub const OUTSTANDING: usize = 16;
 
 /// Response times of one connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseMeter {
     /// Start times of requests not answered yet, oldest first.
     requests: Ring<Timestamp, OUTSTANDING>,
@@ -92,7 +92,12 @@ impl ResponseMeter {
 
     /// A peer data segment at `ts`. Returns the response time in µs if it
     /// starts the answer to a request, and whether it was approximate.
-    pub fn on_peer_data(&mut self, ts: Timestamp, push: bool, sla: Duration) -> Option<(u32, bool)> {
+    pub fn on_peer_data(
+        &mut self,
+        ts: Timestamp,
+        push: bool,
+        sla: Duration,
+    ) -> Option<(u32, bool)> {
         if self.turn != Some(Side::Peer) {
             self.turn = Some(Side::Peer);
             self.peer_in_message = false;
@@ -183,15 +188,9 @@ mod tests {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), false);
         r.on_local_data(ms(1), true); // one request in two segments
-        assert_eq!(
-            r.on_peer_data(ms(150), true, SLA),
-            Some((150_000, false))
-        );
+        assert_eq!(r.on_peer_data(ms(150), true, SLA), Some((150_000, false)));
         r.on_local_data(ms(1000), true);
-        assert_eq!(
-            r.on_peer_data(ms(1150), false, SLA),
-            Some((150_000, false))
-        );
+        assert_eq!(r.on_peer_data(ms(1150), false, SLA), Some((150_000, false)));
         assert_eq!(r.on_peer_data(ms(1151), true, SLA), None); // same answer
         assert_eq!((r.samples, r.approximate), (2, 0));
     }
@@ -201,14 +200,8 @@ mod tests {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), true);
         r.on_local_data(ms(10), true);
-        assert_eq!(
-            r.on_peer_data(ms(100), true, SLA),
-            Some((100_000, true))
-        );
-        assert_eq!(
-            r.on_peer_data(ms(110), true, SLA),
-            Some((100_000, false))
-        );
+        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, true)));
+        assert_eq!(r.on_peer_data(ms(110), true, SLA), Some((100_000, false)));
         assert_eq!(r.approximate, 1);
     }
 

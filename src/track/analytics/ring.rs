@@ -2,7 +2,7 @@
 //! requests waiting for an answer. Full, a push forgets the oldest.
 
 /// Up to `N` items, oldest first.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ring<T, const N: usize> {
     items: [T; N],
     /// Index of the oldest.

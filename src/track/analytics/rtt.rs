@@ -36,7 +36,7 @@ enum Key {
 }
 
 /// Round-trip samples of one sender's data.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RttMeter {
     /// The segment being timed: (key, when it passed).
     timed: Option<(Key, Timestamp)>,

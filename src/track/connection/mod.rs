@@ -718,10 +718,7 @@ impl Connection {
             came_up: self.up_since,
             retired_at: self.last_ts,
             zeek_rows: rows,
-            analytics: self
-                .analytics
-                .take()
-                .map(|a| Box::new(a.report(self.last_ts))),
+            analytics: self.analytics.take(),
         }
     }
 }

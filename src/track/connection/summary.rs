@@ -72,11 +72,18 @@ pub struct ConnectionSummary {
     /// Zeek logs the one row above (nearly always: no allocation then).
     pub zeek_rows: Vec<ZeekRow>,
     /// Round trips, responses and early warnings, if the connection had
-    /// analytics.
-    pub analytics: Option<Box<super::super::analytics::Report>>,
+    /// analytics: the state itself, moved out of the table. Its figures
+    /// ([`ConnectionSummary::figures`]) are worked out where they are
+    /// written: in replay, on the printer's thread, not the tracker's.
+    pub analytics: Option<Box<super::super::analytics::Analytics>>,
 }
 
 impl ConnectionSummary {
+    /// Its analytics' figures, as of its last packet.
+    pub fn figures(&self) -> Option<super::super::analytics::Report> {
+        self.analytics.as_deref().map(|a| a.report(self.last_ts))
+    }
+
     /// Every row Zeek would log for this connection, as (originator,
     /// responder, `conn_state`): the rows in [`Self::zeek_rows`] where it
     /// would split the connection, else the one row of this summary. For
