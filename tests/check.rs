@@ -70,6 +70,16 @@ fn link(name: &str, health: Health, conns: Vec<ConnectionDoc>) -> LinkDoc {
     }
 }
 
+/// The perfdata labels of one link, in order.
+const LABELS: [&str; 6] = [
+    "established",
+    "idle",
+    "retransmits",
+    "rtt",
+    "response",
+    "retransmit_rate",
+];
+
 fn healthy(name: &str) -> LinkDoc {
     link(name, Health::Ok, vec![conn("established", 2.0, 0)])
 }
@@ -219,17 +229,7 @@ fn ok_link_exits_0() {
     let (state, summary, labels, long) = plugin_output(&out);
     assert_eq!(state, "OK");
     assert_eq!(summary, "visa-primary: 1/1 connections established");
-    assert_eq!(
-        labels,
-        [
-            "established",
-            "idle",
-            "retransmits",
-            "rtt",
-            "response",
-            "retransmit_rate"
-        ]
-    );
+    assert_eq!(labels, LABELS);
     assert!(long[0].starts_with("10.0.0.5:40123 -> 203.0.113.10:5000 established, idle 2."));
     assert!(long.last().unwrap().starts_with("status written "));
 }
@@ -646,17 +646,7 @@ fn replay_judges_the_fixtures_at_their_last_packet() {
         assert_eq!(got, state, "{file}: {summary}");
         assert!(summary.starts_with("visa: "), "{file}: {summary}");
         assert!(summary.contains(words), "{file}: {summary}");
-        assert_eq!(
-            labels,
-            [
-                "established",
-                "idle",
-                "retransmits",
-                "rtt",
-                "response",
-                "retransmit_rate"
-            ]
-        );
+        assert_eq!(labels, LABELS);
         assert!(
             long.last().unwrap().contains("the last packet of"),
             "{long:?}"

@@ -63,6 +63,19 @@ pub fn midpoint(b: u16) -> f64 {
     low as f64 + (width as f64 - 1.0) / 2.0
 }
 
+/// Heap bytes of an optional boxed slice (the samples kept for the
+/// metrics), the box included.
+pub fn boxed_bytes(s: &Option<Box<Slice>>) -> usize {
+    s.as_deref()
+        .map_or(0, |f| std::mem::size_of::<Slice>() + f.heap_bytes())
+}
+
+/// `n` milliseconds on the packet clock, for the analytics' tests.
+#[cfg(test)]
+pub fn at_ms(n: i64) -> Timestamp {
+    Timestamp::from_nanos(n * 1_000_000)
+}
+
 /// Microseconds in `d`, saturating (negative durations are 0).
 pub fn micros(d: Duration) -> u32 {
     (d.as_nanos().max(0) / 1_000).min(i64::from(u32::MAX)) as u32

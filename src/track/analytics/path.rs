@@ -109,9 +109,7 @@ impl PathWatch {
 mod tests {
     use super::*;
 
-    fn ms(n: i64) -> Timestamp {
-        Timestamp::from_nanos(n * 1_000_000)
-    }
+    use super::super::histogram::at_ms as ms;
     const AFTER: Duration = Duration::from_secs(30);
 
     #[test]

@@ -30,7 +30,7 @@
 use crate::event::Side;
 use crate::time::{Duration, Timestamp};
 
-use super::histogram::{micros, Slice, Window};
+use super::histogram::{boxed_bytes, micros, Slice, Window};
 use super::ring::Ring;
 
 /// Requests remembered while outstanding.
@@ -166,11 +166,7 @@ impl ResponseMeter {
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
-        self.window.heap_bytes()
-            + self
-                .fresh
-                .as_deref()
-                .map_or(0, |f| std::mem::size_of::<Slice>() + f.heap_bytes())
+        self.window.heap_bytes() + boxed_bytes(&self.fresh)
     }
 }
 
@@ -178,9 +174,7 @@ impl ResponseMeter {
 mod tests {
     use super::*;
 
-    fn ms(n: i64) -> Timestamp {
-        Timestamp::from_nanos(n * 1_000_000)
-    }
+    use super::super::histogram::at_ms as ms;
     const SLA: Duration = Duration::from_secs(2);
 
     #[test]
@@ -219,9 +213,7 @@ mod tests {
 mod turns {
     use super::*;
 
-    fn ms(n: i64) -> Timestamp {
-        Timestamp::from_nanos(n * 1_000_000)
-    }
+    use super::super::histogram::at_ms as ms;
     const SLA: Duration = Duration::from_secs(2);
 
     /// An answer in several PSH segments pairs once; the requests of the

@@ -24,7 +24,7 @@
 use crate::time::Timestamp;
 
 use super::super::seq::Seq;
-use super::histogram::{micros, Slice, Window};
+use super::histogram::{boxed_bytes, micros, Slice, Window};
 
 /// How the timed segment will be recognised.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -107,11 +107,7 @@ impl RttMeter {
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
-        self.window.heap_bytes()
-            + self
-                .fresh
-                .as_deref()
-                .map_or(0, |f| std::mem::size_of::<Slice>() + f.heap_bytes())
+        self.window.heap_bytes() + boxed_bytes(&self.fresh)
     }
 }
 
@@ -119,9 +115,7 @@ impl RttMeter {
 mod tests {
     use super::*;
 
-    fn ms(n: i64) -> Timestamp {
-        Timestamp::from_nanos(n * 1_000_000)
-    }
+    use super::super::histogram::at_ms as ms;
 
     #[test]
     fn one_segment_at_a_time_is_timed_by_the_first_ack_covering_it() {
