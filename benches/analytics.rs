@@ -23,22 +23,9 @@ use linewatch::track::Tracker;
 const CONNS: u32 = 1_000;
 const SECONDS: u32 = 120;
 
-/// xorshift64*: deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+#[path = "shared/rng.rs"]
+mod rng;
+use rng::Rng;
 
 #[derive(Copy, Clone, Debug)]
 enum Shape {
