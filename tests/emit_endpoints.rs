@@ -512,3 +512,52 @@ fn check_config_never_prints_secrets() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DogStatsD over the agent's Unix datagram socket: the FIN-from-peer
+/// fixture replayed with `--emit live` and `[statsd] address =
+/// "unix://..."`; every line that reaches a real Unix datagram listener
+/// passes the grammar check, the FIN counter among them.
+#[test]
+fn dogstatsd_lines_reach_the_agents_unix_socket() {
+    let dir = tempdir("dsd");
+    let socket = dir.join("dsd.socket");
+    let listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let cfg = dir.join("linewatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\nhost = \"gw-test\"\n\n[[link]]\nname = \"visa-primary\"\npeer = [\"203.0.113.10:5000\"]\n\n[statsd]\naddress = \"unix://{}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(common::linewatch())
+        .args(["replay", "--emit", "live", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 9000];
+    while let Ok(n) = listener.recv(&mut buf) {
+        lines.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert!(!lines.is_empty(), "no datagram on the Unix socket");
+    for l in &lines {
+        assert!(common::dogstatsd_line_ok(l), "malformed DogStatsD line: {l}");
+    }
+    assert!(
+        lines.iter().any(|l| l
+            == "linewatch.fin:1|c|#link:visa-primary,peer:203.0.113.10:5000,side:peer,sender:endpoint"),
+        "{lines:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

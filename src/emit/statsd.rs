@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cadence::{
-    BufferedUdpMetricSink, Counted, Distributed, Gauged, MetricSink, QueuingMetricSink,
-    StatsdClient,
+    BufferedUdpMetricSink, BufferedUnixMetricSink, Counted, Distributed, Gauged, MetricSink,
+    QueuingMetricSink, StatsdClient,
 };
 
 use crate::event::{Event, EventKind, Side};
@@ -23,6 +23,8 @@ use crate::status::{Health, StatusDoc};
 pub const QUEUE_LINES: usize = 8192;
 /// Metric name prefix.
 pub const PREFIX: &str = "linewatch";
+/// An `address` starting with this is a Unix datagram socket's path.
+pub const UNIX_SCHEME: &str = "unix://";
 
 /// A DogStatsD tag value: no `,`, `|` or `#`, which delimit the datagram.
 fn tag_value(v: &str) -> String {
@@ -148,8 +150,21 @@ impl std::fmt::Debug for Statsd {
 }
 
 impl Statsd {
-    /// An emitter sending to `address` (`host:port`, default 127.0.0.1:8125).
+    /// An emitter sending to `address`: `host:port` over UDP (default
+    /// 127.0.0.1:8125), or `unix:///path` over a Unix datagram socket (the
+    /// Datadog agent's `dsd.socket`, its recommended transport on the same
+    /// host). Both go through the same bounded queue: a slow or absent
+    /// agent costs dropped, counted lines, never a wait.
     pub fn new(address: &str, host: &str) -> std::io::Result<Statsd> {
+        if let Some(path) = address.strip_prefix(UNIX_SCHEME) {
+            let socket = std::os::unix::net::UnixDatagram::unbound()?;
+            socket.set_nonblocking(true)?;
+            let unix = BufferedUnixMetricSink::from(path, socket);
+            return Ok(Statsd::with_sink(
+                QueuingMetricSink::with_capacity(unix, QUEUE_LINES),
+                host,
+            ));
+        }
         let socket = UdpSocket::bind("0.0.0.0:0")?;
         socket.set_nonblocking(true)?;
         let udp = BufferedUdpMetricSink::from(address, socket)
@@ -465,6 +480,53 @@ impl LineSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent's Unix datagram socket: the same lines, through the same
+    /// queue, to a real listener.
+    #[test]
+    fn lines_reach_a_unix_datagram_socket() {
+        let dir = std::env::temp_dir().join(format!("linewatch-dsd-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("dsd.socket");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        listener
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let s = Statsd::new(&format!("unix://{}", path.display()), "gw-a").unwrap();
+        s.client
+            .count_with_tags("fin", 1)
+            .with_tag("link", "visa-primary")
+            .send();
+        s.raw(&service_check_line(
+            "linewatch.link",
+            Health::Ok,
+            1_700_000_000,
+            "gw-a",
+            &[("link", "visa-primary")],
+            "visa-primary: 1/1 connections established",
+        ));
+        s.flush();
+        drop(s);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < 2 {
+            let n = listener.recv(&mut buf).unwrap();
+            got.extend(
+                String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        assert_eq!(
+            got,
+            [
+                "linewatch.fin:1|c|#link:visa-primary".to_string(),
+                "_sc|linewatch.link|0|d:1700000000|h:gw-a|#link:visa-primary|m:visa-primary: 1/1 connections established".to_string(),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// Distributions against a real UDP listener, byte for byte: one
     /// value per bucket, its count as the sample rate.
