@@ -101,6 +101,60 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the man pages (linewatch.1 and one per subcommand) and the
+    /// bash, zsh and fish completions into DIR, generated from these very
+    /// definitions so they never drift from --help (the package ships them).
+    GenerateDocs {
+        /// Where to write them.
+        dir: PathBuf,
+    },
+}
+
+/// The whole command line as documentation sees it: `check` parses its own
+/// arguments (Nagios' conventions), so its definition stands in for the
+/// pass-through one.
+fn documented_command() -> clap::Command {
+    use clap::CommandFactory;
+    let check = linewatch::mode::check::CheckArgs::command().name("check");
+    let cli = Cli::command();
+    let about = cli
+        .find_subcommand("check")
+        .and_then(|c| c.get_about().cloned());
+    let check = match about {
+        Some(a) => check.about(a),
+        None => check,
+    };
+    cli.mut_subcommand("check", |_| check)
+}
+
+/// Writes the man pages and completions into `dir`.
+fn generate_docs(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let cmd = documented_command();
+    let write = |name: String, page: &clap::Command| -> anyhow::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page.clone()).render(&mut out)?;
+        std::fs::write(dir.join(&name), out).with_context(|| format!("write {name}"))?;
+        Ok(())
+    };
+    write("linewatch.1".into(), &cmd)?;
+    for sub in cmd.get_subcommands() {
+        let page = sub
+            .clone()
+            .name(format!("linewatch-{}", sub.get_name()))
+            .bin_name(format!("linewatch {}", sub.get_name()));
+        write(format!("linewatch-{}.1", sub.get_name()), &page)?;
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut c = cmd.clone();
+        clap_complete::generate_to(shell, &mut c, "linewatch", dir)
+            .with_context(|| format!("write the {shell} completions"))?;
+    }
+    Ok(())
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -288,6 +342,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { args } => {
             let code = linewatch::mode::check::run_cli(args, &mut std::io::stdout().lock());
             Ok(ExitCode::from(code))
+        }
+        Command::GenerateDocs { dir } => {
+            generate_docs(&dir)?;
+            println!("man pages and completions written to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { state_dir, json } => {
             let doc = linewatch::status::read(&state_dir)?;

@@ -540,7 +540,11 @@ fn dogstatsd_lines_reach_the_agents_unix_socket() {
         .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut lines = Vec::new();
     let mut buf = [0u8; 9000];
     while let Ok(n) = listener.recv(&mut buf) {
@@ -552,7 +556,10 @@ fn dogstatsd_lines_reach_the_agents_unix_socket() {
     }
     assert!(!lines.is_empty(), "no datagram on the Unix socket");
     for l in &lines {
-        assert!(common::dogstatsd_line_ok(l), "malformed DogStatsD line: {l}");
+        assert!(
+            common::dogstatsd_line_ok(l),
+            "malformed DogStatsD line: {l}"
+        );
     }
     assert!(
         lines.iter().any(|l| l
