@@ -25,7 +25,6 @@
 mod histogram;
 mod path;
 mod response;
-mod ring;
 mod rtt;
 
 pub use histogram::WindowStats;

@@ -24,14 +24,16 @@
 //!   means (found on a capture of HTTPS, where the pairing of PSH segments
 //!   drifted and a phantom request starved an idle connection).
 //!
-//! Bounds: at most [`OUTSTANDING`] requests per turn; past that they are
-//! counted, not timed.
+//! Bounds: at most [`OUTSTANDING`] requests per turn (a `VecDeque`,
+//! allocated with the first request); past that they are counted, not
+//! timed.
+
+use std::collections::VecDeque;
 
 use crate::event::Side;
 use crate::time::{Duration, Timestamp};
 
 use super::histogram::{boxed_bytes, micros, Slice, Window};
-use super::ring::Ring;
 
 /// Requests remembered while outstanding.
 pub const OUTSTANDING: usize = 16;
@@ -40,7 +42,7 @@ pub const OUTSTANDING: usize = 16;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseMeter {
     /// Start times of requests not answered yet, oldest first.
-    requests: Ring<Timestamp, OUTSTANDING>,
+    requests: VecDeque<Timestamp>,
     /// Whose turn it is: who sent data last.
     turn: Option<Side>,
     /// The peer's turn began with no request outstanding: its messages
@@ -82,7 +84,7 @@ impl ResponseMeter {
             if self.owed > 0 {
                 self.owed -= 1;
             } else if self.requests.len() < OUTSTANDING {
-                self.requests.push(ts);
+                self.requests.push_back(ts);
             } else {
                 self.untimed += 1;
             }
@@ -135,7 +137,7 @@ impl ResponseMeter {
     /// oldest was sent: when that one was sent.
     pub fn awaited(&self) -> Option<Timestamp> {
         match self.turn {
-            Some(Side::Local) => self.requests.first().copied(),
+            Some(Side::Local) => self.requests.front().copied(),
             Some(Side::Peer) | None => None,
         }
     }
@@ -154,11 +156,6 @@ impl ResponseMeter {
         self.owed = 0;
     }
 
-    /// When the oldest outstanding request was sent.
-    pub fn oldest(&self) -> Option<Timestamp> {
-        self.requests.first().copied()
-    }
-
     /// Requests outstanding.
     pub fn outstanding(&self) -> usize {
         self.requests.len()
@@ -166,7 +163,9 @@ impl ResponseMeter {
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
-        self.window.heap_bytes() + boxed_bytes(&self.fresh)
+        self.requests.capacity() * std::mem::size_of::<Timestamp>()
+            + self.window.heap_bytes()
+            + boxed_bytes(&self.fresh)
     }
 }
 
