@@ -216,14 +216,26 @@ pub fn write_json(r: &Report, buf: &mut Vec<u8>) {
     o.end();
 }
 
-/// Non-negative `v` rounded to `places` (3 or 4) decimals, in its
-/// shortest decimal form with at least one decimal (`40.0`, `40.12`):
-/// what serde_json writes for the rounded value.
-fn short_decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
-    let scale: u64 = if places == 4 { 10_000 } else { 1_000 };
-    // Half away from zero, as `f64::round`, for a non-negative value.
+/// Non-negative `v` rounded to `places` decimals (half away from zero, as
+/// `f64::round`), written without `fmt` or the float formatter: replay
+/// writes one summary a connection. `Shortest` trims trailing zeros but
+/// keeps one decimal (`40.0`, `40.12`), which is what serde_json writes for
+/// the rounded value (the JSON); `Fixed` keeps them all (`5.00`: the text).
+fn decimal(buf: &mut Vec<u8>, v: f64, places: u32, form: Form) {
+    let scale = 10u64.pow(places);
     let scaled = (v.max(0.0) * scale as f64 + 0.5) as u64;
     let (mut int, mut frac) = (scaled / scale, scaled % scale);
+    let mut width = places;
+    if form == Form::Shortest {
+        if frac == 0 {
+            width = 1;
+        } else {
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+        }
+    }
     // Digits right to left into a stack buffer, then one copy.
     let mut out = [0u8; 32];
     let mut at = out.len();
@@ -233,15 +245,6 @@ fn short_decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
             *slot = c;
         }
     };
-    let mut width = places;
-    if frac == 0 {
-        width = 1;
-    } else {
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-    }
     for _ in 0..width {
         put(b'0' + (frac % 10) as u8);
         frac /= 10;
@@ -257,18 +260,18 @@ fn short_decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
     buf.extend_from_slice(out.get(at..).unwrap_or_default());
 }
 
-/// `v` with one decimal (`40.1`), without `fmt`: replay writes one such
-/// line per connection.
-fn decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
-    let scale = 10u64.pow(places);
-    let scaled = (v.max(0.0) * scale as f64).round() as u64;
-    let mut digits = itoa::Buffer::new();
-    buf.extend_from_slice(digits.format(scaled / scale).as_bytes());
-    if places > 0 {
-        buf.push(b'.');
-        let frac = digits.format(scaled % scale + scale);
-        buf.extend_from_slice(frac.as_bytes().get(1..).unwrap_or_default());
-    }
+/// How [`decimal`] ends a number.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Form {
+    /// Trailing zeros trimmed, one decimal kept: serde_json's form.
+    Shortest,
+    /// Every decimal place written.
+    Fixed,
+}
+
+/// [`decimal`] in serde_json's form, for the JSON.
+fn short_decimal(buf: &mut Vec<u8>, v: f64, places: u32) {
+    decimal(buf, v, places, Form::Shortest);
 }
 
 /// Whether `r` has anything to show: samples, retransmissions or a
@@ -302,19 +305,19 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
     if let Some(w) = &r.rtt.window {
         sep(buf);
         text(buf, "rtt p50 ");
-        decimal(buf, w.p50_ms, 1);
+        decimal(buf, w.p50_ms, 1, Form::Fixed);
         text(buf, " ms p99 ");
-        decimal(buf, w.p99_ms, 1);
+        decimal(buf, w.p99_ms, 1, Form::Fixed);
         text(buf, " ms (floor ");
-        decimal(buf, r.rtt.floor_ms.unwrap_or(w.min_ms), 1);
+        decimal(buf, r.rtt.floor_ms.unwrap_or(w.min_ms), 1, Form::Fixed);
         text(buf, ")");
     }
     if let Some(w) = &r.response {
         sep(buf);
         text(buf, "response p50 ");
-        decimal(buf, w.p50_ms, 1);
+        decimal(buf, w.p50_ms, 1, Form::Fixed);
         text(buf, " ms p99 ");
-        decimal(buf, w.p99_ms, 1);
+        decimal(buf, w.p99_ms, 1, Form::Fixed);
         text(buf, " ms (");
         buf.extend_from_slice(itoa::Buffer::new().format(w.samples).as_bytes());
         text(buf, " samples");
@@ -337,7 +340,7 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
         if let Some(x) = rate.filter(|x| *x > 0.0) {
             sep(buf);
             text(buf, "retransmitted ");
-            decimal(buf, x * 100.0, 2);
+            decimal(buf, x * 100.0, 2, Form::Fixed);
             text(buf, " % of ");
             text(buf, whose);
         }
