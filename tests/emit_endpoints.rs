@@ -230,6 +230,36 @@ fn config(dir: &std::path::Path, port: u16, statsd: &str) -> std::path::PathBuf 
     path
 }
 
+/// The FIN-from-peer fixture's FIN counter, as DogStatsD receives it.
+const FIN_LINE: &str =
+    "linewatch.fin:1|c|#link:visa-primary,peer:203.0.113.10:5000,side:peer,sender:endpoint";
+
+/// Every line of the datagrams `recv` returns until it times out, each
+/// checked with the DogStatsD grammar; `none` is the failure when there is
+/// not one.
+fn checked_datagrams(
+    mut recv: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+    none: &str,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 9000];
+    while let Ok(n) = recv(&mut buf) {
+        lines.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert!(!lines.is_empty(), "{none}");
+    for l in &lines {
+        assert!(
+            common::dogstatsd_line_ok(l),
+            "malformed DogStatsD line: {l}"
+        );
+    }
+    lines
+}
+
 fn tempdir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("linewatch-emit-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -348,27 +378,8 @@ fn pages_arrive_exactly_once_in_order_through_faults() {
         assert!(!text.contains("secretsecret"), "webhook URL leaked");
     }
     // DogStatsD datagrams, checked line by line.
-    let mut lines = Vec::new();
-    let mut buf = [0u8; 9000];
-    while let Ok(n) = udp.recv(&mut buf) {
-        lines.extend(
-            String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .map(str::to_string),
-        );
-    }
-    assert!(!lines.is_empty(), "no DogStatsD datagram received");
-    for l in &lines {
-        assert!(
-            common::dogstatsd_line_ok(l),
-            "malformed DogStatsD line: {l}"
-        );
-    }
-    assert!(
-        lines.iter().any(|l| l
-            == "linewatch.fin:1|c|#link:visa-primary,peer:203.0.113.10:5000,side:peer,sender:endpoint"),
-        "{lines:#?}"
-    );
+    let lines = checked_datagrams(|b| udp.recv(b), "no DogStatsD datagram received");
+    assert!(lines.iter().any(|l| l == FIN_LINE), "{lines:#?}");
     assert!(
         lines
             .iter()
@@ -545,26 +556,7 @@ fn dogstatsd_lines_reach_the_agents_unix_socket() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut lines = Vec::new();
-    let mut buf = [0u8; 9000];
-    while let Ok(n) = listener.recv(&mut buf) {
-        lines.extend(
-            String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .map(str::to_string),
-        );
-    }
-    assert!(!lines.is_empty(), "no datagram on the Unix socket");
-    for l in &lines {
-        assert!(
-            common::dogstatsd_line_ok(l),
-            "malformed DogStatsD line: {l}"
-        );
-    }
-    assert!(
-        lines.iter().any(|l| l
-            == "linewatch.fin:1|c|#link:visa-primary,peer:203.0.113.10:5000,side:peer,sender:endpoint"),
-        "{lines:#?}"
-    );
+    let lines = checked_datagrams(|b| listener.recv(b), "no datagram on the Unix socket");
+    assert!(lines.iter().any(|l| l == FIN_LINE), "{lines:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
