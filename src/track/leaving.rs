@@ -96,11 +96,7 @@ impl Tracker {
             if !ever_up {
                 self.embryonic = self.embryonic.saturating_sub(1);
             }
-            self.analyzed.now = self
-                .analyzed
-                .now
-                .saturating_sub(usize::from(summary.analytics.is_some()));
-            self.retired.push(summary);
+            self.keep_retired(summary);
             let after = Standing::default();
             self.link_changed(
                 Change {

@@ -24,6 +24,7 @@
 //! outnumber the live ones.
 
 mod analytics;
+mod analyzed;
 mod attribution;
 mod connection;
 mod leaving;
@@ -42,6 +43,8 @@ pub use link::{Link, Standing};
 pub use seq::Seq;
 pub use zeek::{ZeekConn, ZeekRow, ZeekView};
 
+pub use analyzed::AnalyticsStats;
+use analyzed::Analyzed;
 use table::{flow_key, FlowTable, SlotId};
 
 use std::sync::Arc;
@@ -118,16 +121,6 @@ fn feed(
     change
 }
 
-/// Connections with analytics now, and the most there may be
-/// (`[limits] max_analyzed`).
-#[derive(Copy, Clone, Debug, Default)]
-struct Analyzed {
-    now: usize,
-    max: usize,
-    /// New analytics keep their samples for [`Tracker::drain_fresh`].
-    fresh: bool,
-}
-
 /// Puts `conn`'s next deadline in the timer queue if it is earlier than the
 /// one already there. A deadline that moved later (a packet arrived) needs
 /// no new entry: the old one re-arms when it comes due. The deadline's kind
@@ -165,15 +158,6 @@ pub struct LinkView<'a> {
     pub down_since: Option<Timestamp>,
     /// Its connections in the table, in creation order.
     pub connections: Vec<&'a Connection>,
-}
-
-/// What the degradation analytics hold now: the memory benchmark's figure.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct AnalyticsStats {
-    /// Connections with analytics.
-    pub connections: usize,
-    /// Bytes their analytics hold (the boxes and their histograms).
-    pub heap_bytes: usize,
 }
 
 /// Counters the tracker keeps about itself.
@@ -293,11 +277,7 @@ impl Tracker {
                 .remove(slot, |c| c.take_summary(RetireReason::CaptureEnd))
             {
                 summary.retired_at = now.max(summary.retired_at);
-                self.analyzed.now = self
-                    .analyzed
-                    .now
-                    .saturating_sub(usize::from(summary.analytics.is_some()));
-                self.retired.push(summary);
+                self.keep_retired(summary);
             }
         }
         self.timers.clear();
@@ -331,36 +311,6 @@ impl Tracker {
             .enumerate()
             .map(|(i, spec)| Link::new(LinkId::of(i), spec))
             .collect()
-    }
-
-    /// Keep the round-trip and response-time samples of connections that
-    /// start their analytics from now on, for [`Tracker::drain_fresh`]
-    /// (the daemon with DogStatsD; replay does without).
-    pub fn keep_fresh_samples(&mut self, on: bool) {
-        self.analyzed.fresh = on;
-    }
-
-    /// The round-trip and response-time samples taken since the last call,
-    /// bucketed, for the metrics (the daemon asks each status interval).
-    pub fn drain_fresh(&mut self, out: &mut Vec<Fresh>) {
-        for (_, c) in self.flows.iter_mut() {
-            if c.is_analyzed() {
-                c.drain_fresh(out);
-            }
-        }
-    }
-
-    /// What the degradation analytics hold now (walks the table: for
-    /// benchmarks and the status document, not per packet).
-    pub fn analytics_stats(&self) -> AnalyticsStats {
-        let mut heap_bytes = 0;
-        for (_, _, c) in self.flows.iter() {
-            heap_bytes += c.analytics_heap_bytes();
-        }
-        AnalyticsStats {
-            connections: self.analyzed.now,
-            heap_bytes,
-        }
     }
 
     /// Counters the tracker keeps about itself.

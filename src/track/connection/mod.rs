@@ -693,32 +693,4 @@ impl Connection {
             self.dir_mut(from).habits.learn(seg);
         }
     }
-
-    /// The record kept after the connection leaves the table. Its history
-    /// and Zeek rows are moved out, not copied: call it as the connection
-    /// leaves.
-    pub(super) fn take_summary(&mut self, retired: RetireReason) -> ConnectionSummary {
-        let rows = self.zeek.take_rows();
-        let (orig, resp) = self.zeek.current().endpoints();
-        // Before the history is taken: RSTOS0 is read off the history.
-        let conn_state = self.zeek.current().conn_state();
-        ConnectionSummary {
-            link: self.link_name.take(),
-            ends: self.ends,
-            orig,
-            resp,
-            conn_state,
-            history: self.zeek.take_history(),
-            state: self.state,
-            packets: self.local.packets + self.peer.packets,
-            retransmissions: self.local.retransmissions + self.peer.retransmissions,
-            first_ts: self.first_ts,
-            last_ts: self.last_ts,
-            retired,
-            came_up: self.up_since,
-            retired_at: self.last_ts,
-            zeek_rows: rows,
-            analytics: self.analytics.take(),
-        }
-    }
 }
