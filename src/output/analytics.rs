@@ -144,13 +144,13 @@ impl AnalyticsDoc {
 
 /// Appends `r` as JSON to `buf`: the same object as [`AnalyticsDoc`]
 /// serialises to (a test holds them equal), written by hand with
-/// [`JsonLine`] as the rest of the replay's lines are: serde's derive cost
-/// 8,600 instructions a summary on the bench capture.
+/// [`JsonLine`] as the rest of the replay's lines are (replay writes one
+/// per connection; the status document, a few a second, uses serde).
 pub fn write_json(r: &Report, buf: &mut Vec<u8>) {
     // Written from the report, each figure rounded as the document rounds
     // it (ms to the µs, seconds to the ms, rates to 4 decimals) and put
-    // in its shortest form in integer arithmetic: serde_json's float
-    // formatter and `f64::round` were two thirds of this object's cost.
+    // in its shortest form in integer arithmetic, without serde_json's
+    // float formatter.
     let ms = |o: &mut JsonLine<'_>, key: &'static str, v: f64| {
         o.raw(key, |b| short_decimal(b, v, 3));
     };
