@@ -283,6 +283,20 @@ impl Headers {
         });
     }
 
+    /// Moves the headers out into a new value sized to them exactly,
+    /// leaving `self` empty with its capacity: the live capture thread
+    /// keeps one buffer to fill and sends exact copies, so a queue of
+    /// small batches holds small allocations (see `capture::live`).
+    pub fn take_exact(&mut self) -> Headers {
+        let taken = Headers {
+            bytes: self.bytes.as_slice().to_vec(),
+            ends: self.ends.as_slice().to_vec(),
+        };
+        self.bytes.clear();
+        self.ends.clear();
+        taken
+    }
+
     /// Step `i`'s header; `None` when the batch has no headers (not
     /// recording) or the step has none.
     pub fn get(&self, i: usize) -> Option<Header<'_>> {

@@ -398,8 +398,13 @@ impl<'a> Batch<'a> {
         }
         let msg = CaptureMsg::Steps {
             capture: self.index,
-            steps: std::mem::replace(&mut self.steps, Vec::with_capacity(BATCH)),
-            headers: std::mem::take(&mut self.headers),
+            // Exact copies: the batch being filled keeps its capacity
+            // here, and a queued batch costs what it holds, not a full
+            // batch's capacity (a slow low-rate daemon thread queues
+            // many batches of one or two frames: at full capacity each,
+            // 128 of them held 3 MiB).
+            steps: self.steps.drain(..).collect(),
+            headers: self.headers.take_exact(),
         };
         match self.tx.try_send(msg) {
             Ok(()) => {}
