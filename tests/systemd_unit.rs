@@ -55,10 +55,7 @@ fn systemd_analyze_verifies_the_unit() {
     }
     let dir = std::env::temp_dir().join(format!("linewatch-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let unit = unit_text().replace(
-        "/usr/local/bin/linewatch",
-        common::linewatch().to_str().unwrap(),
-    );
+    let unit = unit_text().replace("/usr/bin/linewatch", common::linewatch().to_str().unwrap());
     let path = dir.join("linewatch.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")
