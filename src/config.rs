@@ -244,6 +244,7 @@ struct RawConfig {
     #[serde(default)]
     daemon: RawDaemon,
     statsd: Option<RawStatsd>,
+    metrics: Option<RawMetrics>,
     pagerduty: Option<RawPagerDuty>,
     slack: Option<RawSlack>,
     #[serde(default)]
@@ -262,6 +263,12 @@ struct RawDaemon {
 #[serde(deny_unknown_fields)]
 struct RawStatsd {
     address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -339,6 +346,21 @@ pub struct StatsdConfig {
     /// `host:port` of the agent (default 127.0.0.1:8125).
     pub address: String,
 }
+
+/// `[metrics]`: the OpenMetrics endpoint and status page, off unless the
+/// section is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// The address the HTTP server binds (default `127.0.0.1:9464`). No
+    /// authentication and no TLS: bind it to loopback or a management
+    /// network only. It serves no payload byte and no secret, but link
+    /// names, peer addresses and health.
+    pub listen: std::net::SocketAddr,
+}
+
+/// The default `[metrics] listen`: loopback, Prometheus' port for
+/// exporters of this kind.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// `[pagerduty]`: Events API v2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -468,6 +490,8 @@ pub struct Config {
     pub host: Option<String>,
     /// DogStatsD, if configured.
     pub statsd: Option<StatsdConfig>,
+    /// The OpenMetrics endpoint and status page, if configured.
+    pub metrics: Option<MetricsConfig>,
     /// PagerDuty, if configured.
     pub pagerduty: Option<PagerDutyConfig>,
     /// Slack, if configured.
@@ -489,6 +513,7 @@ impl Default for Config {
             status_interval: DEFAULT_STATUS_INTERVAL,
             host: None,
             statsd: None,
+            metrics: None,
             pagerduty: None,
             slack: None,
             evidence: EvidenceConfig::default(),
@@ -642,7 +667,21 @@ impl Config {
             },
         };
         let evidence = raw.evidence.validate()?;
+        let metrics = match raw.metrics {
+            None => None,
+            Some(m) => {
+                let listen = m.listen.as_deref().unwrap_or(DEFAULT_METRICS_LISTEN);
+                Some(MetricsConfig {
+                    listen: listen.parse().map_err(|_| {
+                        format!(
+                            "[metrics] listen = {listen:?}: give an IP address and port, e.g. \"{DEFAULT_METRICS_LISTEN}\" (loopback: the endpoint has no authentication)"
+                        )
+                    })?,
+                })
+            }
+        };
         Ok(Config {
+            metrics,
             evidence,
             max_analyzed: raw.limits.max_analyzed.unwrap_or(DEFAULT_MAX_ANALYZED),
             links,

@@ -43,6 +43,7 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod report;
+pub mod serve;
 pub mod status;
 pub mod storm;
 pub mod time;

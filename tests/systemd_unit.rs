@@ -126,6 +126,7 @@ fn example_config_documents_and_loads_every_key() {
         "[limits]",
         "[evidence]",
         "[statsd]",
+        "[metrics]",
         "[pagerduty]",
         "[slack]",
         "[[link]]",

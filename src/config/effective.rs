@@ -22,6 +22,8 @@ struct View<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     statsd: Option<Statsd<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pagerduty: Option<PagerDuty<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     slack: Option<Slack>,
@@ -35,6 +37,11 @@ struct Daemon<'a> {
     status_interval: Human,
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Metrics {
+    listen: String,
 }
 
 #[derive(Serialize)]
@@ -227,6 +234,9 @@ impl Config {
             },
             statsd: self.statsd.as_ref().map(|s| Statsd {
                 address: &s.address,
+            }),
+            metrics: self.metrics.as_ref().map(|m| Metrics {
+                listen: m.listen.to_string(),
             }),
             pagerduty: self.pagerduty.as_ref().map(|p| PagerDuty {
                 events_url: &p.events_url,

@@ -141,10 +141,11 @@ impl Signals {
     }
 }
 
-/// The process's one runtime for HTTP delivery, started by the first
-/// destination: both destinations' tasks, their sockets and timers share
-/// its single worker thread (a few requests a minute at most).
-fn runtime() -> std::io::Result<&'static Runtime> {
+/// The process's one runtime for HTTP: delivery, started by the first
+/// destination (both destinations' tasks, their sockets and timers share
+/// its single worker thread: a few requests a minute at most), and the
+/// `[metrics]` endpoint (`crate::serve`: a scrape every few seconds).
+pub(crate) fn runtime() -> std::io::Result<&'static Runtime> {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);

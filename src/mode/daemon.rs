@@ -35,6 +35,7 @@ use crate::evidence::Recording;
 use crate::notify;
 use crate::output::{event_json, event_text, summary};
 use crate::pipeline::apply;
+use crate::serve::Served;
 use crate::status::{self, CaptureDoc, StatusDoc};
 use crate::storm::{Pass, StormControl};
 use crate::time::Timestamp;
@@ -110,12 +111,17 @@ fn log(msg: &str) {
     crate::logging::warn(msg);
 }
 
-/// One event: its JSON line on stdout, at once, and its text in the log.
-fn print_event(out: &mut std::io::StdoutLock<'_>, e: &Event) {
+/// One event: its JSON line on stdout, at once, and its text in the log
+/// (and on the `[metrics]` status page).
+fn print_event(out: &mut std::io::StdoutLock<'_>, e: &Event, served: Option<&Served>) {
     let _ = writeln!(out, "{}", event_json::line(e));
     let _ = out.flush();
+    let text = event_text::line(e);
     // Not through `log`: storm control already kept the event stream.
-    eprintln!("linewatch: {}", event_text::line(e));
+    eprintln!("linewatch: {text}");
+    if let Some(s) = served {
+        s.on_printed(text);
+    }
 }
 
 /// Keeps CAP_NET_RAW and CAP_NET_ADMIN across the switch to `user`, so a
@@ -191,6 +197,8 @@ struct Daemon {
     held: Vec<Event>,
     /// Round-trip and response-time samples on their way to the metrics.
     fresh: Vec<crate::track::Fresh>,
+    /// The `[metrics]` endpoint, when configured.
+    served: Option<Served>,
 }
 
 impl Daemon {
@@ -209,10 +217,10 @@ impl Daemon {
                 .storm
                 .event(e, self.tracker.protection(e), &mut self.held);
             for s in self.held.drain(..) {
-                print_event(&mut out, &s);
+                print_event(&mut out, &s, self.served.as_ref());
             }
             if pass == Pass::Print {
-                print_event(&mut out, e);
+                print_event(&mut out, e, self.served.as_ref());
             }
         }
         self.printed = self.events.len();
@@ -227,7 +235,7 @@ impl Daemon {
         }
         let mut out = self.out.lock();
         for s in self.held.drain(..) {
-            print_event(&mut out, &s);
+            print_event(&mut out, &s, self.served.as_ref());
         }
     }
 
@@ -237,6 +245,9 @@ impl Daemon {
         self.print_new();
         self.printed = 0;
         for e in self.events.drain(..) {
+            if let Some(s) = &self.served {
+                s.on_event(&e);
+            }
             self.emitters.on_event(&e);
         }
         self.print_retired();
@@ -253,7 +264,7 @@ impl Daemon {
         for c in retired {
             let pass = self.storm.summary(&c, &mut self.held);
             for s in self.held.drain(..) {
-                print_event(&mut out, &s);
+                print_event(&mut out, &s, self.served.as_ref());
             }
             if pass == Pass::Print {
                 let _ = writeln!(out, "{}", summary::json_line(&c));
@@ -477,8 +488,12 @@ impl Daemon {
             }
         }
         // Gauges, service checks and the probe heartbeat go out with it,
-        // and the round-trip and response-time samples since the last one.
+        // and the round-trip and response-time samples since the last one;
+        // the endpoint serves it from now on.
         self.emitters.on_status(&doc);
+        if let Some(s) = &self.served {
+            s.on_status(&doc);
+        }
         self.fresh.clear();
         self.tracker.drain_fresh(&mut self.fresh);
         if !self.fresh.is_empty() {
@@ -492,6 +507,9 @@ impl Daemon {
                 "SIGHUP: new config rejected, keeping the running one: {e}"
             )),
             Ok(config) => {
+                if config.metrics != self.config.metrics {
+                    log("SIGHUP: [metrics] changed; the endpoint keeps its address until the next start (systemctl restart linewatch)");
+                }
                 let old_specs: Vec<CaptureSpec> =
                     self.captures.list.iter().map(|c| c.spec.clone()).collect();
                 self.tracker.reconfigure(&config);
@@ -592,8 +610,22 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
+    let served = match &config.metrics {
+        Some(m) => {
+            let host = config.host.clone().unwrap_or_else(crate::emit::hostname);
+            let served =
+                Served::start(m.listen, host).map_err(|e| DaemonError::Setup(e.to_string()))?;
+            log(&format!(
+                "[metrics]: serving /metrics, / and /status.json on http://{}",
+                served.addr
+            ));
+            Some(served)
+        }
+        None => None,
+    };
     let recording = evidence::start(&config, &state_dir);
     let mut d = Daemon {
+        served,
         recording,
         evidence: evidence::Listed::default(),
         emitters,
