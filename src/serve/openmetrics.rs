@@ -324,9 +324,20 @@ fn from_doc(m: &mut FromDoc, doc: &StatusDoc) {
 mod tests {
     use super::*;
 
+    /// Counters with one FIN from the peer of link `l` (a family without
+    /// a series is not written at all).
+    fn one_fin() -> EventCounters {
+        let counters = EventCounters::default();
+        counters
+            .fin
+            .get_or_create(&vec![("link", "l".into()), ("side", "peer".into())])
+            .inc();
+        counters
+    }
+
     #[test]
     fn without_a_document_only_the_build_and_event_counters_show() {
-        let counters = EventCounters::default();
+        let counters = one_fin();
         let text = render(None, &counters, "9.9.9");
         assert!(
             text.contains("linewatch_build_info{version=\"9.9.9\"} 1.0"),
@@ -339,7 +350,7 @@ mod tests {
 
     #[test]
     fn the_classic_format_names_counter_families_with_their_suffix() {
-        let counters = EventCounters::default();
+        let counters = one_fin();
         let text = to_classic(&render(None, &counters, "9.9.9"));
         assert!(
             text.contains("# TYPE linewatch_fin_total counter\n"),
