@@ -6,6 +6,7 @@
 //! link with the health the status document gives. Root only; under
 //! CI=true it must run.
 
+mod common;
 mod live;
 
 use std::io::{Read, Write};
@@ -95,16 +96,7 @@ fn promtool_check(body: &str) {
 fn dom(net: &Net, dir: &std::path::Path) -> String {
     let out = Command::new("ip")
         .args(["netns", "exec", &net.client, "chromium"])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
+        .args(common::CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg("--dump-dom")
         .arg(format!("http://127.0.0.1:{PORT}/"))

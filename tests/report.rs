@@ -176,16 +176,7 @@ fn the_html_report_renders_in_chromium_with_one_line_per_direction() {
     ]);
     let out = common::output_ok(
         Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
+            .args(common::CHROMIUM_FLAGS)
             .arg(format!("--user-data-dir={}", dir.join("profile").display()))
             .arg("--dump-dom")
             .arg(format!("file://{}", page.display())),

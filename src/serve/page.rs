@@ -8,21 +8,7 @@ use std::fmt::Write;
 
 use crate::status::StatusDoc;
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::report::html::escape as esc;
 
 /// A duration in seconds as people read it: `4.2 s`, `3 min 5 s`,
 /// `2 h 10 min`.

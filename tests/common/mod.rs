@@ -248,3 +248,17 @@ fn declared_in(want: &serde_json::Value, have: &serde_json::Value) -> bool {
         _ => want == have,
     }
 }
+
+/// How the tests start Debian's Chromium headless, as root, on a machine
+/// with no way out: without the background-networking flags it tries to
+/// reach Google's hosts at every start.
+pub const CHROMIUM_FLAGS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
