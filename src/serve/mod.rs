@@ -81,8 +81,13 @@ impl std::fmt::Debug for Latest {
 impl Served {
     /// Binds `addr` (an error here stops the daemon at start, as a bad
     /// config does) and serves on the emit runtime. `host` names the
-    /// probe on the page.
-    pub fn start(addr: SocketAddr, host: String) -> Result<Served, ServeError> {
+    /// probe on the page; `links` are the configured links' names, whose
+    /// event counters start at zero.
+    pub fn start<'a>(
+        addr: SocketAddr,
+        host: String,
+        links: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Served, ServeError> {
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| ServeError::Bind { addr, source })?;
         let bound = listener
@@ -93,7 +98,7 @@ impl Served {
             .map_err(|source| ServeError::Bind { addr, source })?;
         let rt = crate::emit::delivery::runtime().map_err(ServeError::Runtime)?;
         let latest = Arc::new(Mutex::new(Latest::default()));
-        let counters = EventCounters::default();
+        let counters = EventCounters::for_links(links);
         let app = Arc::new(App {
             latest: latest.clone(),
             counters: counters.clone(),

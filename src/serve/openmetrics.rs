@@ -42,6 +42,22 @@ fn side_name(s: Side) -> &'static str {
 }
 
 impl EventCounters {
+    /// Counters with a zero series for each of `links` (and each side):
+    /// an alert on `increase(linewatch_reset_total[5m])` then has a series
+    /// to work on before the first RST, and a scrape names every family.
+    pub fn for_links<'a>(links: impl IntoIterator<Item = &'a str>) -> EventCounters {
+        let c = EventCounters::default();
+        for link in links {
+            for side in ["local", "peer"] {
+                let labels = vec![("link", link.to_string()), ("side", side.to_string())];
+                let _ = c.fin.get_or_create(&labels);
+                let _ = c.reset.get_or_create(&labels);
+            }
+            let _ = c.refused.get_or_create(&vec![("link", link.to_string())]);
+        }
+        c
+    }
+
     /// Counts `e` if it is a FIN, a RST or a refused connection.
     pub fn count(&self, e: &Event) {
         let link = e.link.as_deref().unwrap_or("none").to_string();
@@ -187,6 +203,10 @@ fn from_doc(m: &mut FromDoc, doc: &StatusDoc) {
         "link_expected",
         "Connections the link is configured to have",
     );
+    let maintenance = m.gauge(
+        "link_maintenance",
+        "1 while the link is in a maintenance window: its faults are recorded but do not page",
+    );
     let idle = m.gauge(
         "connection_idle_seconds",
         "Seconds since the last packet from each side of a connection of a link",
@@ -237,6 +257,13 @@ fn from_doc(m: &mut FromDoc, doc: &StatusDoc) {
             .get_or_create(&link)
             .set(f64::from(l.established));
         expected.get_or_create(&link).set(f64::from(l.expected));
+        maintenance
+            .get_or_create(&link)
+            .set(if l.verdict.maintenance.is_some() {
+                1.0
+            } else {
+                0.0
+            });
         for c in &l.connections {
             let conn = || vec![("link", l.name.clone()), ("peer", c.peer.clone())];
             let by_side = |side: &'static str| {
