@@ -63,12 +63,39 @@ impl std::fmt::Display for Credential {
     }
 }
 
+/// A destination's credential, and the links that have their own (a
+/// link's `pagerduty = { ... }` or `slack = { ... }`): the Visa line's
+/// pages go to its team's key, the probe's own to the section's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routed {
+    /// The section's credential: links without their own, the probe.
+    pub default: Credential,
+    /// Links with their own, by name.
+    pub per_link: Vec<(String, Credential)>,
+}
+
+impl Routed {
+    /// One credential for everything.
+    pub fn single(c: Credential) -> Routed {
+        Routed {
+            default: c,
+            per_link: Vec::new(),
+        }
+    }
+
+    /// The credential for an entry about `link` (`None`: the probe's).
+    pub fn for_link(&self, link: Option<&str>) -> &Credential {
+        link.and_then(|l| self.per_link.iter().find(|(n, _)| n == l))
+            .map_or(&self.default, |(_, c)| c)
+    }
+}
+
 /// What a destination needs to turn an entry into a request.
 pub trait Destination: Send + Sync + 'static {
     /// Short name for logs and metrics (`pagerduty`, `slack`).
     fn name(&self) -> &'static str;
-    /// The URL to POST to (may be a secret: never logged).
-    fn url(&self) -> &str;
+    /// The URL to POST `entry` to (may be a secret: never logged).
+    fn url(&self, entry: &Entry) -> &str;
     /// The JSON body for an entry, encoded once (secrets added here, not
     /// stored).
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>>;
@@ -354,7 +381,7 @@ async fn run<D: Destination>(
                 continue;
             }
         };
-        let outcome = post(&dest, &client, body).await;
+        let outcome = post(&dest, &client, dest.url(&entry), body).await;
         match outcome {
             Outcome::Accepted => {
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -402,9 +429,14 @@ async fn run<D: Destination>(
 }
 
 /// One POST of `body` and what to do about its answer.
-async fn post<D: Destination>(dest: &D, client: &reqwest::Client, body: Vec<u8>) -> Outcome {
+async fn post<D: Destination>(
+    dest: &D,
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> Outcome {
     let request = client
-        .post(dest.url())
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
     match request.send().await {

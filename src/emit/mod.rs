@@ -91,7 +91,9 @@ fn pagerduty_dest(config: &Config) -> Result<Option<pagerduty::PagerDuty>, Strin
         .map(|pd| {
             Ok(pagerduty::PagerDuty {
                 url: pd.events_url.clone(),
-                routing_key: secret("pagerduty", &pd.routing_key)?,
+                routing_key: routed(config, "pagerduty", &pd.routing_key, |r| {
+                    r.pagerduty.as_ref()
+                })?,
             })
         })
         .transpose()
@@ -104,10 +106,31 @@ fn slack_dest(config: &Config) -> Result<Option<slack::Slack>, String> {
         .as_ref()
         .map(|sl| {
             Ok(slack::Slack {
-                webhook_url: secret("slack", &sl.webhook_url)?,
+                webhook_url: routed(config, "slack", &sl.webhook_url, |r| r.slack.as_ref())?,
             })
         })
         .transpose()
+}
+
+/// A section's credential and the links' own, read; errors name the
+/// section or the link.
+fn routed(
+    config: &Config,
+    section: &str,
+    default: &crate::config::Secret,
+    own: impl Fn(&crate::config::LinkRoutes) -> Option<&crate::config::Secret>,
+) -> Result<delivery::Routed, String> {
+    let mut r = delivery::Routed::single(secret(section, default)?);
+    for l in &config.links {
+        if let Some(s) = own(&l.routes) {
+            let c = s
+                .resolve()
+                .map(delivery::Credential::new)
+                .map_err(|err| format!("link `{}`, {section}: {err}", l.name))?;
+            r.per_link.push((l.name.to_string(), c));
+        }
+    }
+    Ok(r)
 }
 
 /// A section's credential, read; the error names the section.
@@ -233,7 +256,11 @@ impl Emitters {
                 Err(e) => errors.push(e),
             }
         }
-        if config.pagerduty != old.pagerduty {
+        let routes = |c: &Config| -> Vec<crate::config::LinkRoutes> {
+            c.links.iter().map(|l| l.routes.clone()).collect()
+        };
+        let routes_changed = routes(config) != routes(old);
+        if config.pagerduty != old.pagerduty || routes_changed {
             let dir = outbox_root.join("pagerduty");
             restart(
                 &mut self.pagerduty,
@@ -242,7 +269,7 @@ impl Emitters {
                 &mut errors,
             );
         }
-        if config.slack != old.slack {
+        if config.slack != old.slack || routes_changed {
             let dir = outbox_root.join("slack");
             restart(&mut self.slack, slack_dest(config), &dir, &mut errors);
         }
@@ -481,6 +508,13 @@ impl Emitters {
             }
             let _ = w.flush();
         }
+    }
+
+    /// Takes the state directory's maintenance windows
+    /// (`linewatch maintenance`); the next tick pages what they held back
+    /// if they no longer cover it.
+    pub fn set_file_windows(&mut self, windows: Vec<crate::config::maintenance::Window>) {
+        self.policy.set_file_windows(windows);
     }
 
     /// Each link's health now, as the policy judges it: the verdict the

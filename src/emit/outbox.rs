@@ -38,6 +38,11 @@ pub struct Entry {
     pub dedup_key: String,
     /// Trigger or resolve.
     pub action: Action,
+    /// The link it is about (`None`: the probe's own incident), which
+    /// picks the link's own routing key or webhook if it has one. Absent
+    /// in entries older versions stored: those go to the section's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     /// The request body, without secrets.
     pub body: Body,
 }
@@ -295,6 +300,7 @@ mod tests {
         Entry {
             dedup_key: k.into(),
             action: Action::Trigger,
+            link: None,
             body: Body::Slack(SlackMessage { text: k.into() }),
         }
     }

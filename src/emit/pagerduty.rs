@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{Action, Evidence, Notification};
 use crate::status::Health;
 
-use super::delivery::{Credential, Destination};
+use super::delivery::{Destination, Routed};
 use super::outbox::{Body, Entry};
 
 /// The public Events API v2 endpoint.
@@ -105,6 +105,7 @@ pub fn entry(n: &Notification, source: &str) -> Entry {
     Entry {
         dedup_key: n.dedup_key.clone(),
         action: n.action,
+        link: n.link.as_deref().map(String::from),
         body: Body::PagerDuty(Box::new(event(n, source))),
     }
 }
@@ -114,8 +115,9 @@ pub fn entry(n: &Notification, source: &str) -> Entry {
 pub struct PagerDuty {
     /// Events API URL.
     pub url: String,
-    /// The integration's routing key (never logged or stored).
-    pub routing_key: Credential,
+    /// The integration's routing key, and links' own (never logged or
+    /// stored).
+    pub routing_key: Routed,
 }
 
 impl Destination for PagerDuty {
@@ -123,11 +125,12 @@ impl Destination for PagerDuty {
         "pagerduty"
     }
 
-    fn url(&self) -> &str {
+    fn url(&self, _entry: &Entry) -> &str {
         &self.url
     }
 
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {
-        entry.body.encode(Some(self.routing_key.expose()))
+        let key = self.routing_key.for_link(entry.link.as_deref());
+        entry.body.encode(Some(key.expose()))
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{Action, Evidence, EvidenceRef, Notification, Recovered};
 use crate::status::Health;
 
-use super::delivery::{Credential, Destination};
+use super::delivery::{Destination, Routed};
 use super::outbox::{Body, Entry};
 
 /// A Slack message: one text.
@@ -97,6 +97,7 @@ pub fn entry(n: &Notification) -> Entry {
     Entry {
         dedup_key: n.dedup_key.clone(),
         action: n.action,
+        link: n.link.as_deref().map(String::from),
         body: Body::Slack(SlackMessage { text: text(n) }),
     }
 }
@@ -104,8 +105,8 @@ pub fn entry(n: &Notification) -> Entry {
 /// Slack as a delivery destination.
 #[derive(Debug)]
 pub struct Slack {
-    /// The webhook URL (a secret: never logged or stored).
-    pub webhook_url: Credential,
+    /// The webhook URL, and links' own (secrets: never logged or stored).
+    pub webhook_url: Routed,
 }
 
 impl Destination for Slack {
@@ -113,8 +114,8 @@ impl Destination for Slack {
         "slack"
     }
 
-    fn url(&self) -> &str {
-        self.webhook_url.expose()
+    fn url(&self, entry: &Entry) -> &str {
+        self.webhook_url.for_link(entry.link.as_deref()).expose()
     }
 
     fn body(&self, entry: &Entry) -> serde_json::Result<Vec<u8>> {

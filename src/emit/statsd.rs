@@ -345,6 +345,16 @@ impl Statsd {
                 .with_tag("link", &l.name)
                 .with_tag("iface", &iface)
                 .send();
+            // 1 while the link is in a maintenance window (its faults do
+            // not page): a monitor can mute on it.
+            self.client
+                .gauge_with_tags(
+                    "link.maintenance",
+                    u64::from(l.verdict.maintenance.is_some()),
+                )
+                .with_tag("link", &l.name)
+                .with_tag("iface", &iface)
+                .send();
             for c in &l.connections {
                 if let Some(a) = &c.analytics {
                     self.analytics_gauges(&l.name, &c.peer, a);
