@@ -20,6 +20,10 @@ use crate::time::Duration;
 
 mod effective;
 mod evidence;
+pub mod maintenance;
+mod routing;
+
+pub use routing::LinkRoutes;
 
 pub use evidence::{ConfigBytes, EvidenceConfig};
 
@@ -249,6 +253,8 @@ struct RawConfig {
     slack: Option<RawSlack>,
     #[serde(default)]
     evidence: evidence::RawEvidence,
+    #[serde(default)]
+    maintenance: Vec<maintenance::RawWindow>,
 }
 
 #[derive(Deserialize, Default)]
@@ -411,6 +417,8 @@ struct RawLink {
     snaplen: Option<Spanned<u32>>,
     buffer_size: Option<Spanned<u32>>,
     evidence: Option<bool>,
+    pagerduty: Option<routing::RawLinkPagerDuty>,
+    slack: Option<routing::RawLinkSlack>,
 }
 
 /// One watched leased line: the card network's addresses and our patience.
@@ -453,6 +461,8 @@ pub struct LinkSpec {
     pub analytics: crate::track::Limits,
     /// How response starvation counts (`on_starvation`, default warning).
     pub on_starvation: OnStarvation,
+    /// The link's own PagerDuty routing key and Slack webhook, if any.
+    pub routes: LinkRoutes,
 }
 
 impl LinkSpec {
@@ -492,6 +502,9 @@ pub struct Config {
     pub statsd: Option<StatsdConfig>,
     /// The OpenMetrics endpoint and status page, if configured.
     pub metrics: Option<MetricsConfig>,
+    /// `[[maintenance]]` windows: the link's faults do not page during
+    /// them.
+    pub maintenance: Vec<maintenance::Window>,
     /// PagerDuty, if configured.
     pub pagerduty: Option<PagerDutyConfig>,
     /// Slack, if configured.
@@ -514,6 +527,7 @@ impl Default for Config {
             host: None,
             statsd: None,
             metrics: None,
+            maintenance: Vec::new(),
             pagerduty: None,
             slack: None,
             evidence: EvidenceConfig::default(),
@@ -638,6 +652,13 @@ impl Config {
                 evidence: l.evidence.unwrap_or(true),
                 analytics,
                 on_starvation: l.on_starvation.unwrap_or(OnStarvation::Warning),
+                routes: LinkRoutes::parse(
+                    &name,
+                    l.pagerduty,
+                    l.slack,
+                    raw.pagerduty.is_some(),
+                    raw.slack.is_some(),
+                )?,
             });
         }
         let max_flows = match raw.limits.max_flows {
@@ -680,7 +701,14 @@ impl Config {
                 })
             }
         };
+        let names: Vec<&str> = links.iter().map(|l| &*l.name).collect();
+        let maintenance = raw
+            .maintenance
+            .iter()
+            .map(|w| w.validate(&names))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
+            maintenance,
             metrics,
             evidence,
             max_analyzed: raw.limits.max_analyzed.unwrap_or(DEFAULT_MAX_ANALYZED),

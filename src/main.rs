@@ -101,6 +101,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put a link in planned maintenance for the running daemon: its faults
+    /// are recorded as always but do not page until the window ends (a
+    /// fault that outlasts the window pages then; a page already open
+    /// stays). Without LINK, list the windows set this way.
+    Maintenance {
+        /// The link's name, as in linewatch.toml.
+        link: Option<String>,
+        /// How long (e.g. "2h", "90m"), from --from.
+        #[arg(long = "for", value_name = "DURATION")]
+        length: Option<String>,
+        /// When it starts (RFC 3339, e.g. "2026-12-02T01:00:00Z"); default now.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Why, in words (the carrier's change number, say).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// The daemon's state directory (the window goes into its
+        /// maintenance.json, which the daemon reads within a second).
+        #[arg(long, default_value = linewatch::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// The config, to check that LINK is one of its links.
+        #[arg(long, default_value = "/etc/linewatch/linewatch.toml")]
+        config: PathBuf,
+    },
     /// Write the man pages (linewatch.1 and one per subcommand) and the
     /// bash, zsh and fish completions into DIR, generated from these very
     /// definitions so they never drift from --help (the package ships them).
@@ -125,6 +149,66 @@ fn documented_command() -> clap::Command {
         None => check,
     };
     cli.mut_subcommand("check", |_| check)
+}
+
+/// `linewatch maintenance`: adds a window for the running daemon, or lists
+/// them.
+fn maintenance(
+    link: Option<String>,
+    length: Option<String>,
+    from: Option<String>,
+    reason: Option<String>,
+    state_dir: &std::path::Path,
+    config: &std::path::Path,
+) -> anyhow::Result<()> {
+    use linewatch::config::maintenance::{add_to_file, instant, read_file, rfc3339, RawWindow};
+    let now = linewatch::clock::wall_now();
+    let Some(link) = link else {
+        let windows = read_file(state_dir).map_err(anyhow::Error::msg)?;
+        if windows.is_empty() {
+            println!(
+                "no maintenance window set with `linewatch maintenance` in {}",
+                state_dir.display()
+            );
+        }
+        for w in windows {
+            println!(
+                "{}  {} .. {}  {}",
+                w.link,
+                w.from,
+                w.to,
+                w.reason.as_deref().unwrap_or("planned maintenance")
+            );
+        }
+        return Ok(());
+    };
+    let length = length.context("give the window's length with --for, e.g. --for 2h")?;
+    let length = linewatch::time::Duration::parse(&length)
+        .map_err(|e| anyhow::anyhow!("--for {length:?}: {e}"))?;
+    let config = Config::load(config)
+        .with_context(|| "the link is checked against the config: give it with --config")?;
+    let start = match &from {
+        Some(t) => instant("--from", t).map_err(anyhow::Error::msg)?,
+        // Whole seconds: the window reads as people write it.
+        None => linewatch::time::Timestamp::from_parts(now.as_nanos().div_euclid(1_000_000_000), 0),
+    };
+    let raw = RawWindow {
+        link,
+        from: rfc3339(start),
+        to: rfc3339(start.plus(length)),
+        reason,
+    };
+    let names: Vec<&str> = config.links.iter().map(|l| &*l.name).collect();
+    let w = raw.validate(&names).map_err(anyhow::Error::msg)?;
+    add_to_file(state_dir, raw, now).map_err(anyhow::Error::msg)?;
+    println!(
+        "{}: in maintenance from {} to {} ({}); the running daemon takes it within a second",
+        w.link,
+        rfc3339(w.from),
+        rfc3339(w.to),
+        w.reason
+    );
+    Ok(())
 }
 
 /// Writes the man pages and completions into `dir`.
@@ -346,6 +430,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::GenerateDocs { dir } => {
             generate_docs(&dir)?;
             println!("man pages and completions written to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Maintenance {
+            link,
+            length,
+            from,
+            reason,
+            state_dir,
+            config,
+        } => {
+            maintenance(link, length, from, reason, &state_dir, &config)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { state_dir, json } => {

@@ -61,6 +61,7 @@ fn link(name: &str, health: Health, conns: Vec<ConnectionDoc>) -> LinkDoc {
             beyond_count: Health::Ok,
             beyond_count_reason: None,
             incident: None,
+            maintenance: None,
         },
         established,
         expected: 1,

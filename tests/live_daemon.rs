@@ -100,6 +100,59 @@ live_test!(s02b_reset_then_quick_reconnect_is_a_warning_everywhere, {
     assert!(text.starts_with("LINEWATCH WARNING - visa-test"), "{text}");
 });
 
+// `linewatch maintenance` on a running daemon: within a status write the
+// document, hence `linewatch check`, says the link is in maintenance; the
+// FIN that follows is recorded as always and the link judged down.
+live_test!(s02c_maintenance_set_on_a_running_daemon_shows_everywhere, {
+    let mut s = setup("maint", false);
+    let config = s.dir.0.join("linewatch.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args([
+            "maintenance",
+            "visa-test",
+            "--for",
+            "1h",
+            "--reason",
+            "carrier CHG-1234",
+        ])
+        .arg("--state-dir")
+        .arg(&s.daemon.state_dir)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.server.send(Cmd::Close);
+    s.daemon.wait_for("fin", T, |e| e["from"] == "peer");
+    s.daemon.wait_for("link_down", T, |_| true);
+    let deadline = Instant::now() + T;
+    let link = loop {
+        let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
+        let l = doc.links[0].clone();
+        if l.verdict.maintenance.is_some()
+            && l.verdict.health == linewatch::status::Health::Critical
+        {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "{l:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(link.verdict.maintenance.unwrap().reason, "carrier CHG-1234");
+    assert!(link.verdict.incident.is_none(), "no page in the window");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["check", "--link", "visa-test", "--state-dir"])
+        .arg(&s.daemon.state_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("(in maintenance until"), "{text}");
+});
+
 live_test!(s03_client_aborts_rst_from_local, {
     let mut s = setup("rstlocal", false);
     s.client.send(Cmd::Abort);

@@ -130,6 +130,9 @@ fn example_config_documents_and_loads_every_key() {
         "[pagerduty]",
         "[slack]",
         "[[link]]",
+        "[link.pagerduty]",
+        "[link.slack]",
+        "[[maintenance]]",
     ] {
         assert!(
             printed.contains(section),

@@ -29,6 +29,8 @@ struct View<'a> {
     slack: Option<Slack>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     link: Vec<Link<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    maintenance: Vec<super::maintenance::RawWindow>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +135,11 @@ struct Link<'a> {
     path_change_after: Human,
     retransmit_rate_over: f64,
     zero_window_after: Human,
+    // Tables last: TOML writes a link's sub-tables after its values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pagerduty: Option<SecretKeys>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slack: Option<SecretKeys>,
 }
 
 impl<'a> Link<'a> {
@@ -159,6 +166,16 @@ impl<'a> Link<'a> {
             path_change_after: Human(l.analytics.path_change_after),
             retransmit_rate_over: f64::from(l.analytics.retransmit_per_10k) / 100.0,
             zero_window_after: Human(l.analytics.zero_window_after),
+            pagerduty: l
+                .routes
+                .pagerduty
+                .as_ref()
+                .map(|s| secret_keys("routing_key", s)),
+            slack: l
+                .routes
+                .slack
+                .as_ref()
+                .map(|s| secret_keys("webhook_url", s)),
         }
     }
 }
@@ -246,6 +263,16 @@ impl Config {
                 webhook_url: secret_keys("webhook_url", &s.webhook_url),
             }),
             link: self.links.iter().map(Link::new).collect(),
+            maintenance: self
+                .maintenance
+                .iter()
+                .map(|w| super::maintenance::RawWindow {
+                    link: w.link.clone(),
+                    from: super::maintenance::rfc3339(w.from),
+                    to: super::maintenance::rfc3339(w.to),
+                    reason: Some(w.reason.clone()),
+                })
+                .collect(),
         };
         let text = match toml::to_string(&view) {
             Ok(t) => t,

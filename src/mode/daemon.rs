@@ -199,6 +199,9 @@ struct Daemon {
     fresh: Vec<crate::track::Fresh>,
     /// The `[metrics]` endpoint, when configured.
     served: Option<Served>,
+    /// When the state directory's maintenance file was last read (its
+    /// modification time), so it is read again only when it changes.
+    maintenance_read: Option<std::time::SystemTime>,
 }
 
 impl Daemon {
@@ -475,7 +478,44 @@ impl Daemon {
         }
     }
 
+    /// Reads the state directory's maintenance windows when the file
+    /// changed (or `force`: the config's links changed): `linewatch
+    /// maintenance` writes it for the running daemon.
+    fn read_maintenance(&mut self, force: bool) {
+        use crate::config::maintenance;
+        let path = self.state_dir.join(maintenance::MAINTENANCE_FILE);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if !force && modified == self.maintenance_read {
+            return;
+        }
+        self.maintenance_read = modified;
+        let raw = match maintenance::read_file(&self.state_dir) {
+            Ok(raw) => raw,
+            Err(e) => {
+                log(&format!("{e}; its windows are ignored until it is fixed"));
+                Vec::new()
+            }
+        };
+        let names: Vec<&str> = self.config.links.iter().map(|l| &*l.name).collect();
+        let mut windows = Vec::new();
+        for w in &raw {
+            match w.validate(&names) {
+                Ok(w) => windows.push(w),
+                Err(e) => log(&format!("{}: {e}; ignored", path.display())),
+            }
+        }
+        if modified.is_some() {
+            log(&format!(
+                "{} maintenance window(s) from {}",
+                windows.len(),
+                path.display()
+            ));
+        }
+        self.emitters.set_file_windows(windows);
+    }
+
     fn write_status(&mut self) {
+        self.read_maintenance(false);
         let doc = self.status_doc();
         match status::write(&self.state_dir, &doc) {
             Ok(()) => self.emitters.note_state_write(None),
@@ -550,6 +590,8 @@ impl Daemon {
                 if evidence_changed {
                     self.restart_recording();
                 }
+                // The file's windows are checked against the new links.
+                self.read_maintenance(true);
                 log(&format!("SIGHUP: config {} reloaded", path.display()));
             }
         }
@@ -613,8 +655,9 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let served = match &config.metrics {
         Some(m) => {
             let host = config.host.clone().unwrap_or_else(crate::emit::hostname);
-            let served =
-                Served::start(m.listen, host).map_err(|e| DaemonError::Setup(e.to_string()))?;
+            let links = config.links.iter().map(|l| &*l.name);
+            let served = Served::start(m.listen, host, links)
+                .map_err(|e| DaemonError::Setup(e.to_string()))?;
             log(&format!(
                 "[metrics]: serving /metrics, / and /status.json on http://{}",
                 served.addr
@@ -625,6 +668,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     };
     let recording = evidence::start(&config, &state_dir);
     let mut d = Daemon {
+        maintenance_read: None,
         served,
         recording,
         evidence: evidence::Listed::default(),

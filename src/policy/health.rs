@@ -249,6 +249,19 @@ pub struct Verdict {
     /// The incident open on the link, if any.
     #[serde(default)]
     pub incident: Option<OpenIncident>,
+    /// The maintenance window the link is in, if any: its faults are
+    /// recorded but do not page until the window ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<InMaintenance>,
+}
+
+/// A link's current maintenance window, as the status document says it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InMaintenance {
+    /// When it ends (RFC 3339, UTC).
+    pub until: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// A document written before `beyond_count` existed: its findings apart
@@ -294,6 +307,7 @@ impl LinkHealth {
                 beyond_count_reason: (beyond_why != Why::Fine)
                     .then(|| facts.words(beyond_why, spec)),
                 incident,
+                maintenance: None,
             },
             why,
             last_close: None,

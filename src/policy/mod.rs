@@ -34,13 +34,14 @@ pub use evidence::{
     AttributionEvidence, Evidence, EvidenceRef, IcmpEvidence, LastClose, LinkEvidence,
     ProbeEvidence, Recovered,
 };
-pub use health::{Facts, Health, LinkHealth, Verdict, Why};
+pub use health::{Facts, Health, InMaintenance, LinkHealth, Verdict, Why};
 use page::{resolve, trigger, truncate_chars};
 use watch::LinkWatch;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::config::maintenance::Window;
 use crate::config::{Config, PageOn, DEFAULT_HOLD_DOWN};
 use crate::event::{Event, EventKind, LinkId};
 use crate::time::{Duration, Timestamp};
@@ -163,6 +164,10 @@ pub struct Policy {
     probe_trouble: BTreeSet<String>,
     probe_calm_hold: Duration,
     now: Timestamp,
+    /// The config's maintenance windows.
+    config_windows: Vec<Window>,
+    /// Those `linewatch maintenance` wrote into the state directory.
+    file_windows: Vec<Window>,
 }
 
 impl Policy {
@@ -176,7 +181,25 @@ impl Policy {
             probe_trouble: BTreeSet::new(),
             probe_calm_hold: DEFAULT_HOLD_DOWN,
             now: Timestamp::default(),
+            config_windows: config.maintenance.clone(),
+            file_windows: Vec::new(),
         }
+    }
+
+    /// Takes the state directory's maintenance windows (the daemon reads
+    /// the file when it changes).
+    pub fn set_file_windows(&mut self, windows: Vec<Window>) {
+        self.file_windows = windows;
+    }
+
+    /// The window link `name` is in at `now`, if any (of overlapping
+    /// ones, the one that ends last).
+    pub fn window_at(&self, name: &str, now: Timestamp) -> Option<&Window> {
+        self.config_windows
+            .iter()
+            .chain(&self.file_windows)
+            .filter(|w| w.link == name && w.contains(now))
+            .max_by_key(|w| w.to)
     }
 
     /// Takes a reloaded config (SIGHUP). A link that keeps its name keeps
@@ -186,6 +209,7 @@ impl Policy {
     /// config has its open incident resolved (it is no longer watched,
     /// and an incident nobody will ever close is worse than none).
     pub fn reconfigure(&mut self, config: &Config, now: Timestamp, out: &mut Vec<Notification>) {
+        self.config_windows.clone_from(&config.maintenance);
         let mut old = std::mem::take(&mut self.links);
         for spec in &config.links {
             let link = match old.iter().position(|l| l.spec.name == spec.name) {
@@ -393,6 +417,12 @@ impl Policy {
                 });
                 let mut h = LinkHealth::of(LinkId::of(i), &l.spec, &l.facts, self.now, incident);
                 h.last_close = l.last_close.as_ref().map(LastClose::of);
+                h.verdict.maintenance =
+                    self.window_at(&l.spec.name, self.now)
+                        .map(|w| InMaintenance {
+                            until: crate::config::maintenance::rfc3339(w.to),
+                            reason: w.reason.clone(),
+                        });
                 h
             })
             .collect()
@@ -412,6 +442,11 @@ impl Policy {
         cause: Option<&Event>,
         out: &mut Vec<Notification>,
     ) {
+        let window = self
+            .links
+            .get(i)
+            .and_then(|l| self.window_at(&l.spec.name, now))
+            .map(|w| (w.to, w.reason.clone()));
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
@@ -424,7 +459,16 @@ impl Policy {
             l.ok_since = None;
         }
         let paging = pages(health, l.spec.page_on);
+        if !paging {
+            l.held = None;
+        }
         let send = match (&mut l.incident, paging) {
+            // In a maintenance window a new page waits for its end (one
+            // already open is not touched by the window).
+            (None, true) if window.is_some() => {
+                l.held = window;
+                false
+            }
             (None, true) => true,
             (Some(inc), true) => {
                 inc.calm_since = None;
@@ -449,7 +493,16 @@ impl Policy {
             return;
         }
         if let Some(e) = cause.or(l.last.as_ref()) {
-            let n = trigger(l, health, e);
+            let mut n = trigger(l, health, e);
+            if let Some((until, reason)) = l.held.take() {
+                n.summary = format!(
+                    "{} (held during maintenance until {}: {reason})",
+                    n.summary,
+                    crate::config::maintenance::rfc3339(until)
+                );
+                truncate_chars(&mut n.summary, 1024);
+                n.ts = n.ts.max(until);
+            }
             if l.incident.is_none() {
                 l.incident = Some(Incident {
                     severity: health,
@@ -547,6 +600,15 @@ impl Policy {
             });
             if let Some(at) = expiry {
                 self.refresh(i, at, None, out);
+            }
+            // A page held by a maintenance window that has ended: judged
+            // again now, it goes out if the fault is still there.
+            let ended = self.links.get(i).and_then(|l| {
+                let (until, _) = l.held.as_ref()?;
+                (*until <= now && self.window_at(&l.spec.name, now).is_none()).then_some(*until)
+            });
+            if let Some(until) = ended {
+                self.refresh(i, until.max(self.now), None, out);
             }
             let Some(l) = self.links.get_mut(i) else {
                 continue;

@@ -517,3 +517,105 @@ fn a_revised_attribution_updates_the_open_incident_under_its_key() {
         .expect("attribution");
     assert_eq!(a.sender, "middlebox");
 }
+
+/// Feeds a fixture's events with the clock moved before each (as replay
+/// and the daemon do), then `extra` seconds more.
+fn run_ticking(events: &[Event], config: &Config, extra: i64) -> Vec<Notification> {
+    let mut p = Policy::new(config, "gw-a");
+    let mut out = Vec::new();
+    for e in events {
+        p.advance_to(e.ts, &mut out);
+        p.on_event(e, &mut out);
+    }
+    if let Some(last) = events.last() {
+        p.advance_to(last.ts.plus(Duration::from_secs(extra)), &mut out);
+    }
+    out
+}
+
+fn window(from: Timestamp, to: Timestamp) -> Window {
+    Window {
+        link: "visa-primary".into(),
+        from,
+        to,
+        reason: "carrier CHG-1234".into(),
+    }
+}
+
+fn ts_of(events: &[Event], kind: &str) -> Timestamp {
+    events
+        .iter()
+        .find(|e| e.kind.name() == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+        .ts
+}
+
+#[test]
+fn a_fault_inside_a_maintenance_window_does_not_page() {
+    let (events, mut config) = fixture("iso8583-fin-from-peer");
+    let (first, up) = (events[0].ts, ts_of(&events, "link_up"));
+    // The FIN, the link down and its recovery all inside the window.
+    config.maintenance = vec![window(first, up.plus(Duration::from_secs(1)))];
+    assert!(run_ticking(&events, &config, 600).is_empty());
+    // The verdict says so while the window lasts.
+    let mut p = Policy::new(&config, "gw-a");
+    let mut out = Vec::new();
+    for e in events.iter().take_while(|e| e.ts < up) {
+        p.advance_to(e.ts, &mut out);
+        p.on_event(e, &mut out);
+    }
+    let h = &p.link_health()[0];
+    assert_eq!(
+        h.verdict.health,
+        Health::Critical,
+        "the link is down all the same"
+    );
+    let m = h.verdict.maintenance.as_ref().expect("in maintenance");
+    assert_eq!(m.reason, "carrier CHG-1234");
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_fault_that_outlasts_the_window_pages_when_it_ends() {
+    let (events, mut config) = fixture("iso8583-fin-from-peer");
+    let (first, down, up) = (
+        events[0].ts,
+        ts_of(&events, "link_down"),
+        ts_of(&events, "link_up"),
+    );
+    assert!(
+        up.since(down) > Duration::from_secs(2),
+        "the fixture's outage"
+    );
+    let end = down.plus(Duration::from_secs(1));
+    config.maintenance = vec![window(first, end)];
+    let n = run_ticking(&events, &config, 600);
+    assert_eq!(
+        actions(&n),
+        vec![
+            ("trigger", "link_down".to_string()),
+            ("resolve", "recovered".to_string())
+        ]
+    );
+    assert!(n[0].ts >= end, "paged at the window's end, not before");
+    assert!(
+        n[0].summary.contains("held during maintenance until")
+            && n[0].summary.contains("carrier CHG-1234"),
+        "{}",
+        n[0].summary
+    );
+}
+
+#[test]
+fn a_page_open_before_the_window_stays_and_resolves_as_usual() {
+    let (events, mut config) = fixture("iso8583-fin-from-peer");
+    let without = run_ticking(&events, &config, 600);
+    let down = ts_of(&events, "link_down");
+    config.maintenance = vec![window(
+        down.plus(Duration::from_secs(1)),
+        down.plus(Duration::from_secs(86_400)),
+    )];
+    let with = run_ticking(&events, &config, 600);
+    assert_eq!(actions(&with), actions(&without));
+    assert_eq!(with[1].ts, without[1].ts);
+}

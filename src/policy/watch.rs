@@ -33,6 +33,10 @@ pub(super) struct LinkWatch {
     /// The link's latest evidence file (the recorder's, as the store
     /// reported it): pages name it.
     pub(super) evidence_file: Option<EvidenceRef>,
+    /// A page held back by a maintenance window: the fault was there when
+    /// it would have paged, so it pages when the window ends if it still
+    /// is. Holds the window's end and reason, for the page's words.
+    pub(super) held: Option<(Timestamp, String)>,
 }
 
 impl LinkWatch {
@@ -49,6 +53,7 @@ impl LinkWatch {
             last_icmp: None,
             last_close: None,
             evidence_file: None,
+            held: None,
         }
     }
 

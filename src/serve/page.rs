@@ -52,15 +52,21 @@ pub fn render(doc: Option<&StatusDoc>, events: &[String], refresh_s: u32, host: 
         "<p>Status of {} (this page reloads every {refresh_s} s).</p>",
         esc(&crate::time::Timestamp::from_nanos((doc.written_at * 1e9) as i64).utc())
     );
-    h.push_str("<h2>Links</h2>\n<table id=\"links\"><tr><th>link</th><th>health</th><th>why</th><th>established</th><th>interface</th></tr>\n");
+    h.push_str("<h2>Links</h2>\n<table id=\"links\"><tr><th>link</th><th>health</th><th>why</th><th>established</th><th>interface</th><th>maintenance</th></tr>\n");
     for l in &doc.links {
         let health = l.verdict.health;
         let class = health.upper().to_ascii_lowercase();
         let _ = writeln!(
             h,
-            "<tr class=\"link {class}\" data-link=\"{name}\" data-health=\"{upper}\"><td>{name}</td><td>{upper}</td><td>{why}</td><td>{}/{}</td><td>{iface}</td></tr>",
+            "<tr class=\"link {class}\" data-link=\"{name}\" data-health=\"{upper}\"><td>{name}</td><td>{upper}</td><td>{why}</td><td>{}/{}</td><td>{iface}</td><td>{maint}</td></tr>",
             l.established,
             l.expected,
+            maint = l
+                .verdict
+                .maintenance
+                .as_ref()
+                .map(|m| esc(&format!("until {}: {}", m.until, m.reason)))
+                .unwrap_or_default(),
             name = esc(&l.name),
             upper = health.upper(),
             why = esc(&l.verdict.reason),

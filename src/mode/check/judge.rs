@@ -346,6 +346,13 @@ pub fn judge_link(link: &LinkDoc, age: f64, thresholds: &Thresholds) -> LinkVerd
             max: Some(100.0),
         },
     ];
+    // In a maintenance window the state stays what the link is (Icinga's
+    // and Nagios' own downtimes decide their notifications); the words say
+    // why no page went out.
+    let summary = match &link.verdict.maintenance {
+        Some(m) => format!("{summary} (in maintenance until {}: {})", m.until, m.reason),
+        None => summary,
+    };
     LinkVerdict {
         name: link.name.clone(),
         state,

@@ -40,6 +40,7 @@ fn link(name: &str, health: Health, established: u32, conns: Vec<ConnectionDoc>)
             beyond_count: Health::Ok,
             beyond_count_reason: None,
             incident: None,
+            maintenance: None,
         },
         established,
         expected: 1,
