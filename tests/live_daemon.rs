@@ -40,6 +40,37 @@ fn setup(tag: &str, reconnect: bool) -> Setup {
     }
 }
 
+/// `linewatch check --link visa-test` on the daemon's state directory:
+/// its exit code and output.
+fn check_link(state_dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
+        .args(["check", "--link", "visa-test", "--state-dir"])
+        .arg(state_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Reads the status document until its first link satisfies `ok`.
+fn wait_for_link(
+    state_dir: &std::path::Path,
+    ok: impl Fn(&linewatch::status::LinkDoc) -> bool,
+) -> linewatch::status::LinkDoc {
+    let deadline = Instant::now() + T;
+    loop {
+        let doc = linewatch::status::read(state_dir).unwrap();
+        let l = doc.links[0].clone();
+        if ok(&l) {
+            return l;
+        }
+        assert!(Instant::now() < deadline, "{l:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 macro_rules! live_test {
     ($name:ident, $body:expr) => {
         #[test]
@@ -75,28 +106,16 @@ live_test!(s02b_reset_then_quick_reconnect_is_a_warning_everywhere, {
     s.server.send(Cmd::Abort);
     s.daemon.wait_for("reset", T, |e| e["from"] == "peer");
     s.daemon.wait_for("established", T, |_| true);
-    let deadline = Instant::now() + T;
-    let link = loop {
-        let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
-        let l = doc.links[0].clone();
-        if l.established == 1 && l.verdict.health == linewatch::status::Health::Warning {
-            break l;
-        }
-        assert!(Instant::now() < deadline, "{l:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let link = wait_for_link(&s.daemon.state_dir, |l| {
+        l.established == 1 && l.verdict.health == linewatch::status::Health::Warning
+    });
     assert!(
         link.verdict.reason.contains("closed or reset less than 1m"),
         "{}",
         link.verdict.reason
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
-        .args(["check", "--link", "visa-test", "--state-dir"])
-        .arg(&s.daemon.state_dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check_link(&s.daemon.state_dir);
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.starts_with("LINEWATCH WARNING - visa-test"), "{text}");
 });
 
@@ -129,27 +148,13 @@ live_test!(s02c_maintenance_set_on_a_running_daemon_shows_everywhere, {
     s.server.send(Cmd::Close);
     s.daemon.wait_for("fin", T, |e| e["from"] == "peer");
     s.daemon.wait_for("link_down", T, |_| true);
-    let deadline = Instant::now() + T;
-    let link = loop {
-        let doc = linewatch::status::read(&s.daemon.state_dir).unwrap();
-        let l = doc.links[0].clone();
-        if l.verdict.maintenance.is_some()
-            && l.verdict.health == linewatch::status::Health::Critical
-        {
-            break l;
-        }
-        assert!(Instant::now() < deadline, "{l:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let link = wait_for_link(&s.daemon.state_dir, |l| {
+        l.verdict.maintenance.is_some() && l.verdict.health == linewatch::status::Health::Critical
+    });
     assert_eq!(link.verdict.maintenance.unwrap().reason, "carrier CHG-1234");
     assert!(link.verdict.incident.is_none(), "no page in the window");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linewatch"))
-        .args(["check", "--link", "visa-test", "--state-dir"])
-        .arg(&s.daemon.state_dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let (code, text) = check_link(&s.daemon.state_dir);
+    assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("(in maintenance until"), "{text}");
 });
 

@@ -350,6 +350,7 @@ fn a_running_daemon_is_scraped_and_its_page_shows_each_link() {
 
     // The peer closes: the counter by side follows, and the verdict.
     server.send(Cmd::Close);
+    let closed = Instant::now();
     daemon.wait_for("fin", T, |e| e["from"] == "peer");
     daemon.wait_for("link_down", T, |_| true);
     wait_for_line(
@@ -388,7 +389,10 @@ fn a_running_daemon_is_scraped_and_its_page_shows_each_link() {
         },
         "LinewatchLinkDown firing for visa-test",
     );
-    eprintln!("Prometheus alerts: {alerts}");
+    eprintln!(
+        "Prometheus: LinewatchLinkDown firing {:.1} s after the peer's FIN; alerts: {alerts}",
+        closed.elapsed().as_secs_f64()
+    );
 
     // The status page, in a real browser, against the status document.
     let (code, head, json) = get(&net, "/status.json");
