@@ -114,6 +114,10 @@ fn the_package_installs_runs_and_purges_cleanly() {
         "./usr/share/fish/vendor_completions.d/linewatch.fish",
         "./usr/share/doc/linewatch/README.md",
         "./usr/share/doc/linewatch/copyright",
+        "./usr/share/linewatch/contrib/datadog/monitors.json",
+        "./usr/share/linewatch/contrib/datadog/dashboard.json",
+        "./usr/share/linewatch/contrib/prometheus/linewatch.rules.yml",
+        "./usr/share/linewatch/contrib/icinga2/linewatch.conf",
     ] {
         assert!(
             contents.lines().any(|l| l.ends_with(path)),

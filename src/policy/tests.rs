@@ -619,3 +619,29 @@ fn a_page_open_before_the_window_stays_and_resolves_as_usual() {
     assert_eq!(actions(&with), actions(&without));
     assert_eq!(with[1].ts, without[1].ts);
 }
+
+#[test]
+fn a_reloaded_config_brings_its_maintenance_windows() {
+    let (events, config) = fixture("iso8583-fin-from-peer");
+    let mut p = Policy::new(&config, "gw-a");
+    let at = events[0].ts;
+    assert!(p.window_at("visa-primary", at).is_none());
+    let mut reloaded = config.clone();
+    reloaded.maintenance = vec![window(at, at.plus(Duration::from_secs(60)))];
+    let mut out = Vec::new();
+    p.reconfigure(&reloaded, at, &mut out);
+    assert_eq!(
+        p.window_at("visa-primary", at).map(|w| w.reason.as_str()),
+        Some("carrier CHG-1234")
+    );
+    // And the state directory's windows sit beside the config's.
+    p.set_file_windows(vec![Window {
+        reason: "from the command".into(),
+        ..window(at, at.plus(Duration::from_secs(3600)))
+    }]);
+    assert_eq!(
+        p.window_at("visa-primary", at).map(|w| w.reason.as_str()),
+        Some("from the command"),
+        "of overlapping windows, the one that ends last"
+    );
+}
