@@ -130,17 +130,26 @@ fn routed(tag: u32) -> (Net, Router) {
     (net, router)
 }
 
-/// Waits for a connection established after `seen` others, then for the
-/// server to have sent enough for a baseline; returns its local address.
-fn fresh_connection(daemon: &mut Daemon, seen: &mut Vec<String>) -> String {
+/// Waits for a connection established after the last one taken (`after`,
+/// its time; by time, not by address: the client's ephemeral port comes
+/// round again within the test, which once made this wait for a
+/// connection it had already seen), then for the server to have sent
+/// enough for a baseline; returns its local address.
+fn fresh_connection(daemon: &mut Daemon, after: &mut f64) -> String {
     let (_, e) = daemon.wait_for("established", T, |e| {
-        !seen.contains(&e["local"].as_str().unwrap_or("").to_string())
+        e["ts"].as_f64().is_some_and(|t| t > *after)
     });
     let local = e["local"].as_str().unwrap().to_string();
-    seen.push(local.clone());
+    *after = e["ts"].as_f64().unwrap_or(*after);
     // Five heartbeats each way: the server's habits are known.
     std::thread::sleep(Duration::from_millis(1_100));
     local
+}
+
+/// Whether event `e` is about the connection from `local` established at
+/// `since` (not an earlier one from the same port).
+fn is_of(e: &Value, local: &str, since: f64) -> bool {
+    e["local"] == local && e["ts"].as_f64().is_some_and(|t| t >= since)
 }
 
 /// The `refused` event after the first `n`, waiting for it.
@@ -174,13 +183,13 @@ fn attribution_of_router_resets_and_server_fin_rst_and_refusals_in_20_runs_each(
     let config = net.config(&dir.0);
     let mut daemon = Daemon::start(&net, &config, &dir.0);
     let client = Peer::client(&net, true);
-    let mut seen = Vec::new();
+    let mut after = 0.0;
     let mut table = Vec::new();
     for run in 0..RUNS {
         // The router resets the client's next heartbeat in the server's name.
-        let local = fresh_connection(&mut daemon, &mut seen);
+        let local = fresh_connection(&mut daemon, &mut after);
         router.reject_with_reset(&net.server_ip, true);
-        let (_, e) = daemon.wait_for("reset", T, |e| e["local"] == local.as_str());
+        let (_, e) = daemon.wait_for("reset", T, |e| is_of(e, &local, after));
         router.reject_with_reset(&net.server_ip, false);
         table.push(("router reject", run, sender(&e), e["attribution"].clone()));
         if run == 0 {
@@ -208,22 +217,20 @@ fn attribution_of_router_resets_and_server_fin_rst_and_refusals_in_20_runs_each(
         }
 
         // The server aborts: its own RST.
-        let local = fresh_connection(&mut daemon, &mut seen);
+        let local = fresh_connection(&mut daemon, &mut after);
         server.send(Cmd::Abort);
-        let (_, e) = daemon.wait_for("reset", T, |e| e["local"] == local.as_str());
+        let (_, e) = daemon.wait_for("reset", T, |e| is_of(e, &local, after));
         table.push(("server RST", run, sender(&e), e["attribution"].clone()));
 
         // The server closes: its own FIN.
-        let local = fresh_connection(&mut daemon, &mut seen);
+        let local = fresh_connection(&mut daemon, &mut after);
         server.send(Cmd::Close);
-        let (_, e) = daemon.wait_for("fin", T, |e| {
-            e["local"] == local.as_str() && e["from"] == "peer"
-        });
+        let (_, e) = daemon.wait_for("fin", T, |e| is_of(e, &local, after) && e["from"] == "peer");
         table.push(("server FIN", run, sender(&e), e["attribution"].clone()));
 
         // Reconnects refused: first by the router in the server's name,
         // then by the server's host itself (nobody listening).
-        let local = fresh_connection(&mut daemon, &mut seen);
+        let local = fresh_connection(&mut daemon, &mut after);
         let refused = daemon.collect(Duration::ZERO, "refused").len();
         router.reject_with_reset(&net.server_ip, true);
         server.send(Cmd::Abort);
