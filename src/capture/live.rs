@@ -283,7 +283,11 @@ fn run(
     // Frame numbers go on across reopenings: events never cite one twice.
     let mut packets = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let attempt = next.take().unwrap_or_else(|| Source::open_live(spec));
+        // An interface found down is not opened (libpcap refuses it too).
+        let attempt = next
+            .take()
+            .unwrap_or_else(|| Source::open_live(spec))
+            .and_then(|s| s.check_up().map(|()| s));
         match attempt {
             Ok(mut source) => {
                 backoff = StdDuration::from_millis(250);
@@ -448,6 +452,10 @@ fn pump(
         last_loop = Instant::now();
         if stalled || last_stats.elapsed() >= STATS_EVERY {
             last_stats = Instant::now();
+            if let Err(e) = source.check_up() {
+                batch.flush();
+                return Err(e);
+            }
             let before = counters.dropped.load(Ordering::Relaxed)
                 + counters.if_dropped.load(Ordering::Relaxed);
             if let Some(s) = source.stats() {

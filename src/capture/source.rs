@@ -181,6 +181,34 @@ impl Source {
         Ok(())
     }
 
+    /// An error if the live interface is administratively down. libpcap
+    /// reports a downed interface only through the socket's one-shot
+    /// error, which a read can consume before a poll sees it: the capture
+    /// then waited, silent, until the interface came back (a CI run saw
+    /// it). So the capture thread also asks the kernel for the
+    /// interface's flags every few seconds. An interface the kernel does
+    /// not list (`any`, or one that vanished: libpcap reports that
+    /// itself) is not judged here.
+    pub fn check_up(&self) -> Result<(), CaptureError> {
+        let Origin::Interface(name) = &self.origin else {
+            return Ok(());
+        };
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return Ok(());
+        };
+        let mut listed = false;
+        for a in addrs.filter(|a| &a.interface_name == name) {
+            listed = true;
+            if a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP) {
+                return Ok(());
+            }
+        }
+        if listed {
+            return Err(interface_error(&self.origin, "the interface is down"));
+        }
+        Ok(())
+    }
+
     /// libpcap's packet counters (received, kernel drops, interface drops)
     /// since the interface was opened; `None` for a file.
     pub fn stats(&mut self) -> Option<pcap::Stat> {
