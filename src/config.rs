@@ -21,8 +21,10 @@ use crate::time::Duration;
 mod effective;
 mod evidence;
 pub mod maintenance;
+mod metrics;
 mod routing;
 
+pub use metrics::{MetricsConfig, DEFAULT_METRICS_LISTEN};
 pub use routing::LinkRoutes;
 
 pub use evidence::{ConfigBytes, EvidenceConfig};
@@ -248,7 +250,7 @@ struct RawConfig {
     #[serde(default)]
     daemon: RawDaemon,
     statsd: Option<RawStatsd>,
-    metrics: Option<RawMetrics>,
+    metrics: Option<metrics::RawMetrics>,
     pagerduty: Option<RawPagerDuty>,
     slack: Option<RawSlack>,
     #[serde(default)]
@@ -269,12 +271,6 @@ struct RawDaemon {
 #[serde(deny_unknown_fields)]
 struct RawStatsd {
     address: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -352,21 +348,6 @@ pub struct StatsdConfig {
     /// `host:port` of the agent (default 127.0.0.1:8125).
     pub address: String,
 }
-
-/// `[metrics]`: the OpenMetrics endpoint and status page, off unless the
-/// section is there.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// The address the HTTP server binds (default `127.0.0.1:9464`). No
-    /// authentication and no TLS: bind it to loopback or a management
-    /// network only. It serves no payload byte and no secret, but link
-    /// names, peer addresses and health.
-    pub listen: std::net::SocketAddr,
-}
-
-/// The default `[metrics] listen`: loopback, Prometheus' port for
-/// exporters of this kind.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// `[pagerduty]`: Events API v2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -688,19 +669,7 @@ impl Config {
             },
         };
         let evidence = raw.evidence.validate()?;
-        let metrics = match raw.metrics {
-            None => None,
-            Some(m) => {
-                let listen = m.listen.as_deref().unwrap_or(DEFAULT_METRICS_LISTEN);
-                Some(MetricsConfig {
-                    listen: listen.parse().map_err(|_| {
-                        format!(
-                            "[metrics] listen = {listen:?}: give an IP address and port, e.g. \"{DEFAULT_METRICS_LISTEN}\" (loopback: the endpoint has no authentication)"
-                        )
-                    })?,
-                })
-            }
-        };
+        let metrics = raw.metrics.map(metrics::RawMetrics::validate).transpose()?;
         let names: Vec<&str> = links.iter().map(|l| &*l.name).collect();
         let maintenance = raw
             .maintenance

@@ -546,16 +546,11 @@ fn dogstatsd_lines_reach_the_agents_unix_socket() {
         ),
     )
     .unwrap();
-    let out = Command::new(common::linewatch())
-        .args(["replay", "--emit", "live", "--config"])
-        .arg(&cfg)
-        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::output_ok(
+        Command::new(common::linewatch())
+            .args(["replay", "--emit", "live", "--config"])
+            .arg(&cfg)
+            .arg(common::fixtures().join("iso8583-fin-from-peer.pcap")),
     );
     let lines = checked_datagrams(|b| listener.recv(b), "no datagram on the Unix socket");
     assert!(lines.iter().any(|l| l == FIN_LINE), "{lines:#?}");

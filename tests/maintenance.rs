@@ -59,17 +59,12 @@ fn time_of(events: &[Value], kind: &str) -> chrono::DateTime<chrono::Utc> {
 fn posts(dir: &std::path::Path, maintenance: &str) -> Vec<Value> {
     let cfg = config(dir, maintenance);
     let fixture = common::fixtures().join(FIXTURE);
-    let out = std::process::Command::new(common::linewatch())
-        .args(["replay", "--emit", "dry-run", "--config"])
-        .arg(&cfg)
-        .arg(&fixture)
-        .env("LW_TEST_PD_KEY", "test-routing-key-0123456789abcdef")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::output_ok(
+        std::process::Command::new(common::linewatch())
+            .args(["replay", "--emit", "dry-run", "--config"])
+            .arg(&cfg)
+            .arg(&fixture)
+            .env("LW_TEST_PD_KEY", "test-routing-key-0123456789abcdef"),
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -109,6 +109,32 @@ pub fn read_file(state_dir: &Path) -> Result<Vec<RawWindow>, String> {
     }
 }
 
+/// The state directory's windows that name one of `links`, and what was
+/// wrong with the rest (or with the file), in words for the log: a bad
+/// window is ignored, the others still apply.
+pub fn load_file(state_dir: &Path, links: &[super::LinkSpec]) -> (Vec<Window>, Vec<String>) {
+    let path = state_dir.join(MAINTENANCE_FILE);
+    let raw = match read_file(state_dir) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![format!("{e}; its windows are ignored until it is fixed")],
+            )
+        }
+    };
+    let names: Vec<&str> = links.iter().map(|l| &*l.name).collect();
+    let mut windows = Vec::new();
+    let mut problems = Vec::new();
+    for w in &raw {
+        match w.validate(&names) {
+            Ok(w) => windows.push(w),
+            Err(e) => problems.push(format!("{}: {e}; ignored", path.display())),
+        }
+    }
+    (windows, problems)
+}
+
 /// Adds `w` to the state directory's file, dropping windows that ended
 /// before `now` and, past [`MAX_FILE_WINDOWS`], the oldest; written
 /// atomically (temporary file, rename) so the daemon never reads half.

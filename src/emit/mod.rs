@@ -120,25 +120,22 @@ fn routed(
     default: &crate::config::Secret,
     own: impl Fn(&crate::config::LinkRoutes) -> Option<&crate::config::Secret>,
 ) -> Result<delivery::Routed, String> {
-    let mut r = delivery::Routed::single(secret(section, default)?);
+    let mut r = delivery::Routed::single(secret(&format!("[{section}]"), default)?);
     for l in &config.links {
         if let Some(s) = own(&l.routes) {
-            let c = s
-                .resolve()
-                .map(delivery::Credential::new)
-                .map_err(|err| format!("link `{}`, {section}: {err}", l.name))?;
+            let c = secret(&format!("link `{}`, {section}", l.name), s)?;
             r.per_link.push((l.name.to_string(), c));
         }
     }
     Ok(r)
 }
 
-/// A section's credential, read; the error names the section.
-fn secret(section: &str, source: &crate::config::Secret) -> Result<delivery::Credential, String> {
+/// A credential, read; the error names `whose` (a section or a link).
+fn secret(whose: &str, source: &crate::config::Secret) -> Result<delivery::Credential, String> {
     source
         .resolve()
         .map(delivery::Credential::new)
-        .map_err(|err| format!("[{section}]: {err}"))
+        .map_err(|err| format!("{whose}: {err}"))
 }
 
 fn start<D: delivery::Destination>(

@@ -489,20 +489,9 @@ impl Daemon {
             return;
         }
         self.maintenance_read = modified;
-        let raw = match maintenance::read_file(&self.state_dir) {
-            Ok(raw) => raw,
-            Err(e) => {
-                log(&format!("{e}; its windows are ignored until it is fixed"));
-                Vec::new()
-            }
-        };
-        let names: Vec<&str> = self.config.links.iter().map(|l| &*l.name).collect();
-        let mut windows = Vec::new();
-        for w in &raw {
-            match w.validate(&names) {
-                Ok(w) => windows.push(w),
-                Err(e) => log(&format!("{}: {e}; ignored", path.display())),
-            }
+        let (windows, problems) = maintenance::load_file(&self.state_dir, &self.config.links);
+        for p in problems {
+            log(&p);
         }
         if modified.is_some() {
             log(&format!(
@@ -652,20 +641,13 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     emitters.persist_incidents_in(state_dir.join(INCIDENTS_FILE), inherited);
-    let served = match &config.metrics {
-        Some(m) => {
-            let host = config.host.clone().unwrap_or_else(crate::emit::hostname);
-            let links = config.links.iter().map(|l| &*l.name);
-            let served = Served::start(m.listen, host, links)
-                .map_err(|e| DaemonError::Setup(e.to_string()))?;
-            log(&format!(
-                "[metrics]: serving /metrics, / and /status.json on http://{}",
-                served.addr
-            ));
-            Some(served)
-        }
-        None => None,
-    };
+    let served = Served::for_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    if let Some(s) = &served {
+        log(&format!(
+            "[metrics]: serving /metrics, / and /status.json on http://{}",
+            s.addr
+        ));
+    }
     let recording = evidence::start(&config, &state_dir);
     let mut d = Daemon {
         maintenance_read: None,

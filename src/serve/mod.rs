@@ -112,6 +112,17 @@ impl Served {
         })
     }
 
+    /// The endpoint `config`'s `[metrics]` asks for, started; `None`
+    /// without the section.
+    pub fn for_config(config: &crate::config::Config) -> Result<Option<Served>, ServeError> {
+        let Some(m) = &config.metrics else {
+            return Ok(None);
+        };
+        let host = config.host.clone().unwrap_or_else(crate::emit::hostname);
+        let links = config.links.iter().map(|l| &*l.name);
+        Served::start(m.listen, host, links).map(Some)
+    }
+
     /// The daemon wrote `doc`: it is what the endpoint serves from now on.
     pub fn on_status(&self, doc: &StatusDoc) {
         let mut l = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
@@ -219,14 +230,11 @@ impl App {
                     )
                 }
             }
-            "/" => {
-                let events: Vec<String> = latest.events.iter().cloned().collect();
-                reply(
-                    StatusCode::OK,
-                    "text/html; charset=utf-8",
-                    page::render(latest.doc.as_ref(), &events, REFRESH_S, &self.host),
-                )
-            }
+            "/" => reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page::render(latest.doc.as_ref(), &latest.events, REFRESH_S, &self.host),
+            ),
             "/status.json" => match &latest.doc {
                 Some(doc) => match serde_json::to_vec(doc) {
                     Ok(body) => reply(StatusCode::OK, "application/json", body),

@@ -10,26 +10,14 @@ use crate::status::StatusDoc;
 
 use crate::report::html::escape as esc;
 
-/// A duration in seconds as people read it: `4.2 s`, `3 min 5 s`,
-/// `2 h 10 min`.
-fn ago(s: f64) -> String {
-    let s = s.max(0.0);
-    if s < 60.0 {
-        format!("{s:.1} s")
-    } else if s < 3600.0 {
-        format!("{} min {} s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!(
-            "{} h {} min",
-            (s / 3600.0) as u64,
-            ((s % 3600.0) / 60.0) as u64
-        )
-    }
-}
-
 /// Renders the page. `events` are the last printed event lines, oldest
 /// first; `refresh_s` how often the browser reloads it.
-pub fn render(doc: Option<&StatusDoc>, events: &[String], refresh_s: u32, host: &str) -> String {
+pub fn render(
+    doc: Option<&StatusDoc>,
+    events: &std::collections::VecDeque<String>,
+    refresh_s: u32,
+    host: &str,
+) -> String {
     let mut h = String::with_capacity(8 * 1024);
     let _ = write!(
         h,
@@ -82,7 +70,8 @@ pub fn render(doc: Option<&StatusDoc>, events: &[String], refresh_s: u32, host: 
                 esc(&c.local),
                 esc(&c.peer),
                 esc(&c.state),
-                ago(c.idle_s),
+                // The timeline's own duration form (`4.200s`, `3m 5s`).
+                crate::time::Duration::from_nanos((c.idle_s.max(0.0) * 1e9) as i64),
                 c.packets_local,
                 c.packets_peer,
                 c.retransmissions_local,
@@ -136,7 +125,7 @@ mod tests {
 
     #[test]
     fn before_the_first_status_the_page_says_so() {
-        let page = render(None, &[], 5, "gw<1>");
+        let page = render(None, &Default::default(), 5, "gw<1>");
         assert!(page.contains("id=\"no-status\""), "{page}");
         assert!(page.contains("linewatch on gw&lt;1&gt;"), "{page}");
     }
