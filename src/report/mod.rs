@@ -127,8 +127,8 @@ impl Affected {
                 Side::Local => m.on_local_data(p.ts, p.flags.psh()),
                 Side::Peer => {
                     let answer = m.on_peer_data(p.ts, p.flags.psh(), limits.response_sla);
-                    if let Some((us, _)) = answer {
-                        out.push((p.ts, f64::from(us) / 1_000.0));
+                    if let Some(a) = answer {
+                        out.push((p.ts, f64::from(a.us) / 1_000.0));
                     }
                 }
             }

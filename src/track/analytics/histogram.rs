@@ -63,13 +63,6 @@ pub fn midpoint(b: u16) -> f64 {
     low as f64 + (width as f64 - 1.0) / 2.0
 }
 
-/// Heap bytes of an optional boxed slice (the samples kept for the
-/// metrics), the box included.
-pub fn boxed_bytes(s: &Option<Box<Slice>>) -> usize {
-    s.as_deref()
-        .map_or(0, |f| std::mem::size_of::<Slice>() + f.heap_bytes())
-}
-
 /// `n` milliseconds on the packet clock, for the analytics' tests.
 #[cfg(test)]
 pub fn at_ms(n: i64) -> Timestamp {

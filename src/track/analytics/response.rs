@@ -24,25 +24,85 @@
 //!   means (found on a capture of HTTPS, where the pairing of PSH segments
 //!   drifted and a phantom request starved an idle connection).
 //!
-//! Bounds: at most [`OUTSTANDING`] requests per turn (a `VecDeque`,
-//! allocated with the first request); past that they are counted, not
-//! timed.
-
-use std::collections::VecDeque;
+//! The meter pairs and counts; the samples it returns go to the
+//! connection's window of figures ([`super::Analytics`]), so the report's
+//! graph pairs with the same rule and no window.
+//!
+//! Bounds: at most [`OUTSTANDING`] requests per turn, in a ring inside
+//! the meter (no allocation); past that they are counted, not timed.
 
 use crate::event::Side;
 use crate::time::{Duration, Timestamp};
 
-use super::histogram::{boxed_bytes, micros, Slice, Window};
+use super::histogram::micros;
 
 /// Requests remembered while outstanding.
 pub const OUTSTANDING: usize = 16;
 
-/// Response times of one connection.
+/// The start times of the requests outstanding, oldest first: a ring of
+/// [`OUTSTANDING`] in place (a connection's first request allocates
+/// nothing, and reading the oldest follows no pointer).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Requests {
+    at: [Timestamp; OUTSTANDING],
+    /// Index of the oldest.
+    head: u8,
+    len: u8,
+}
+
+impl Requests {
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `ts` (the caller keeps `len` under [`OUTSTANDING`]).
+    fn push_back(&mut self, ts: Timestamp) {
+        let i = (usize::from(self.head) + usize::from(self.len)) % OUTSTANDING;
+        if let Some(slot) = self.at.get_mut(i) {
+            *slot = ts;
+            self.len += 1;
+        }
+    }
+
+    fn front(&self) -> Option<Timestamp> {
+        (self.len > 0)
+            .then(|| self.at.get(usize::from(self.head)).copied())
+            .flatten()
+    }
+
+    fn pop_front(&mut self) -> Option<Timestamp> {
+        let first = self.front()?;
+        self.head = ((usize::from(self.head) + 1) % OUTSTANDING) as u8;
+        self.len -= 1;
+        Some(first)
+    }
+
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// A request answered: what the meter found, for the caller to keep.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The response time, µs.
+    pub us: u32,
+    /// Paired while several requests were outstanding.
+    pub approximate: bool,
+    /// Slower than the SLA.
+    pub slow: bool,
+}
+
+/// Response times of one connection: the pairing and its counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseMeter {
     /// Start times of requests not answered yet, oldest first.
-    requests: VecDeque<Timestamp>,
+    requests: Requests,
     /// Whose turn it is: who sent data last.
     turn: Option<Side>,
     /// The peer's turn began with no request outstanding: its messages
@@ -54,12 +114,6 @@ pub struct ResponseMeter {
     peer_in_message: bool,
     /// Peer requests our next messages answer.
     owed: u32,
-    /// The last minute of samples.
-    pub(super) window: Window,
-    /// Samples since the metrics last took them, and the slow ones (kept
-    /// only when there: the daemon with DogStatsD).
-    pub(super) fresh: Option<Box<Slice>>,
-    pub(super) fresh_slow: u32,
     /// Samples taken, approximate ones among them.
     pub(super) samples: u64,
     pub(super) approximate: u64,
@@ -73,6 +127,7 @@ pub struct ResponseMeter {
 
 impl ResponseMeter {
     /// A local data segment at `ts` (`push`: PSH set, the message ends).
+    #[inline]
     pub fn on_local_data(&mut self, ts: Timestamp, push: bool) {
         if self.turn != Some(Side::Local) {
             // Our turn: what the peer's turn left unpaired never will be.
@@ -93,13 +148,10 @@ impl ResponseMeter {
     }
 
     /// A peer data segment at `ts`. Returns the response time in µs if it
-    /// starts the answer to a request, and whether it was approximate.
-    pub fn on_peer_data(
-        &mut self,
-        ts: Timestamp,
-        push: bool,
-        sla: Duration,
-    ) -> Option<(u32, bool)> {
+    /// starts the answer to a request, and whether it was approximate
+    /// (counted here; the caller keeps the sample).
+    #[inline]
+    pub fn on_peer_data(&mut self, ts: Timestamp, push: bool, sla: Duration) -> Option<Answer> {
         if self.turn != Some(Side::Peer) {
             self.turn = Some(Side::Peer);
             self.peer_in_message = false;
@@ -119,25 +171,22 @@ impl ResponseMeter {
         // Nothing left: the answer goes on in another PSH segment.
         let asked = self.requests.pop_front()?;
         let d = ts.since(asked);
-        let us = micros(d);
-        self.window.record(ts, us, approximate);
-        if let Some(f) = self.fresh.as_deref_mut() {
-            f.record(us, approximate);
-        }
+        let slow = d > sla;
         self.samples += 1;
         self.approximate += u64::from(approximate);
-        self.slow += u64::from(d > sla);
-        if self.fresh.is_some() {
-            self.fresh_slow = self.fresh_slow.saturating_add(u32::from(d > sla));
-        }
-        Some((us, approximate))
+        self.slow += u64::from(slow);
+        Some(Answer {
+            us: micros(d),
+            approximate,
+            slow,
+        })
     }
 
     /// Requests are outstanding and the peer has sent no data since the
     /// oldest was sent: when that one was sent.
     pub fn awaited(&self) -> Option<Timestamp> {
         match self.turn {
-            Some(Side::Local) => self.requests.front().copied(),
+            Some(Side::Local) => self.requests.front(),
             Some(Side::Peer) | None => None,
         }
     }
@@ -160,13 +209,6 @@ impl ResponseMeter {
     pub fn outstanding(&self) -> usize {
         self.requests.len()
     }
-
-    /// Heap bytes it holds.
-    pub fn heap_bytes(&self) -> usize {
-        self.requests.capacity() * std::mem::size_of::<Timestamp>()
-            + self.window.heap_bytes()
-            + boxed_bytes(&self.fresh)
-    }
 }
 
 #[cfg(test)]
@@ -181,10 +223,18 @@ mod tests {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), false);
         r.on_local_data(ms(1), true); // one request in two segments
-        assert_eq!(r.on_peer_data(ms(150), true, SLA), Some((150_000, false)));
+        assert_eq!(
+            r.on_peer_data(ms(150), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((150_000, false))
+        );
         r.on_local_data(ms(1000), true);
-        assert_eq!(r.on_peer_data(ms(1150), false, SLA), Some((150_000, false)));
-        assert_eq!(r.on_peer_data(ms(1151), true, SLA), None); // same answer
+        assert_eq!(
+            r.on_peer_data(ms(1150), false, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((150_000, false))
+        );
+        assert_eq!(r.on_peer_data(ms(1151), true, SLA).map(|a| a.us), None); // same answer
         assert_eq!((r.samples, r.approximate), (2, 0));
     }
 
@@ -193,18 +243,26 @@ mod tests {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), true);
         r.on_local_data(ms(10), true);
-        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, true)));
-        assert_eq!(r.on_peer_data(ms(110), true, SLA), Some((100_000, false)));
+        assert_eq!(
+            r.on_peer_data(ms(100), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((100_000, true))
+        );
+        assert_eq!(
+            r.on_peer_data(ms(110), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((100_000, false))
+        );
         assert_eq!(r.approximate, 1);
     }
 
     #[test]
     fn an_answer_to_the_peers_echo_is_not_a_request() {
         let mut r = ResponseMeter::default();
-        assert_eq!(r.on_peer_data(ms(0), true, SLA), None); // their echo
+        assert_eq!(r.on_peer_data(ms(0), true, SLA).map(|a| a.us), None); // their echo
         r.on_local_data(ms(1), true); // our answer
         assert_eq!(r.outstanding(), 0);
-        assert_eq!(r.on_peer_data(ms(60_000), true, SLA), None); // next echo
+        assert_eq!(r.on_peer_data(ms(60_000), true, SLA).map(|a| a.us), None); // next echo
     }
 }
 
@@ -221,11 +279,19 @@ mod turns {
     fn an_answer_in_several_push_segments_is_one_answer() {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), true);
-        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, false)));
-        assert_eq!(r.on_peer_data(ms(101), true, SLA), None);
-        assert_eq!(r.on_peer_data(ms(102), true, SLA), None);
+        assert_eq!(
+            r.on_peer_data(ms(100), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((100_000, false))
+        );
+        assert_eq!(r.on_peer_data(ms(101), true, SLA).map(|a| a.us), None);
+        assert_eq!(r.on_peer_data(ms(102), true, SLA).map(|a| a.us), None);
         r.on_local_data(ms(500), true);
-        assert_eq!(r.on_peer_data(ms(620), true, SLA), Some((120_000, false)));
+        assert_eq!(
+            r.on_peer_data(ms(620), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((120_000, false))
+        );
         assert_eq!(r.awaited(), None);
     }
 
@@ -236,11 +302,19 @@ mod turns {
         let mut r = ResponseMeter::default();
         r.on_local_data(ms(0), true);
         r.on_local_data(ms(1), true);
-        assert_eq!(r.on_peer_data(ms(100), true, SLA), Some((100_000, true)));
+        assert_eq!(
+            r.on_peer_data(ms(100), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((100_000, true))
+        );
         assert_eq!(r.awaited(), None, "the peer spoke since");
         r.on_local_data(ms(1_000), true);
         assert_eq!(r.unanswered, 1);
         assert_eq!(r.awaited(), Some(ms(1_000)));
-        assert_eq!(r.on_peer_data(ms(1_050), true, SLA), Some((50_000, false)));
+        assert_eq!(
+            r.on_peer_data(ms(1_050), true, SLA)
+                .map(|a| (a.us, a.approximate)),
+            Some((50_000, false))
+        );
     }
 }

@@ -24,7 +24,7 @@
 use crate::time::Timestamp;
 
 use super::super::seq::Seq;
-use super::histogram::{boxed_bytes, micros, Slice, Window};
+use super::histogram::micros;
 
 /// How the timed segment will be recognised.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -40,11 +40,6 @@ enum Key {
 pub struct RttMeter {
     /// The segment being timed: (key, when it passed).
     timed: Option<(Key, Timestamp)>,
-    /// The last minute of samples.
-    pub(super) window: Window,
-    /// Samples since the metrics last took them (kept only when
-    /// there: the daemon with DogStatsD).
-    pub(super) fresh: Option<Box<Slice>>,
     /// The lifetime minimum, µs.
     pub(super) floor: Option<u32>,
     /// Samples taken.
@@ -96,18 +91,9 @@ impl RttMeter {
 
     fn sample(&mut self, ts: Timestamp, sent: Timestamp) -> u32 {
         let us = micros(ts.since(sent));
-        self.window.record(ts, us, false);
-        if let Some(f) = self.fresh.as_deref_mut() {
-            f.record(us, false);
-        }
         self.floor = Some(self.floor.map_or(us, |f| f.min(us)));
         self.samples += 1;
         us
-    }
-
-    /// Heap bytes it holds.
-    pub fn heap_bytes(&self) -> usize {
-        self.window.heap_bytes() + boxed_bytes(&self.fresh)
     }
 }
 

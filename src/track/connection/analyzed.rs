@@ -47,9 +47,10 @@ impl Connection {
         self.analytics.as_deref().map(|a| a.report(now))
     }
 
-    /// Feeds one segment to the analytics. Out of line: most segments of
-    /// a replay belong to connections without them.
-    #[inline(never)]
+    /// Feeds one segment to the analytics ([`Analytics::on_segment`] is
+    /// the call out of line: most segments of a replay with links belong
+    /// to connections without analytics).
+    #[inline]
     pub(super) fn analyze(
         &mut self,
         seg: &Segment,
