@@ -4,7 +4,8 @@
 # 0`), on the bench captures: valgrind instructions on 200k packets, best
 # and median wall of RUNS alternating runs on 5M, in the three modes of
 # scripts/compare-speed.sh (text and JSON without links, every connection
-# analysed; --config with the bench's link). Then `cargo bench --bench
+# analysed; --config with the bench's link), and the median over rounds of
+# on/off in the same round. Then `cargo bench --bench
 # analytics` (memory per connection, the tracker's own cost).
 #
 #   scripts/bench-analytics.sh [RUNS]
@@ -47,8 +48,11 @@ done
 cat "$big" > /dev/null
 for mode in text json config; do
   declare -A t=()
-  for _ in $(seq "$runs"); do
-    for v in off on; do
+  for r in $(seq "$runs"); do
+    # off first in odd rounds, on first in even ones.
+    order="off on"
+    if (( r % 2 == 0 )); then order="on off"; fi
+    for v in $order; do
       s=$(date +%s%N)
       # shellcheck disable=SC2046
       "$bin" replay "$big" $(args $mode $v) > /dev/null
@@ -58,6 +62,10 @@ for mode in text json config; do
   for v in off on; do
     echo "wall $mode analytics-$v $(echo ${t[$v]} | tr ' ' '\n' | sort -n | awk '{a[NR]=$1/1e9} END{printf "best %.3f s, median %.3f s", a[1], a[int((NR+1)/2)]}')"
   done
+  # Each round ran off and on, back to back: the median of on/off over
+  # rounds (a slow spell of the machine falls on both).
+  echo "wall $mode on/off paired median $(paste <(echo ${t[off]} | tr ' ' '\n') <(echo ${t[on]} | tr ' ' '\n') |
+    awk '{print $2/$1}' | sort -n | awk '{a[NR]=$1} END{printf "%+.1f %%", (a[int((NR+1)/2)]-1)*100}')"
   unset t
 done
 (cd "$root" && cargo bench --bench analytics 2>/dev/null)

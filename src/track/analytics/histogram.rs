@@ -20,7 +20,8 @@ use smallvec::SmallVec;
 use crate::time::{Duration, Timestamp};
 
 /// A slice's buckets: the first [`INLINE`] in the slice itself (samples
-/// cluster: a steady line needs a handful), more on the heap.
+/// cluster: a steady line needs a handful), more on the heap. (smallvec's
+/// `union` feature: 40 bytes, not 48, 14 slices a connection.)
 type Buckets = SmallVec<[(u16, u32); INLINE]>;
 /// Buckets a slice holds without a heap allocation.
 const INLINE: usize = 4;

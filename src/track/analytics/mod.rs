@@ -18,7 +18,7 @@
 //! Bounds: one [`Analytics`] per established connection, boxed and made
 //! on the first segment after the handshake, at most
 //! `[limits] max_analyzed` at once (1,024 by default; further connections
-//! go without until one leaves); each is 1,624 bytes, its three windows'
+//! go without until one leaves); each is 1,528 bytes, its three windows'
 //! slices included, plus the buckets a slice holds beyond four (sparse: a
 //! few dozen bytes a slice when samples cluster, at most 1 KiB a slice,
 //! 14 slices with the metrics' fresh ones: 14 KiB at worst).
@@ -681,7 +681,7 @@ mod tests {
     /// change them too.
     #[test]
     fn one_connections_analytics_are_the_documented_size() {
-        assert_eq!(std::mem::size_of::<Analytics>(), 1_624);
+        assert_eq!(std::mem::size_of::<Analytics>(), 1_528);
     }
 
     /// What a segment reads and writes comes first, before the windows.
