@@ -267,6 +267,37 @@ mod tests {
 }
 
 #[cfg(test)]
+mod ring {
+    use super::*;
+
+    use super::super::histogram::at_ms as ms;
+
+    /// The ring keeps the oldest first across its wrap, and holds
+    /// [`OUTSTANDING`] at most: the next is counted, not timed.
+    #[test]
+    fn requests_keep_their_order_across_the_ring_and_its_bound() {
+        let mut q = Requests::default();
+        for round in 0..3i64 {
+            for i in 0..OUTSTANDING as i64 {
+                q.push_back(ms(round * 100 + i));
+            }
+            for i in 0..OUTSTANDING as i64 {
+                assert_eq!(q.pop_front(), Some(ms(round * 100 + i)));
+            }
+            assert!(q.is_empty());
+            q.push_back(ms(7)); // moves the head along before the next round
+            assert_eq!(q.pop_front(), Some(ms(7)));
+        }
+        let mut r = ResponseMeter::default();
+        for i in 0..=OUTSTANDING as i64 {
+            r.on_local_data(ms(i), true);
+        }
+        assert_eq!((r.outstanding(), r.untimed), (OUTSTANDING, 1));
+        assert_eq!(r.awaited(), Some(ms(0)));
+    }
+}
+
+#[cfg(test)]
 mod turns {
     use super::*;
 
