@@ -160,11 +160,12 @@ pub struct Seen {
 /// Analytics of one connection.
 ///
 /// Laid out in the order written (`repr(C)`): first what every segment
-/// reads and writes, together in a few cache lines, then the windows of
-/// figures, touched once per sample. A replay interleaves thousands of
+/// reads and writes, together in about ten cache lines, then the windows
+/// of figures, touched once per sample. A replay interleaves thousands of
 /// connections, so each segment finds its connection's analytics out of
-/// the L1 cache; scattered over 1.5 KiB they cost about ten cache misses
-/// a segment (cachegrind on the bench capture), together a few.
+/// the L1 cache. (cachegrind on the bench capture, analytics on: L1 data
+/// misses 3.75 → 3.60 M with this order, a small gain; instruction misses
+/// 1.19 → 0.95 M with the rare paths out of line.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct Analytics {
