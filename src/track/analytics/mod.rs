@@ -197,6 +197,12 @@ struct Windows {
     response: Window,
 }
 
+impl Windows {
+    fn heap_bytes(&self) -> usize {
+        self.rtt.local.heap_bytes() + self.rtt.peer.heap_bytes() + self.response.heap_bytes()
+    }
+}
+
 /// Samples taken since the metrics last asked: round trips toward the
 /// peer, responses, and how many responses were slow.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -204,6 +210,13 @@ struct FreshSamples {
     rtt: Slice,
     response: Slice,
     slow: u32,
+}
+
+impl FreshSamples {
+    /// Its box and the buckets its slices hold on the heap.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<FreshSamples>() + self.rtt.heap_bytes() + self.response.heap_bytes()
+    }
 }
 
 /// One thing per side, named by the side (never an index).
@@ -225,6 +238,14 @@ impl<T> Pair<T> {
         match side {
             Side::Local => &mut self.local,
             Side::Peer => &mut self.peer,
+        }
+    }
+
+    /// `side`'s and the other side's, both mutable.
+    fn both_mut(&mut self, side: Side) -> (&mut T, &mut T) {
+        match side {
+            Side::Local => (&mut self.local, &mut self.peer),
+            Side::Peer => (&mut self.peer, &mut self.local),
         }
     }
 }
@@ -255,18 +276,8 @@ impl Analytics {
         let from = seen.from;
         let flags = seg.flags;
         let data = seg.payload_len > 0 && !seen.keepalive && !flags.rst();
-        let (s, timing, answering) = match from {
-            Side::Local => (
-                &mut self.sides.local,
-                &mut self.rtt.local,
-                &mut self.rtt.peer,
-            ),
-            Side::Peer => (
-                &mut self.sides.peer,
-                &mut self.rtt.peer,
-                &mut self.rtt.local,
-            ),
-        };
+        let s = self.sides.of_mut(from);
+        let (timing, answering) = self.rtt.both_mut(from);
         // Duplicate ACK: a bare ACK repeating the last one, window unchanged.
         if flags.ack() {
             let bare = seg.payload_len == 0 && flags.0 & 0x07 == 0;
@@ -320,10 +331,7 @@ impl Analytics {
             }
         }
         // Nearly always: no window closed, nothing degraded.
-        if self.sides.local.zero_since.is_some()
-            || self.sides.peer.zero_since.is_some()
-            || self.degraded.is_some()
-        {
+        if self.windows_closed_or_degraded() {
             self.judge_zero_window(ts, limits, out);
         }
     }
@@ -428,6 +436,15 @@ impl Analytics {
             }
             _ => {}
         }
+    }
+
+    /// A receive window is closed, or the connection degraded: what
+    /// [`Analytics::judge_zero_window`] has to look at.
+    #[inline]
+    fn windows_closed_or_degraded(&self) -> bool {
+        self.sides.local.zero_since.is_some()
+            || self.sides.peer.zero_since.is_some()
+            || self.degraded.is_some()
     }
 
     /// A receive window closed past the limit degrades the connection;
@@ -585,12 +602,8 @@ impl Analytics {
     /// Heap bytes it holds, itself included.
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Analytics>()
-            + self.windows.rtt.local.heap_bytes()
-            + self.windows.rtt.peer.heap_bytes()
-            + self.windows.response.heap_bytes()
-            + self.fresh.as_deref().map_or(0, |f| {
-                std::mem::size_of::<FreshSamples>() + f.rtt.heap_bytes() + f.response.heap_bytes()
-            })
+            + self.windows.heap_bytes()
+            + self.fresh.as_deref().map_or(0, FreshSamples::heap_bytes)
     }
 }
 

@@ -41,7 +41,10 @@ pub const OUTSTANDING: usize = 16;
 
 /// The start times of the requests outstanding, oldest first: a ring of
 /// [`OUTSTANDING`] in place (a connection's first request allocates
-/// nothing, and reading the oldest follows no pointer).
+/// nothing, and reading the oldest follows no pointer). Not
+/// `heapless::Deque`: its two `usize` indices and a flag make it 152
+/// bytes against these 130, in every analysed connection, and it has no
+/// `PartialEq` for the meter's derive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Requests {
     at: [Timestamp; OUTSTANDING],
