@@ -1,26 +1,15 @@
-//! Zeek's view of a connection: `conn_state` and `history`, computed from
-//! the same segments, so users can compare linewatch with the tool they
-//! already trust.
-//!
-//! This follows Zeek's TCP analyzer (`TCPSessionAdapter.cc`: endpoint states
-//! INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET and
-//! `update_history`) and `conn_state()` in `base/protocols/conn/main.zeek`.
-//! It is a view only: linewatch's own decisions come from
-//! [`super::connection`]. Zeek's removal timers (attempt, close and reset
-//! delays, expiry, inactivity) and its connection-reuse rule are followed
-//! too, so where Zeek would log several rows for what linewatch tracks as
-//! one connection, [`ZeekView`] keeps them as separate rows.
-//!
-//! Known differences: no checksum validation (a header-only capture cannot
-//! verify TCP checksums, so no `C`), and no content gaps (`G`): Zeek finds
-//! those by reassembling payload, which linewatch never looks at.
+//! One Zeek connection (one conn.log row): Zeek's TCP endpoint states,
+//! its `history` letters, its removal timers and reuse rule, and
+//! `conn_state()`, segment by segment. [`super::ZeekView`] strings these
+//! rows together for one linewatch connection.
 
 use std::net::SocketAddr;
 
 use crate::decode::{Segment, TcpFlags};
 use crate::time::{Duration, Timestamp};
 
-use super::seq::Seq;
+use super::super::seq::Seq;
+use super::ZeekRow;
 
 /// A Zeek TCP endpoint state.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -165,8 +154,6 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(6);
 /// `tcp_inactivity_timeout`, and the UDP one used while still in handshake.
 const INACTIVITY: Duration = Duration::from_secs(300);
 const INACTIVITY_HANDSHAKE: Duration = Duration::from_secs(60);
-/// Rows kept per linewatch connection; beyond, rows are only counted.
-pub const MAX_ROWS: usize = 64;
 
 /// One connection as Zeek would log it.
 #[derive(Clone, Debug)]
@@ -176,10 +163,10 @@ pub struct ZeekConn {
     o: Endpoint,
     r: Endpoint,
     hist_seen: u32,
-    history: String,
+    pub(super) history: String,
     start_time: Option<Timestamp>,
     last_time: Option<Timestamp>,
-    packets: u64,
+    pub(super) packets: u64,
     attempt_at: Option<Timestamp>,
     remove_at: Option<Timestamp>,
 }
@@ -269,7 +256,7 @@ impl ZeekConn {
     }
 
     /// Would Zeek have removed this connection before a packet at `t`?
-    fn removed_by(&self, t: Timestamp) -> bool {
+    pub(super) fn removed_by(&self, t: Timestamp) -> bool {
         let Some(last) = self.last_time else {
             return false;
         };
@@ -318,7 +305,7 @@ impl ZeekConn {
     }
 
     /// Zeek's `IsReuse`: does this SYN start a new connection on the 4-tuple?
-    fn is_reuse(&self, seg: &Segment) -> bool {
+    pub(super) fn is_reuse(&self, seg: &Segment) -> bool {
         let f = seg.flags;
         if !f.syn() {
             return false;
@@ -348,7 +335,7 @@ impl ZeekConn {
     }
 
     /// Feeds one segment of the connection at packet time `ts`.
-    fn observe(&mut self, seg: &Segment, ts: Timestamp) {
+    pub(super) fn observe(&mut self, seg: &Segment, ts: Timestamp) {
         let f = seg.flags;
         let is_orig = seg.src == self.orig;
         let seq = Seq(seg.seq);
@@ -639,7 +626,7 @@ impl ZeekConn {
         }
     }
 
-    fn row(&self) -> ZeekRow {
+    pub(super) fn row(&self) -> ZeekRow {
         ZeekRow {
             orig: self.orig,
             resp: self.resp,
@@ -649,86 +636,6 @@ impl ZeekConn {
             last_ts: self.last_time.unwrap_or_default(),
             packets: self.packets,
         }
-    }
-}
-
-/// One conn.log row as Zeek would write it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZeekRow {
-    /// Zeek's originator.
-    pub orig: SocketAddr,
-    /// Zeek's responder.
-    pub resp: SocketAddr,
-    /// `conn_state`.
-    pub conn_state: &'static str,
-    /// `history`.
-    pub history: String,
-    /// First packet of the row.
-    pub first_ts: Timestamp,
-    /// Last packet time Zeek counts (frozen once both sides closed).
-    pub last_ts: Timestamp,
-    /// Packets in the row.
-    pub packets: u64,
-}
-
-/// Zeek's rows for one linewatch connection: usually one; several where
-/// Zeek's timers or reuse rule would have split it. At most [`MAX_ROWS`].
-#[derive(Clone, Debug)]
-pub struct ZeekView {
-    done: Vec<ZeekRow>,
-    dropped_rows: u64,
-    current: ZeekConn,
-}
-
-impl ZeekView {
-    /// Starts the view at a connection's first segment.
-    pub fn new(first: &Segment) -> ZeekView {
-        ZeekView {
-            done: Vec::new(),
-            dropped_rows: 0,
-            current: ZeekConn::new(first),
-        }
-    }
-
-    /// Feeds one segment at packet time `ts`.
-    pub fn observe(&mut self, seg: &Segment, ts: Timestamp) {
-        if self.current.packets > 0 && (self.current.removed_by(ts) || self.current.is_reuse(seg)) {
-            let next = ZeekConn::new(seg);
-            let finished = std::mem::replace(&mut self.current, next);
-            if self.done.len() < MAX_ROWS - 1 {
-                self.done.push(finished.row());
-            } else {
-                self.dropped_rows += 1;
-            }
-        }
-        self.current.observe(seg, ts);
-    }
-
-    /// The current (last) row's connection.
-    pub fn current(&self) -> &ZeekConn {
-        &self.current
-    }
-
-    /// All rows, the current one last, where Zeek would have logged
-    /// several; empty where it logs one (the current one). Takes them:
-    /// for a connection that is leaving.
-    pub fn take_rows(&mut self) -> Vec<ZeekRow> {
-        if self.done.is_empty() {
-            return Vec::new();
-        }
-        let mut v = std::mem::take(&mut self.done);
-        v.push(self.current.row());
-        v
-    }
-
-    /// The current row's history, taken: for a connection that is leaving.
-    pub fn take_history(&mut self) -> String {
-        std::mem::take(&mut self.current.history)
-    }
-
-    /// Rows that did not fit in [`MAX_ROWS`].
-    pub fn dropped_rows(&self) -> u64 {
-        self.dropped_rows
     }
 }
 
