@@ -244,6 +244,20 @@ impl ZeekConn {
 
     /// Adds `code` the first time `mask` is seen in this direction; returns
     /// whether it had been seen before (Zeek's `CheckHistory`).
+    /// Counts one more of a side's `counter` (zero windows, retransmissions)
+    /// and writes its letter `code` where Zeek's scaled counter says to.
+    fn count_scaled(
+        &mut self,
+        is_orig: bool,
+        counter: fn(&mut Endpoint) -> &mut (u32, u32),
+        code: char,
+    ) {
+        let ep = if is_orig { &mut self.o } else { &mut self.r };
+        if scaled(counter(ep)) {
+            self.add_history(is_orig, code);
+        }
+    }
+
     fn check_history(&mut self, is_orig: bool, mask: u32, code: char) -> bool {
         let mask = if is_orig { mask } else { mask << 16 };
         if self.hist_seen & mask == 0 {
@@ -453,24 +467,10 @@ impl ZeekConn {
             }
         }
         if zero_window {
-            let c = if is_orig {
-                &mut self.o.zero_windows
-            } else {
-                &mut self.r.zero_windows
-            };
-            if scaled(c) {
-                self.add_history(is_orig, 'W');
-            }
+            self.count_scaled(is_orig, |e| &mut e.zero_windows, 'W');
         }
         if rxmit {
-            let c = if is_orig {
-                &mut self.o.rxmit
-            } else {
-                &mut self.r.rxmit
-            };
-            if scaled(c) {
-                self.add_history(is_orig, 'T');
-            }
+            self.count_scaled(is_orig, |e| &mut e.rxmit, 'T');
         }
         if reversal {
             // SYN-ACK seen before its SYN: Zeek flips the roles.
