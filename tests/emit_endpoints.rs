@@ -546,13 +546,36 @@ fn dogstatsd_lines_reach_the_agents_unix_socket() {
         ),
     )
     .unwrap();
-    common::output_ok(
-        Command::new(common::linewatch())
-            .args(["replay", "--emit", "live", "--config"])
-            .arg(&cfg)
-            .arg(common::fixtures().join("iso8583-fin-from-peer.pcap")),
+    let mut child = Command::new(common::linewatch())
+        .args(["replay", "--emit", "live", "--config"])
+        .arg(&cfg)
+        .arg(common::fixtures().join("iso8583-fin-from-peer.pcap"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read while the replay runs, as the agent does: a Unix datagram
+    // socket queues only `net.unix.max_dgram_qlen` datagrams (10 by
+    // default), and the sink, non-blocking so that a slow agent never
+    // stalls the probe, drops what does not fit (a CI run read the first
+    // datagram only, after the replay had ended). Done once the replay
+    // has exited and the queue is empty.
+    let lines = checked_datagrams(
+        |b| loop {
+            match listener.recv(b) {
+                Ok(n) => return Ok(n),
+                Err(e) if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) => return Err(e),
+                Err(_) => {}
+            }
+        },
+        "no datagram on the Unix socket",
     );
-    let lines = checked_datagrams(|b| listener.recv(b), "no datagram on the Unix socket");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(lines.iter().any(|l| l == FIN_LINE), "{lines:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
