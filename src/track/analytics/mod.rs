@@ -20,8 +20,9 @@
 //! `[limits] max_analyzed` at once (1,024 by default; further connections
 //! go without until one leaves); each is 1,528 bytes, its three windows'
 //! slices included, plus the buckets a slice holds beyond four (sparse: a
-//! few dozen bytes a slice when samples cluster, at most 1 KiB a slice,
-//! 14 slices with the metrics' fresh ones: 14 KiB at worst).
+//! few dozen bytes a slice when samples cluster, at most 1,028 bytes a
+//! slice (128 buckets, or 256 counters once they spread), 14 slices with
+//! the metrics' fresh ones: 14 KiB at worst).
 
 mod histogram;
 mod path;
