@@ -63,9 +63,10 @@ for mode in text json config; do
     echo "wall $mode analytics-$v $(echo ${t[$v]} | tr ' ' '\n' | sort -n | awk '{a[NR]=$1/1e9} END{printf "best %.3f s, median %.3f s", a[1], a[int((NR+1)/2)]}')"
   done
   # Each round ran off and on, back to back: the median of on/off over
-  # rounds (a slow spell of the machine falls on both).
+  # rounds (a slow spell of the machine falls on both), and its quartiles
+  # (how much one round's figure wanders).
   echo "wall $mode on/off paired median $(paste <(echo ${t[off]} | tr ' ' '\n') <(echo ${t[on]} | tr ' ' '\n') |
-    awk '{print $2/$1}' | sort -n | awk '{a[NR]=$1} END{printf "%+.1f %%", (a[int((NR+1)/2)]-1)*100}')"
+    awk '{print $2/$1}' | sort -n | awk '{a[NR]=$1} END{q=int((NR+3)/4); printf "%+.1f %% (quartiles %+.1f, %+.1f)", (a[int((NR+1)/2)]-1)*100, (a[q]-1)*100, (a[NR+1-q]-1)*100}')"
   unset t
 done
 (cd "$root" && cargo bench --bench analytics 2>/dev/null)
