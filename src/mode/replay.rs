@@ -239,8 +239,13 @@ pub fn replay_with(
                 .name("replay-printer".into())
                 .spawn_scoped(scope, move || {
                     let mut printer = Printer::new(format, out);
-                    for p in printouts {
+                    for mut p in printouts {
                         printer.print(&p)?;
+                        // The analytics' boxes are freed here: the
+                        // tracker's thread sets replay's pace.
+                        for s in &mut p.summaries {
+                            s.analytics = None;
+                        }
                         // Emptied by the tracker thread, which made what
                         // it holds: allocators free fastest on the thread
                         // that allocated.
