@@ -134,6 +134,49 @@ fn round_trip_time_is_measured_from_acks_and_from_timestamp_echoes() {
     }
 }
 
+/// A jittery line (round trips scattered from 1 to 4 ms) fills its 15 s
+/// histogram slice with more distinct buckets than a slice keeps; then 5 %
+/// of the round trips take 100 ms. The 99th percentile is theirs: the
+/// slice's counters widen to take them (a full slice used to count them in
+/// the nearest bucket it had, and said 4 ms).
+#[test]
+fn outliers_after_a_slice_filled_still_make_the_99th_percentile() {
+    let mut s = scenario("rtt-outliers");
+    let mut c = conv(false);
+    handshake(&mut s, &mut c);
+    // Everything below within one 15 s slice of the packet clock.
+    s.wait((15 - fixture_writer::EPOCH % 15) as f64 + 0.1);
+    let mut truth: Vec<f64> = (0..400u32)
+        .map(|i| 1.0 + f64::from((i * 7_919) % 3_000) / 1_000.0)
+        .collect();
+    for &rtt in &truth {
+        exchange(&mut s, &mut c, rtt, rtt + 2.0);
+    }
+    for _ in 0..20 {
+        exchange(&mut s, &mut c, 100.0, 102.0);
+    }
+    truth.extend([100.0; 20]);
+    let r = replay(&s);
+    let w = r.report().rtt.window.expect("rtt samples");
+    truth.sort_by(f64::total_cmp);
+    let rank = |q: f64| truth[((q * truth.len() as f64).ceil() as usize).max(1) - 1];
+    assert_eq!(w.samples, 420);
+    assert!(close(w.p99_ms, rank(0.99)), "p99 {w:?}");
+    assert!(
+        close(w.p50_ms, rank(0.50)),
+        "p50 {} vs {}: {w:?}",
+        w.p50_ms,
+        rank(0.5)
+    );
+    assert!(
+        close(w.p90_ms, rank(0.90)),
+        "p90 {} vs {}: {w:?}",
+        w.p90_ms,
+        rank(0.9)
+    );
+    assert!(close(w.max_ms, 100.0) && close(w.min_ms, 1.0), "{w:?}");
+}
+
 /// Karn's rule: the original of a retransmitted segment is never timed.
 /// Without it, the ACK after the retransmission would time the original:
 /// a 200 ms timeout plus the round trip.
