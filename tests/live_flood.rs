@@ -282,9 +282,13 @@ fn a_recorded_burst_replays_to_the_lines_the_daemon_printed() {
         show(&printed),
         show(&replayed)
     );
+    // The daemon's capture and tcpdump's are two sockets: under the flood
+    // their stamps of one SYN have differed by 190 µs (a CI rehearsal;
+    // 100 µs was allowed), and so the deadline from it (SYN +
+    // black_hole_after). A wrong deadline is off by seconds.
     for (d, r) in printed.iter().zip(&replayed) {
         for (a, b) in d.1.iter().zip(&r.1) {
-            assert!((a - b).abs() < 1e-4, "{}: {a} vs {b}", d.0);
+            assert!((a - b).abs() < 1e-3, "{}: {a} vs {b}", d.0);
         }
     }
     drop(server);
