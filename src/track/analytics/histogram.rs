@@ -154,16 +154,26 @@ impl Dense {
     #[cold]
     #[inline(never)]
     fn widen(&mut self, b: u16) {
-        let (mut lo, mut hi) = (b, b);
-        for (first, last, _) in self.ranges() {
+        *self = Dense::holding(|| self.ranges().chain([(b, b, 0)]), self.shift);
+    }
+
+    /// Counters at least `1 << shift` buckets wide holding `counts`
+    /// (`(first bucket, last bucket, count)`, read twice: once for their
+    /// span, once to count).
+    fn holding<I>(counts: impl Fn() -> I, shift: u8) -> Dense
+    where
+        I: Iterator<Item = (u16, u16, u32)>,
+    {
+        let (mut lo, mut hi) = (u16::MAX, 0);
+        for (first, last, _) in counts() {
             lo = lo.min(first);
             hi = hi.max(last);
         }
-        let mut wider = Dense::spanning(lo, hi, self.shift);
-        for (first, _, c) in self.ranges() {
-            wider.add(first, c);
+        let mut d = Dense::spanning(lo.min(hi), hi, shift);
+        for (first, _, c) in counts() {
+            d.add(first, c);
         }
-        *self = wider;
+        d
     }
 }
 
@@ -231,16 +241,9 @@ impl Slice {
     #[cold]
     #[inline(never)]
     fn go_dense(&mut self, b: u16) {
-        let (mut lo, mut hi) = (b, b);
-        for &(k, _) in &self.buckets {
-            lo = lo.min(k);
-            hi = hi.max(k);
-        }
-        let mut d = Box::new(Dense::spanning(lo, hi, 0));
-        for &(k, c) in self.buckets.iter().chain([(b, 1)].iter()) {
-            d.add(k, c);
-        }
-        self.dense = Some(d);
+        let sparse = || self.buckets.iter().map(|&(k, c)| (k, k, c));
+        let d = Dense::holding(|| sparse().chain([(b, b, 1)]), 0);
+        self.dense = Some(Box::new(d));
         // Its heap goes: a slice holds one or the other.
         self.buckets = Buckets::new();
     }
