@@ -4,7 +4,11 @@
 //! checks are raw datagrams through the same sink, encoded by the pure
 //! functions below. The sink is a bounded queue drained by cadence's own
 //! thread: when the agent is slow or gone, lines are dropped and counted,
-//! never waited for.
+//! never waited for. That thread flushes its buffer whenever it has caught
+//! up with the queue, so a line leaves within the time the queue takes to
+//! drain (batched under load, alone when the line is quiet), and
+//! [`Statsd::flush`] waits, at most [`DRAIN_LIMIT`], for the thread to
+//! catch up before the process exits.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +25,11 @@ use crate::status::{Health, StatusDoc};
 
 /// Lines the queue holds before dropping.
 pub const QUEUE_LINES: usize = 8192;
+/// How long [`Statsd::flush`] waits for the queue's thread to hand over
+/// the lines queued before it: 8,192 lines take a few milliseconds, so
+/// this is only reached when that thread cannot run (the lines left are
+/// then lost, as a process that exits loses its queue).
+pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Metric name prefix.
 pub const PREFIX: &str = "linewatch";
 /// An `address` starting with this is a Unix datagram socket's path.
@@ -133,6 +142,89 @@ impl MetricSink for Shared {
     }
 }
 
+/// Lines accepted by the queue and lines its thread has handed to the
+/// transport: equal when the queue is idle.
+#[derive(Debug, Default)]
+struct Progress {
+    queued: AtomicU64,
+    handed: AtomicU64,
+}
+
+impl Progress {
+    fn caught_up(&self) -> bool {
+        self.handed.load(Ordering::Acquire) >= self.queued.load(Ordering::Acquire)
+    }
+}
+
+/// The agent's transport (a buffered socket sink) as the queue's thread
+/// sees it: it counts what it is handed, flushes once it has caught up
+/// with the queue, and counts a line it could not take (the agent's socket
+/// full or gone: cadence drops the queue thread's errors) as dropped.
+struct Transport<S> {
+    socket: S,
+    progress: Arc<Progress>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl<S: MetricSink> MetricSink for Transport<S> {
+    fn emit(&self, metric: &str) -> std::io::Result<usize> {
+        let sent = self.socket.emit(metric);
+        if sent.is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.progress.handed.fetch_add(1, Ordering::AcqRel);
+        if self.progress.caught_up() {
+            // A failed flush keeps the buffer for the next one.
+            let _ = self.socket.flush();
+        }
+        sent
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.socket.flush()
+    }
+}
+
+/// The bounded queue in front of a [`Transport`]: counts what it accepts,
+/// and its flush waits (at most [`DRAIN_LIMIT`]) until the transport has
+/// been handed all of it.
+struct Queued {
+    queue: QueuingMetricSink,
+    progress: Arc<Progress>,
+}
+
+impl Queued {
+    fn new(
+        socket: impl MetricSink + Send + Sync + std::panic::RefUnwindSafe + 'static,
+        dropped: &Arc<AtomicU64>,
+    ) -> Queued {
+        let progress = Arc::new(Progress::default());
+        let transport = Transport {
+            socket,
+            progress: progress.clone(),
+            dropped: dropped.clone(),
+        };
+        Queued {
+            queue: QueuingMetricSink::with_capacity(transport, QUEUE_LINES),
+            progress,
+        }
+    }
+}
+
+impl MetricSink for Queued {
+    fn emit(&self, metric: &str) -> std::io::Result<usize> {
+        let n = self.queue.emit(metric)?;
+        self.progress.queued.fetch_add(1, Ordering::AcqRel);
+        Ok(n)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let start = std::time::Instant::now();
+        while !self.progress.caught_up() && start.elapsed() < DRAIN_LIMIT {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.queue.flush()
+    }
+}
+
 /// The DogStatsD emitter.
 pub struct Statsd {
     client: StatsdClient,
@@ -156,23 +248,19 @@ impl Statsd {
     /// host). Both go through the same bounded queue: a slow or absent
     /// agent costs dropped, counted lines, never a wait.
     pub fn new(address: &str, host: &str) -> std::io::Result<Statsd> {
-        if let Some(path) = address.strip_prefix(UNIX_SCHEME) {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let queued = if let Some(path) = address.strip_prefix(UNIX_SCHEME) {
             let socket = std::os::unix::net::UnixDatagram::unbound()?;
             socket.set_nonblocking(true)?;
-            let unix = BufferedUnixMetricSink::from(path, socket);
-            return Ok(Statsd::with_sink(
-                QueuingMetricSink::with_capacity(unix, QUEUE_LINES),
-                host,
-            ));
-        }
-        let socket = UdpSocket::bind("0.0.0.0:0")?;
-        socket.set_nonblocking(true)?;
-        let udp = BufferedUdpMetricSink::from(address, socket)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Statsd::with_sink(
-            QueuingMetricSink::with_capacity(udp, QUEUE_LINES),
-            host,
-        ))
+            Queued::new(BufferedUnixMetricSink::from(path, socket), &dropped)
+        } else {
+            let socket = UdpSocket::bind("0.0.0.0:0")?;
+            socket.set_nonblocking(true)?;
+            let udp = BufferedUdpMetricSink::from(address, socket)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Queued::new(udp, &dropped)
+        };
+        Ok(Statsd::counting(queued, host, dropped))
     }
 
     /// An emitter writing to any sink (dry runs and tests).
@@ -180,8 +268,15 @@ impl Statsd {
         sink: impl MetricSink + Send + Sync + std::panic::RefUnwindSafe + 'static,
         host: &str,
     ) -> Statsd {
+        Statsd::counting(sink, host, Arc::new(AtomicU64::new(0)))
+    }
+
+    fn counting(
+        sink: impl MetricSink + Send + Sync + std::panic::RefUnwindSafe + 'static,
+        host: &str,
+        dropped: Arc<AtomicU64>,
+    ) -> Statsd {
         let sink = Shared(Arc::new(sink));
-        let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
         let client = StatsdClient::builder(PREFIX, sink.clone())
             .with_error_handler(move |_| {
@@ -458,7 +553,10 @@ impl Statsd {
         self.raw(&line);
     }
 
-    /// Pushes buffered lines out.
+    /// Pushes queued and buffered lines out: waits (at most
+    /// [`DRAIN_LIMIT`]) for the queue's thread to hand them over, then
+    /// sends its buffer, so that what was emitted before has left when
+    /// this returns (a process about to exit calls it last).
     pub fn flush(&self) {
         let _ = self.sink.flush();
     }
@@ -536,6 +634,80 @@ mod tests {
             ]
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A transport that takes 1 ms per line, as a loaded host's agent
+    /// socket may: the queue's thread falls behind the emitter.
+    #[derive(Clone, Default)]
+    struct SlowSocket(LineSink);
+
+    impl MetricSink for SlowSocket {
+        fn emit(&self, metric: &str) -> std::io::Result<usize> {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            self.0.emit(metric)
+        }
+    }
+
+    /// A process about to exit flushes last: every line emitted before
+    /// has reached the transport when the flush returns (cadence's own
+    /// flush only sends what its thread has already taken; a CI run of a
+    /// replay lost every line that way).
+    #[test]
+    fn a_flush_waits_until_the_queue_has_handed_over_every_line() {
+        let socket = SlowSocket::default();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let s = Statsd::counting(Queued::new(socket.clone(), &dropped), "gw-a", dropped);
+        for i in 0..50 {
+            s.raw(&format!("linewatch.test:{i}|c"));
+        }
+        s.flush();
+        let lines = socket.0.take();
+        assert_eq!(lines.len(), 50, "{lines:?}");
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("linewatch.test:49|c")
+        );
+        assert_eq!(s.dropped(), 0);
+    }
+
+    /// The daemon never calls flush between events: a lone FIN counter
+    /// leaves as soon as the queue's thread has caught up, not when the
+    /// 512-byte buffer happens to fill (it would wait for the next
+    /// status period's gauges).
+    #[test]
+    fn a_lone_line_leaves_without_a_flush() {
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        listener
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let s = Statsd::new(&listener.local_addr().unwrap().to_string(), "gw-a").unwrap();
+        s.raw("linewatch.fin:1|c|#link:visa-primary");
+        let mut buf = [0u8; 2048];
+        let n = listener.recv(&mut buf).unwrap();
+        assert_eq!(
+            buf.get(..n),
+            Some(&b"linewatch.fin:1|c|#link:visa-primary\n"[..])
+        );
+        drop(s);
+    }
+
+    /// An agent socket that is not there: the lines the transport cannot
+    /// take are counted as dropped (cadence discards its queue thread's
+    /// errors), so `linewatch.emit.statsd_dropped` tells the truth.
+    #[test]
+    fn lines_the_agent_socket_refuses_are_counted_as_dropped() {
+        let dir = std::env::temp_dir().join(format!("linewatch-dsd-gone-{}", std::process::id()));
+        let s = Statsd::new(
+            &format!("unix://{}", dir.join("absent.socket").display()),
+            "gw-a",
+        )
+        .unwrap();
+        for i in 0..100 {
+            s.raw(&format!("linewatch.test:{i}|c|#link:visa-primary"));
+        }
+        s.flush();
+        // The 512-byte buffer holds the first lines for a later send.
+        assert!((80..=100).contains(&s.dropped()), "dropped {}", s.dropped());
     }
 
     /// Distributions against a real UDP listener, byte for byte: one
