@@ -1,4 +1,5 @@
-//! Modes: the edges that drive the core (replay now; daemon and check later).
+//! Modes: the edges that drive the core: replay of a file, the daemon and
+//! the Nagios-style check.
 
 pub mod check;
 pub mod daemon;
