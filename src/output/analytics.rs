@@ -193,6 +193,7 @@ fn lit(buf: &mut Vec<u8>, s: &[u8]) {
     buf.extend_from_slice(s);
 }
 
+/// `v` in decimal digits.
 fn int(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
@@ -250,8 +251,8 @@ fn json_rate(buf: &mut Vec<u8>, rate: Option<f64>) {
 fn decimal<const PLACES: usize>(buf: &mut Vec<u8>, v: f64, form: Form) {
     let scale = 10u64.pow(PLACES as u32);
     let scaled = (v.max(0.0) * scale as f64 + 0.5) as u64;
-    let (int, mut frac) = (scaled / scale, scaled % scale);
-    buf.extend_from_slice(itoa::Buffer::new().format(int).as_bytes());
+    let (whole, mut frac) = (scaled / scale, scaled % scale);
+    int(buf, whole);
     // The fraction's digits, zero-padded: `.` and PLACES digits.
     let mut digits = *b".0000000";
     let mut width = PLACES.min(digits.len() - 1);
@@ -309,7 +310,6 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
     if !has_figures(r) {
         return false;
     }
-    let text = |buf: &mut Vec<u8>, s: &str| buf.extend_from_slice(s.as_bytes());
     let mut first = true;
     let mut sep = |buf: &mut Vec<u8>| {
         if !first {
@@ -319,34 +319,34 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
     };
     if let Some(w) = &r.rtt.window {
         sep(buf);
-        text(buf, "rtt p50 ");
+        lit(buf, b"rtt p50 ");
         decimal::<1>(buf, w.p50_ms, Form::Fixed);
-        text(buf, " ms p99 ");
+        lit(buf, b" ms p99 ");
         decimal::<1>(buf, w.p99_ms, Form::Fixed);
-        text(buf, " ms (floor ");
+        lit(buf, b" ms (floor ");
         decimal::<1>(buf, r.rtt.floor_ms.unwrap_or(w.min_ms), Form::Fixed);
-        text(buf, ")");
+        lit(buf, b")");
     }
     if let Some(w) = &r.response {
         sep(buf);
-        text(buf, "response p50 ");
+        lit(buf, b"response p50 ");
         decimal::<1>(buf, w.p50_ms, Form::Fixed);
-        text(buf, " ms p99 ");
+        lit(buf, b" ms p99 ");
         decimal::<1>(buf, w.p99_ms, Form::Fixed);
-        text(buf, " ms (");
-        buf.extend_from_slice(itoa::Buffer::new().format(w.samples).as_bytes());
-        text(buf, " samples");
+        lit(buf, b" ms (");
+        int(buf, u64::from(w.samples));
+        lit(buf, b" samples");
         if w.approximate > 0 {
-            text(buf, ", ");
-            buf.extend_from_slice(itoa::Buffer::new().format(w.approximate).as_bytes());
-            text(buf, " approximate");
+            lit(buf, b", ");
+            int(buf, u64::from(w.approximate));
+            lit(buf, b" approximate");
         }
-        text(buf, ")");
+        lit(buf, b")");
     }
     if r.slow_responses > 0 {
         sep(buf);
-        buf.extend_from_slice(itoa::Buffer::new().format(r.slow_responses).as_bytes());
-        text(buf, " slow responses");
+        int(buf, r.slow_responses);
+        lit(buf, b" slow responses");
     }
     for (whose, rate) in [
         ("ours", r.local.retransmit_rate),
@@ -354,10 +354,10 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
     ] {
         if let Some(x) = rate.filter(|x| *x > 0.0) {
             sep(buf);
-            text(buf, "retransmitted ");
+            lit(buf, b"retransmitted ");
             decimal::<2>(buf, x * 100.0, Form::Fixed);
-            text(buf, " % of ");
-            text(buf, whose);
+            lit(buf, b" % of ");
+            lit(buf, whose.as_bytes());
         }
     }
     for (whose, z) in [
@@ -366,8 +366,8 @@ pub fn write_text(r: &Report, buf: &mut Vec<u8>) -> bool {
     ] {
         if z.as_nanos() > 0 {
             sep(buf);
-            text(buf, whose);
-            text(buf, " window closed ");
+            lit(buf, whose.as_bytes());
+            lit(buf, b" window closed ");
             z.write_human(buf);
         }
     }
