@@ -636,6 +636,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A real UDP listener (reads time out after 5 s) and an emitter
+    /// sending to it.
+    fn udp_agent() -> (UdpSocket, Statsd) {
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        listener
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let s = Statsd::new(&listener.local_addr().unwrap().to_string(), "gw-a").unwrap();
+        (listener, s)
+    }
+
     /// A transport that takes 1 ms per line, as a loaded host's agent
     /// socket may: the queue's thread falls behind the emitter.
     #[derive(Clone, Default)]
@@ -676,11 +687,7 @@ mod tests {
     /// status period's gauges).
     #[test]
     fn a_lone_line_leaves_without_a_flush() {
-        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
-        listener
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let s = Statsd::new(&listener.local_addr().unwrap().to_string(), "gw-a").unwrap();
+        let (listener, s) = udp_agent();
         s.raw("linewatch.fin:1|c|#link:visa-primary");
         let mut buf = [0u8; 2048];
         let n = listener.recv(&mut buf).unwrap();
@@ -715,11 +722,7 @@ mod tests {
     #[test]
     fn round_trips_and_responses_are_distributions_with_sample_rates() {
         use crate::track::{Fresh, Measure};
-        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
-        listener
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let mut s = Statsd::new(&listener.local_addr().unwrap().to_string(), "gw-a").unwrap();
+        let (listener, mut s) = udp_agent();
         let ends = crate::event::Endpoints {
             local: "10.0.0.5:40123".parse().unwrap(),
             peer: "203.0.113.10:5000".parse().unwrap(),
