@@ -28,7 +28,6 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::evidence::{Recording, StoreError};
 use crate::pipeline::{apply, FileFront, FrontEnd, Step};
-use crate::storm::StormControl;
 use crate::time::Timestamp;
 use crate::track::{ConnectionSummary, Tracker};
 
@@ -146,20 +145,12 @@ pub fn replay_with(
     if format == Format::Text {
         writeln!(out, "# {} ({})", path.display(), front.link())?;
     }
-    let mut held = 0;
-    let (front_end, printed) = match emitters {
+    let (front_end, printed, held) = match emitters {
         Some(emitters) => {
-            let mut sink = Inline {
-                printer: Printer::new(format, &mut *out),
-                emitters,
-                events: Vec::new(),
-                storm: StormControl::new(config),
-                held: Vec::new(),
-            };
+            let mut sink = Inline::new(Printer::new(format, &mut *out), emitters, config);
             let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
-            held = sink.storm.held_total();
-            let printed = sink.printer.finish();
-            (tracked?, printed)
+            let (held, printed) = sink.finish();
+            (tracked?, printed, held)
         }
         None => std::thread::scope(|scope| {
             let (tx, printouts) = bounded::<Printout>(PRINT_QUEUE);
@@ -183,21 +174,14 @@ pub fn replay_with(
                     }
                     printer.finish()
                 })?;
-            let mut sink = Threaded {
-                next: Printout::default(),
-                tx,
-                recycled,
-                storm: StormControl::new(config),
-                kept: 0,
-                scratch: Vec::new(),
-            };
+            let mut sink = Threaded::new(tx, recycled, config);
             let tracked = track(front, &mut tracker, &mut sink, recording.as_mut());
-            held = sink.storm.held_total();
+            let held = sink.held();
             drop(sink); // the printer sees the end of its queue
             let printed = printer
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("the printer thread failed")));
-            Ok::<_, ReplayError>((tracked?, printed))
+            Ok::<_, ReplayError>((tracked?, printed, held))
         })?,
     };
     // A write error stops the printer first; report it over the capture's.

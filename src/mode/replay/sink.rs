@@ -8,6 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::print::Printer;
 use super::Sink;
+use crate::config::Config;
 use crate::event::Event;
 use crate::storm::{Pass, StormControl};
 use crate::time::Timestamp;
@@ -32,12 +33,34 @@ pub const PRINTOUT_SUMMARIES: usize = 512;
 /// Printing on the tracker's thread, each timeline line written out
 /// before the emitters see its event.
 pub(super) struct Inline<'o, 'e> {
-    pub(super) printer: Printer<'o>,
-    pub(super) emitters: &'e mut crate::emit::Emitters,
-    pub(super) events: Vec<Event>,
-    pub(super) storm: StormControl,
+    printer: Printer<'o>,
+    emitters: &'e mut crate::emit::Emitters,
+    events: Vec<Event>,
+    storm: StormControl,
     /// `suppressed` events to print.
-    pub(super) held: Vec<Event>,
+    held: Vec<Event>,
+}
+
+impl<'o, 'e> Inline<'o, 'e> {
+    pub(super) fn new(
+        printer: Printer<'o>,
+        emitters: &'e mut crate::emit::Emitters,
+        config: &Config,
+    ) -> Self {
+        Inline {
+            printer,
+            emitters,
+            events: Vec::new(),
+            storm: StormControl::new(config),
+            held: Vec::new(),
+        }
+    }
+
+    /// The end of the replay: the lines storm control held back, and the
+    /// rest of the output written.
+    pub(super) fn finish(self) -> (u64, io::Result<()>) {
+        (self.storm.held_total(), self.printer.finish())
+    }
 }
 
 impl Sink for Inline<'_, '_> {
@@ -104,13 +127,31 @@ pub(super) struct Printout {
 
 /// The tracker's end of the printer thread's queue.
 pub(super) struct Threaded {
-    pub(super) next: Printout,
-    pub(super) tx: Sender<Printout>,
-    pub(super) recycled: Receiver<Printout>,
-    pub(super) storm: StormControl,
+    next: Printout,
+    tx: Sender<Printout>,
+    recycled: Receiver<Printout>,
+    storm: StormControl,
     /// Events of `next` already past storm control.
-    pub(super) kept: usize,
-    pub(super) scratch: Vec<Event>,
+    kept: usize,
+    scratch: Vec<Event>,
+}
+
+impl Threaded {
+    pub(super) fn new(tx: Sender<Printout>, recycled: Receiver<Printout>, config: &Config) -> Self {
+        Threaded {
+            next: Printout::default(),
+            tx,
+            recycled,
+            storm: StormControl::new(config),
+            kept: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The lines storm control held back.
+    pub(super) fn held(&self) -> u64 {
+        self.storm.held_total()
+    }
 }
 
 impl Sink for Threaded {
